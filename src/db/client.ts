@@ -1,0 +1,152 @@
+// Opens keyway's database: an embedded PGlite by default, PostgreSQL when a URL is
+// given. Both run the same schema and migrations through Prisma driver adapters.
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import type {
+  SqlDriverAdapterFactory,
+  SqlMigrationAwareDriverAdapterFactory,
+} from "@prisma/driver-adapter-utils";
+import { Pool } from "pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import { PrismaClient } from "../generated/prisma/client";
+import { createPgEngineFactory, createPgliteEngineFactory } from "./adapters";
+
+export type DatabaseKind = "pglite" | "postgres";
+
+export interface DatabaseOptions {
+  /** `postgres://` or `postgresql://`; unset opens the embedded PGlite in `${dataDir}/pglite`. */
+  url?: string;
+  dataDir: string;
+  /** PostgreSQL only: most pooled connections (default 10). */
+  poolMax?: number;
+  /** PostgreSQL only: how long to wait for a connection before failing (default 2000 ms). */
+  connectionTimeoutMs?: number;
+  /**
+   * PostgreSQL only: server-side `statement_timeout` for Prisma Client's connections
+   * (default: the server's). Migrations run without it.
+   */
+  statementTimeoutMs?: number;
+}
+
+export interface Database {
+  kind: DatabaseKind;
+  prisma: PrismaClient;
+  /** Whether the database answers `SELECT 1` within a second; never throws. */
+  ping(): Promise<boolean>;
+  /** Disconnects Prisma and closes PGlite or the pool; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_POOL_MAX = 10;
+const DEFAULT_CONNECTION_TIMEOUT_MS = 2000;
+const PING_TIMEOUT_MS = 1000;
+// Creating a new embedded database (initdb) takes seconds; reopening, well under one.
+const PGLITE_OPEN_TIMEOUT_MS = 60_000;
+
+// The schema engine's adapter factory stays off the public interface.
+const engineFactories = new WeakMap<Database, SqlMigrationAwareDriverAdapterFactory>();
+
+// PGlite is a single-process PostgreSQL: two instances on one directory corrupt it.
+// This refuses a second open within the process; across processes nothing can, so
+// run one keyway per DATA_DIR (several instances need PostgreSQL).
+const openPgliteDirs = new Set<string>();
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.url === undefined ? openPglite(options) : openPostgres(options.url, options);
+}
+
+/** The adapter factory the schema engine migrates `db` through. */
+export function getEngineAdapterFactory(db: Database): SqlMigrationAwareDriverAdapterFactory {
+  const factory = engineFactories.get(db);
+  if (!factory) throw new Error("getEngineAdapterFactory: this Database was not created by openDatabase");
+  return factory;
+}
+
+async function openPglite(options: DatabaseOptions): Promise<Database> {
+  const dir = path.resolve(options.dataDir, "pglite");
+  if (openPgliteDirs.has(dir)) {
+    throw new Error(`openDatabase: the embedded database in ${dir} is already open in this process`);
+  }
+  openPgliteDirs.add(dir);
+  try {
+    await mkdir(dir, { recursive: true });
+    const opening = PGlite.create({ dataDir: dir });
+    // A directory left behind by a process that never closed it has been seen to
+    // hang the next open; failing with a message beats a server that never starts.
+    const client = await withTimeout(
+      opening,
+      PGLITE_OPEN_TIMEOUT_MS,
+      `openDatabase: the embedded database in ${dir} did not open within ${PGLITE_OPEN_TIMEOUT_MS / 1000} s`,
+    ).catch((error: unknown) => {
+      opening.then((late) => late.close()).catch(() => {});
+      throw error;
+    });
+    return createDatabase("pglite", new PrismaPGlite(client), createPgliteEngineFactory(client), async () => {
+      await client.close();
+      openPgliteDirs.delete(dir);
+    });
+  } catch (error) {
+    openPgliteDirs.delete(dir);
+    throw error;
+  }
+}
+
+async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    // The URL itself stays out of the message: it usually carries a password.
+    throw new Error("openDatabase: url must start with postgres:// or postgresql://");
+  }
+  const connection = {
+    connectionString: url,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS,
+  };
+  const pool = new Pool({
+    ...connection,
+    max: options.poolMax ?? DEFAULT_POOL_MAX,
+    statement_timeout: options.statementTimeoutMs,
+  });
+  // An idle connection dropped by the server emits "error" on the pool, which would
+  // crash the process without a listener; the next query reports the outage instead.
+  pool.on("error", () => {});
+  // Migrations get connections of their own, free of the application's statement timeout.
+  return createDatabase("postgres", new PrismaPg(pool), createPgEngineFactory(connection), () => pool.end());
+}
+
+function createDatabase(
+  kind: DatabaseKind,
+  clientAdapter: SqlDriverAdapterFactory,
+  engineFactory: SqlMigrationAwareDriverAdapterFactory,
+  closeDriver: () => Promise<void>,
+): Database {
+  const prisma = new PrismaClient({ adapter: clientAdapter });
+  let closing: Promise<void> | undefined;
+  const db: Database = {
+    kind,
+    prisma,
+    ping: () => (closing ? Promise.resolve(false) : pingDatabase(prisma)),
+    close() {
+      closing ??= prisma.$disconnect().finally(closeDriver);
+      return closing;
+    },
+  };
+  engineFactories.set(db, engineFactory);
+  return db;
+}
+
+async function pingDatabase(prisma: PrismaClient): Promise<boolean> {
+  const query = prisma.$queryRaw`SELECT 1`;
+  return withTimeout(query, PING_TIMEOUT_MS, "ping timed out").then(
+    () => true,
+    () => false,
+  );
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
