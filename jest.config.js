@@ -1,0 +1,16 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: {
+    "^.+\\.[tj]s$": ["ts-jest", { tsconfig: "tsconfig.test.json" }],
+  },
+  // ESM-only packages that tests or the migration engine load; ts-jest turns them into CommonJS.
+  transformIgnorePatterns: ["/node_modules/(?!(jose|@prisma/schema-engine-wasm)/)"],
+  // The generated Prisma client imports its siblings as `./x.js`; resolve them to the .ts sources.
+  moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
+  setupFiles: ["reflect-metadata"],
+  testTimeout: 60000,
+  maxWorkers: 2,
+};

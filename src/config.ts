@@ -1,0 +1,154 @@
+// The one reader of the environment. Every variable of the contract is read here
+// once, validated, and handed down as a frozen object; all problems are reported
+// together so an operator can fix them in one pass.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import {
+  parseBoolean,
+  parseDuration,
+  parseOrigins,
+  parsePort,
+  parseRateLimit,
+  parseSubgraphs,
+  parseTrustProxy,
+  type Parsed,
+  type RateLimit,
+  type SubgraphEndpoint,
+} from "./config-values";
+
+export type RuntimeEnv = "development" | "production" | "test";
+
+export interface Config {
+  env: RuntimeEnv;
+  port: number;
+  host: string;
+  /** Unset: the embedded PGlite under `dataDir/pglite`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  sessionIdleTtl: number;
+  refreshReuseGrace: number;
+  jwt: {
+    /** PEM from JWT_PRIVATE_KEY(_FILE); unset in development means "generate one into dataDir". */
+    privateKeyPem: string | undefined;
+    issuer: string;
+    audience: string;
+  };
+  cookie: { secure: boolean; name: string };
+  corsOrigins: string[];
+  allowSignup: boolean;
+  loginAttemptsLimit: RateLimit;
+  authIpLimit: RateLimit;
+  trustProxy: boolean | number | string[];
+  redisUrl: string | undefined;
+  subgraphs: SubgraphEndpoint[];
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
+  const problems: string[] = [];
+  const read = <T>(name: string, fallback: T, parse: (raw: string) => Parsed<T>): T => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === "") return fallback;
+    const parsed = parse(raw);
+    if (parsed.ok) return parsed.value;
+    problems.push(`${name}=${JSON.stringify(raw)} is not valid: expected ${parsed.accepts}`);
+    return fallback;
+  };
+  const text = (name: string, fallback: string): string => env[name]?.trim() || fallback;
+
+  const nodeEnv = text("NODE_ENV", "development");
+  const runtime: RuntimeEnv = nodeEnv === "production" || nodeEnv === "test" ? nodeEnv : "development";
+  const production = runtime === "production";
+
+  const databaseUrl = env.DATABASE_URL?.trim() || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push(`DATABASE_URL must start with postgres:// or postgresql:// (leave it unset for the embedded database)`);
+  }
+
+  const accessTokenTtl = read("ACCESS_TOKEN_TTL", 15 * 60, parseDuration);
+  const refreshTokenTtl = read("REFRESH_TOKEN_TTL", 30 * 86400, parseDuration);
+  const sessionIdleTtl = read("SESSION_IDLE_TTL", 7 * 86400, parseDuration);
+  const refreshReuseGrace = read("REFRESH_REUSE_GRACE", 10, (raw) =>
+    raw.trim() === "0" ? { ok: true, value: 0 } : parseDuration(raw),
+  );
+  if (accessTokenTtl >= refreshTokenTtl) {
+    problems.push(`ACCESS_TOKEN_TTL (${accessTokenTtl}s) must be shorter than REFRESH_TOKEN_TTL (${refreshTokenTtl}s)`);
+  }
+
+  const privateKeyPem = readPrivateKey(env, problems);
+  if (production && !privateKeyPem) {
+    problems.push("JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production (a PEM EC P-256 or RSA private key)");
+  }
+
+  const cookieSecure = read("COOKIE_SECURE", production, parseBoolean);
+  const cookieName = text("COOKIE_NAME", cookieSecure ? "__Host-refresh_token" : "refresh_token");
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) {
+    problems.push(`COOKIE_NAME=${JSON.stringify(cookieName)} is not a valid cookie name`);
+  } else if ((cookieName.startsWith("__Host-") || cookieName.startsWith("__Secure-")) && !cookieSecure) {
+    problems.push(`COOKIE_NAME=${cookieName} needs COOKIE_SECURE=true (browsers drop __Host-/__Secure- cookies without Secure)`);
+  }
+
+  const logLevel = text("LOG_LEVEL", "info").toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)} is not valid: expected one of ${LOG_LEVELS.join(", ")}`);
+
+  const redisUrl = env.REDIS_URL?.trim() || undefined;
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) problems.push("REDIS_URL must start with redis:// or rediss://");
+
+  const config: Config = {
+    env: runtime,
+    port: read("PORT", 4000, parsePort),
+    host: text("HOST", "127.0.0.1"),
+    databaseUrl,
+    dataDir: path.resolve(cwd, text("DATA_DIR", "./data")),
+    accessTokenTtl,
+    refreshTokenTtl,
+    sessionIdleTtl,
+    refreshReuseGrace,
+    jwt: { privateKeyPem, issuer: text("JWT_ISSUER", "keyway"), audience: text("JWT_AUDIENCE", "keyway") },
+    cookie: { secure: cookieSecure, name: cookieName },
+    corsOrigins: read("CORS_ORIGINS", [], parseOrigins),
+    allowSignup: read("ALLOW_SIGNUP", true, parseBoolean),
+    loginAttemptsLimit: read("LOGIN_ATTEMPTS_LIMIT", { points: 10, durationSeconds: 900 }, parseRateLimit),
+    authIpLimit: read("AUTH_IP_LIMIT", { points: 600, durationSeconds: 60 }, parseRateLimit),
+    trustProxy: read("TRUST_PROXY", false, parseTrustProxy),
+    redisUrl,
+    subgraphs: read("SUBGRAPHS", [], parseSubgraphs),
+    logLevel,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+function readPrivateKey(env: NodeJS.ProcessEnv, problems: string[]): string | undefined {
+  const inline = env.JWT_PRIVATE_KEY?.trim();
+  const file = env.JWT_PRIVATE_KEY_FILE?.trim();
+  if (inline && file) {
+    problems.push("set only one of JWT_PRIVATE_KEY and JWT_PRIVATE_KEY_FILE");
+    return undefined;
+  }
+  if (inline) {
+    // Environments often flatten newlines; accept a PEM with literal "\n" sequences.
+    const pem = inline.replace(/\\n/g, "\n");
+    if (!pem.includes("PRIVATE KEY-----")) problems.push("JWT_PRIVATE_KEY does not look like a PEM private key (-----BEGIN PRIVATE KEY-----)");
+    return pem;
+  }
+  if (file) {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (error) {
+      problems.push(`JWT_PRIVATE_KEY_FILE=${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? "unknown error"}`);
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,85 @@
+// The contract's error codes, and the one place that decides what of an error a
+// client may see. Anything not raised on purpose is masked.
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
+import { unwrapResolverError } from "@apollo/server/errors";
+
+export const ErrorCode = {
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  BAD_USER_INPUT: "BAD_USER_INPUT",
+  FORBIDDEN: "FORBIDDEN",
+  CONFLICT: "CONFLICT",
+  RATE_LIMITED: "RATE_LIMITED",
+  SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
+  INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Why an access token was not accepted; recorded by the context builder. */
+export type AccessTokenReason = "TOKEN_MISSING" | "TOKEN_INVALID" | "TOKEN_EXPIRED" | "SESSION_ENDED";
+/** Why a refresh was refused. */
+export type RefreshTokenReason = "REFRESH_TOKEN_MISSING" | "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED";
+export type UnauthenticatedReason = AccessTokenReason | RefreshTokenReason | "INVALID_CREDENTIALS";
+
+const REASON_MESSAGES: Record<UnauthenticatedReason, string> = {
+  TOKEN_MISSING: "An access token is required",
+  TOKEN_INVALID: "The access token is not valid",
+  TOKEN_EXPIRED: "The access token has expired",
+  SESSION_ENDED: "The session of this access token has ended",
+  INVALID_CREDENTIALS: "Invalid email or password",
+  REFRESH_TOKEN_MISSING: "A refresh token is required",
+  REFRESH_TOKEN_INVALID: "The refresh token is not valid",
+  REFRESH_TOKEN_REUSED: "The refresh token was already used; the session has ended",
+};
+
+/** A refusal raised on purpose: its code, message and listed extensions reach the client. */
+export class KeywayError extends GraphQLError {
+  constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}, status?: number) {
+    super(message, { extensions: { code, ...extensions, ...(status ? { http: { status } } : {}) } });
+    this.name = "KeywayError";
+  }
+}
+
+export const unauthenticated = (reason: UnauthenticatedReason) =>
+  new KeywayError(ErrorCode.UNAUTHENTICATED, REASON_MESSAGES[reason], { reason });
+export const badUserInput = (message: string, field?: string) =>
+  new KeywayError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
+export const forbidden = (message = "You may not do that") => new KeywayError(ErrorCode.FORBIDDEN, message);
+export const conflict = (message: string) => new KeywayError(ErrorCode.CONFLICT, message);
+export const rateLimited = (retryAfterSeconds: number) =>
+  new KeywayError(ErrorCode.RATE_LIMITED, "Too many attempts; try again later", {
+    retryAfter: Math.max(1, Math.ceil(retryAfterSeconds)),
+  });
+export const serviceUnavailable = () =>
+  new KeywayError(ErrorCode.SERVICE_UNAVAILABLE, "The service is temporarily unavailable", {}, 503);
+
+/** Codes Apollo raises itself for requests it refuses before execution; safe to pass on. */
+const APOLLO_REQUEST_CODES = new Set([
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+  "BAD_REQUEST",
+  "BAD_USER_INPUT",
+  "OPERATION_RESOLUTION_FAILURE",
+  "PERSISTED_QUERY_NOT_FOUND",
+  "PERSISTED_QUERY_NOT_SUPPORTED",
+]);
+
+export interface FormatErrorOptions {
+  onUnexpected(error: unknown): void;
+}
+
+/** Apollo's formatError: keep what was raised on purpose, mask the rest. */
+export function createErrorFormatter(options: FormatErrorOptions) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    if (original instanceof KeywayError) {
+      const { http: _http, ...extensions } = original.extensions as Record<string, unknown>;
+      return { message: original.message, locations: formatted.locations, path: formatted.path, extensions };
+    }
+    const code = formatted.extensions?.code;
+    if (original instanceof GraphQLError && typeof code === "string" && APOLLO_REQUEST_CODES.has(code)) {
+      return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
+    }
+    options.onUnexpected(original);
+    return { message: "Internal server error", path: formatted.path, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+  };
+}

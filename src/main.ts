@@ -1,0 +1,80 @@
+// Start-up only: configuration → database → migrations → keys → server → listen,
+// and an orderly shutdown on SIGTERM/SIGINT.
+import "reflect-metadata";
+import { ConfigError, loadConfig, type Config } from "./config";
+import { openDatabase, type Database } from "./db/client";
+import { migrateDatabase } from "./db/migrate";
+import { buildKeywaySchema } from "./graphql/schema";
+import { createLogger, type Logger } from "./logger";
+import { createServer } from "./server";
+import { createServices } from "./services";
+import { loadKeySet } from "./token/keys";
+
+const SHUTDOWN_DEADLINE_MS = 10_000;
+
+async function main(argv: string[]): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`keyway: ${problem}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const { applied } = await migrateDatabase(database);
+    logger.info({ applied, database: database.kind }, applied.length > 0 ? "migrations applied" : "database schema is current");
+    if (argv.includes("migrate")) return await database.close();
+
+    const keys = loadKeySet({
+      privateKeyPem: config.jwt.privateKeyPem,
+      dataDir: config.dataDir,
+      onGenerated: (file) => logger.warn({ file }, "generated a development signing key; set JWT_PRIVATE_KEY_FILE in production"),
+    });
+    const services = await createServices({ config, database, keys, logger });
+    const server = await createServer({ config, database, keys, logger, services, schema: await buildKeywaySchema() });
+    const url = await server.listen();
+    logger.info({ url, database: database.kind, kid: keys.signing.kid }, "keyway is listening");
+    handleShutdown(logger, async () => {
+      await server.close();
+      await database.close();
+    });
+  } catch (error) {
+    await database.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+function handleShutdown(logger: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: draining requests");
+    const deadline = setTimeout(() => {
+      logger.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    stop().then(
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`keyway: failed to start: ${message}\n`);
+  process.exit(1);
+});

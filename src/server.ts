@@ -1,0 +1,118 @@
+// createServer(deps): the HTTP server with Apollo mounted, shared by main.ts and
+// the tests, which start it on port 0 against a real database.
+import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
+import type { GraphQLContext } from "./auth/context";
+import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import fastifyCookie from "@fastify/cookie";
+import fastifyCors from "@fastify/cors";
+import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
+import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import type { GraphQLSchema } from "graphql";
+import type { Config } from "./config";
+import type { Database } from "./db/client";
+import { createErrorFormatter, ErrorCode } from "./errors";
+import { registerRequestObservability } from "./http/observability";
+import { registerOperationalRoutes } from "./http/routes";
+import type { Logger } from "./logger";
+import { createMetrics, type Metrics } from "./metrics";
+import type { Services } from "./services";
+import type { KeySet } from "./token/keys";
+
+export interface ServerDeps {
+  config: Config;
+  database: Database;
+  keys: KeySet;
+  logger: Logger;
+  schema: GraphQLSchema;
+  services: Services;
+}
+
+export interface KeywayServer {
+  app: FastifyInstance;
+  metrics: Metrics;
+  /** Resolves with the base URL, e.g. http://127.0.0.1:4000. */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Stops accepting, drains in-flight requests. The database is the caller's to close. */
+  close(): Promise<void>;
+}
+
+const BODY_LIMIT_BYTES = 256 * 1024;
+
+export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
+  const { config, logger } = deps;
+  const metrics = createMetrics();
+  const app = Fastify({
+    logger: false,
+    // Fastify accepts a hop count at run time; its types only list the other forms.
+    trustProxy: config.trustProxy as boolean | string | string[],
+    bodyLimit: BODY_LIMIT_BYTES,
+    forceCloseConnections: "idle",
+    return503OnClosing: true,
+  });
+
+  registerRequestObservability(app, logger, metrics);
+  await app.register(fastifyCookie);
+  // With no origins configured, no CORS headers are sent at all: cross-origin
+  // pages can then neither read responses nor send credentials.
+  await app.register(fastifyCors, {
+    origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
+    credentials: config.corsOrigins.length > 0,
+    methods: ["GET", "POST"],
+    allowedHeaders: ["content-type", "authorization", "apollo-require-preflight", "x-apollo-operation-name", "x-refresh-token"],
+    exposedHeaders: ["x-refresh-token"],
+    maxAge: 600,
+  });
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema: deps.schema,
+    csrfPrevention: true,
+    introspection: config.env !== "production",
+    includeStacktraceInErrorResponses: false,
+    formatError: createErrorFormatter({ onUnexpected: (error) => logger.error({ err: error }, "unexpected GraphQL error") }),
+    plugins: [fastifyApolloDrainPlugin(app), ApolloServerPluginLandingPageDisabled(), recordOperationName],
+  });
+  await apollo.start();
+  const handler = fastifyApolloHandler(apollo, { context: deps.services.buildContext });
+  app.route({ url: "/graphql", method: ["GET", "POST"], handler });
+
+  registerOperationalRoutes(app, { keys: deps.keys, metrics, isDatabaseReady: () => deps.database.ping() });
+  registerErrorReplies(app, logger);
+
+  return {
+    app,
+    metrics,
+    async listen(port = config.port, host = config.host) {
+      await app.listen({ port, host });
+      const address = app.server.address();
+      const bound = typeof address === "object" && address ? address.port : port;
+      return `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+    },
+    async close() {
+      await app.close();
+    },
+  };
+}
+
+/** Puts the resolved operation name on the request for the access log. */
+const recordOperationName: ApolloServerPlugin<GraphQLContext> = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ operationName, contextValue }) {
+        if (operationName) contextValue.request.operationName = operationName;
+      },
+    };
+  },
+};
+
+/** Every refusal is JSON; on /graphql it is shaped as a GraphQL error with a code. */
+function registerErrorReplies(app: FastifyInstance, logger: Logger): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    if (status >= 500) logger.error({ err: error, reqId: request.id }, "request failed");
+    const message = status >= 500 ? "Internal server error" : error.message;
+    const code = status >= 500 ? ErrorCode.INTERNAL_SERVER_ERROR : "BAD_REQUEST";
+    const isGraphQL = request.url.split("?")[0] === "/graphql";
+    return reply.code(status).send(isGraphQL ? { errors: [{ message, extensions: { code } }] } : { error: message, code });
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: "Not found", code: "NOT_FOUND" }));
+}

@@ -1,0 +1,82 @@
+// Start a real keyway on port 0 against a fresh real database (PGlite, or a new
+// PostgreSQL database when TEST_DATABASE_URL is set), with captured logs.
+import "reflect-metadata";
+import { Writable } from "node:stream";
+import { loadConfig, type Config } from "../../src/config";
+import { openDatabase, type Database } from "../../src/db/client";
+import { migrateDatabase } from "../../src/db/migrate";
+import { buildKeywaySchema } from "../../src/graphql/schema";
+import { createLogger } from "../../src/logger";
+import { createServer, type KeywayServer } from "../../src/server";
+import { createServices, type Services } from "../../src/services";
+import { loadKeySet, type KeySet } from "../../src/token/keys";
+import { createTestDatabase } from "./database";
+
+export interface TestServer {
+  url: string;
+  config: Config;
+  database: Database;
+  keys: KeySet;
+  server: KeywayServer;
+  services: Services;
+  /** Every log line the server wrote, as raw JSON text. */
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  /** Environment variables on top of the test defaults (as an operator would set them). */
+  env?: Record<string, string>;
+  /** A controllable clock for expiry tests. */
+  clock?: TestClock;
+}
+
+export class TestClock {
+  constructor(private current = Date.now()) {}
+  now = (): number => this.current;
+  advance(seconds: number): void {
+    this.current += seconds * 1000;
+  }
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const testDatabase = await createTestDatabase();
+  const config = loadConfig({
+    NODE_ENV: "test",
+    DATA_DIR: testDatabase.dataDir,
+    LOG_LEVEL: "info",
+    ...(testDatabase.url ? { DATABASE_URL: testDatabase.url } : {}),
+    ...options.env,
+  });
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split("\n").filter(Boolean));
+      done();
+    },
+  });
+  const logger = createLogger({ level: config.logLevel, destination });
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  await migrateDatabase(database);
+  const keys = loadKeySet({ privateKeyPem: config.jwt.privateKeyPem, dataDir: config.dataDir });
+  const services = await createServices({ config, database, keys, logger, now: options.clock?.now });
+  const server = await createServer({ config, database, keys, logger, services, schema: await buildKeywaySchema() });
+  const url = await server.listen(0, "127.0.0.1");
+  let stopped = false;
+  return {
+    url,
+    config,
+    database,
+    keys,
+    server,
+    services,
+    logs,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.close();
+      await database.close();
+      await testDatabase.drop();
+    },
+  };
+}

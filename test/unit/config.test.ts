@@ -1,0 +1,100 @@
+import { generateKeyPairSync } from "node:crypto";
+import { ConfigError, loadConfig } from "../../src/config";
+
+const problemsOf = (env: Record<string, string>): string[] => {
+  try {
+    loadConfig(env, "/srv/keyway");
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+};
+
+describe("loadConfig", () => {
+  it("gives the contract's defaults with no environment", () => {
+    const config = loadConfig({}, "/srv/keyway");
+    expect(config).toMatchObject({
+      env: "development",
+      port: 4000,
+      host: "127.0.0.1",
+      databaseUrl: undefined,
+      dataDir: "/srv/keyway/data",
+      accessTokenTtl: 900,
+      refreshTokenTtl: 30 * 86400,
+      sessionIdleTtl: 7 * 86400,
+      refreshReuseGrace: 10,
+      jwt: { issuer: "keyway", audience: "keyway", privateKeyPem: undefined },
+      cookie: { secure: false, name: "refresh_token" },
+      corsOrigins: [],
+      allowSignup: true,
+      loginAttemptsLimit: { points: 10, durationSeconds: 900 },
+      authIpLimit: { points: 600, durationSeconds: 60 },
+      trustProxy: false,
+      redisUrl: undefined,
+      subgraphs: [],
+      logLevel: "info",
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it.each([
+    ["900", 900],
+    ["30s", 30],
+    ["15m", 900],
+    ["12h", 43200],
+    ["30d", 2592000],
+  ])("reads ACCESS_TOKEN_TTL=%s as %i seconds", (raw, seconds) => {
+    expect(loadConfig({ ACCESS_TOKEN_TTL: raw, REFRESH_TOKEN_TTL: "90d" }).accessTokenTtl).toBe(seconds);
+  });
+
+  it("names the variable, the value and what it accepts", () => {
+    const [problem] = problemsOf({ ACCESS_TOKEN_TTL: "15x" });
+    expect(problem).toContain("ACCESS_TOKEN_TTL");
+    expect(problem).toContain('"15x"');
+    expect(problem).toMatch(/15m/);
+  });
+
+  it("reports every problem at once, one line each", () => {
+    const problems = problemsOf({ PORT: "70000", LOGIN_ATTEMPTS_LIMIT: "ten", CORS_ORIGINS: "*", LOG_LEVEL: "loud", DATABASE_URL: "mysql://x" });
+    expect(problems).toHaveLength(5);
+    for (const problem of problems) expect(problem).not.toContain("\n");
+  });
+
+  it("refuses to run in production without a signing key and makes cookies secure there", () => {
+    expect(problemsOf({ NODE_ENV: "production" }).join()).toMatch(/JWT_PRIVATE_KEY/);
+    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const config = loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem });
+    expect(config.cookie).toEqual({ secure: true, name: "__Host-refresh_token" });
+  });
+
+  it("accepts a PEM whose newlines were flattened to \\n", () => {
+    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    expect(loadConfig({ JWT_PRIVATE_KEY: pem.replace(/\n/g, "\\n") }).jwt.privateKeyPem).toBe(pem);
+  });
+
+  it("refuses a __Host- cookie without Secure, and an unreadable key file", () => {
+    expect(problemsOf({ COOKIE_NAME: "__Host-rt" }).join()).toMatch(/COOKIE_SECURE=true/);
+    expect(problemsOf({ JWT_PRIVATE_KEY_FILE: "/nonexistent/key.pem" }).join()).toMatch(/ENOENT/);
+  });
+
+  it("parses limits, proxies, origins and subgraphs", () => {
+    const config = loadConfig({
+      LOGIN_ATTEMPTS_LIMIT: "5/1m",
+      TRUST_PROXY: "10.0.0.0/8, 127.0.0.1",
+      CORS_ORIGINS: "https://app.example.com,http://localhost:3000",
+      SUBGRAPHS: "notes=http://127.0.0.1:4001/graphql",
+    });
+    expect(config.loginAttemptsLimit).toEqual({ points: 5, durationSeconds: 60 });
+    expect(config.trustProxy).toEqual(["10.0.0.0/8", "127.0.0.1"]);
+    expect(config.corsOrigins).toEqual(["https://app.example.com", "http://localhost:3000"]);
+    expect(config.subgraphs).toEqual([{ name: "notes", url: "http://127.0.0.1:4001/graphql" }]);
+    expect(loadConfig({ TRUST_PROXY: "2" }).trustProxy).toBe(2);
+    expect(problemsOf({ CORS_ORIGINS: "https://app.example.com/path" })).toHaveLength(1);
+    expect(problemsOf({ SUBGRAPHS: "notes=ftp://x" })).toHaveLength(1);
+  });
+
+  it("refuses an access token that outlives its session", () => {
+    expect(problemsOf({ ACCESS_TOKEN_TTL: "31d" }).join()).toMatch(/shorter than REFRESH_TOKEN_TTL/);
+  });
+});
