@@ -2,6 +2,7 @@
 module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/test"],
+  rootDir: __dirname,
   testMatch: ["**/*.test.ts"],
   transform: {
     "^.+\\.[tj]s$": ["ts-jest", { tsconfig: "tsconfig.test.json" }],
@@ -11,6 +12,7 @@ module.exports = {
   // The generated Prisma client imports its siblings as `./x.js`; resolve them to the .ts sources.
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
   setupFiles: ["reflect-metadata"],
+  globalSetup: "<rootDir>/test/global-setup.ts",
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -51,16 +51,28 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
   });
 
   registerRequestObservability(app, logger, metrics);
+  // While draining, answered keep-alive connections are closed instead of idling
+  // until their timeout, so shutdown ends as soon as the last request does.
+  let draining = false;
+  app.addHook("onSend", async (_request, reply) => {
+    if (draining) void reply.header("connection", "close");
+  });
   await app.register(fastifyCookie);
-  // With no origins configured, no CORS headers are sent at all: cross-origin
-  // pages can then neither read responses nor send credentials.
+  // Only listed origins get any CORS headers, credentials included; with none
+  // configured, cross-origin pages can neither read responses nor send credentials.
+  const allowedOrigins = new Set(config.corsOrigins);
   await app.register(fastifyCors, {
-    origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
-    credentials: config.corsOrigins.length > 0,
-    methods: ["GET", "POST"],
-    allowedHeaders: ["content-type", "authorization", "apollo-require-preflight", "x-apollo-operation-name", "x-refresh-token"],
-    exposedHeaders: ["x-refresh-token"],
-    maxAge: 600,
+    delegator: (request, callback) => {
+      const allowed = allowedOrigins.has(request.headers.origin ?? "");
+      callback(null, {
+        origin: allowed,
+        credentials: allowed,
+        methods: ["GET", "POST"],
+        allowedHeaders: ["content-type", "authorization", "apollo-require-preflight", "x-apollo-operation-name", "x-refresh-token"],
+        exposedHeaders: ["x-refresh-token"],
+        maxAge: 600,
+      });
+    },
   });
 
   const apollo = new ApolloServer<GraphQLContext>({
@@ -68,6 +80,8 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     csrfPrevention: true,
     introspection: config.env !== "production",
     includeStacktraceInErrorResponses: false,
+    // main.ts owns SIGTERM/SIGINT: it drains HTTP first, then closes the database.
+    stopOnTerminationSignals: false,
     formatError: createErrorFormatter({ onUnexpected: (error) => logger.error({ err: error }, "unexpected GraphQL error") }),
     plugins: [fastifyApolloDrainPlugin(app), ApolloServerPluginLandingPageDisabled(), recordOperationName],
   });
@@ -88,7 +102,9 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
       return `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
     },
     async close() {
-      await app.close();
+      draining = true;
+      // Apollo's drain plugin closes Fastify, which stops accepting and waits for in-flight requests.
+      await apollo.stop();
     },
   };
 }

@@ -1,0 +1,76 @@
+// The per-request context. It verifies the access token once, and instead of
+// throwing records why a token was refused, so login/signUp/refreshToken still
+// work with a bad Authorization header and only operations needing a caller fail.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { AccessTokenReason } from "../errors";
+import { readRefreshToken, refreshTransportOf, type RefreshCookieOptions, type RefreshTransport } from "../http/cookies";
+import type { RevocationList } from "../session/revocation-list";
+import { verifyAccessToken, type AccessClaims, type AccessTokenOptions } from "../token/access-token";
+import type { AuthRequest, AuthService } from "./auth.service";
+
+export interface GraphQLContext {
+  request: FastifyRequest;
+  reply: FastifyReply;
+  /** Verified claims of a live session, or null with `refusal` saying why. */
+  caller: AccessClaims | null;
+  refusal: AccessTokenReason | null;
+  refreshToken: string | null;
+  refreshTransport: RefreshTransport;
+  client: AuthRequest;
+  auth: AuthService;
+  cookie: RefreshCookieOptions;
+}
+
+export interface ContextBuilderOptions {
+  accessTokens: AccessTokenOptions;
+  revocations: RevocationList;
+  cookie: RefreshCookieOptions;
+  auth: AuthService;
+  now(): number;
+}
+
+type Caller = { caller: AccessClaims; refusal: null } | { caller: null; refusal: AccessTokenReason };
+
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+export function createContextBuilder(options: ContextBuilderOptions) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<GraphQLContext> => ({
+    request,
+    reply,
+    ...identifyCaller(request, options),
+    refreshToken: readRefreshToken(request, options.cookie),
+    refreshTransport: refreshTransportOf(request),
+    client: { ip: request.ip, userAgent: headerValue(request.headers["user-agent"]) },
+    auth: options.auth,
+    cookie: options.cookie,
+  });
+}
+
+export function identifyCaller(request: FastifyRequest, options: Pick<ContextBuilderOptions, "accessTokens" | "revocations" | "now">): Caller {
+  const refuse = (refusal: AccessTokenReason): Caller => ({ caller: null, refusal });
+  const count = countHeader(request.raw.rawHeaders, "authorization");
+  if (count === 0) return refuse("TOKEN_MISSING");
+  // Node keeps only the first of repeated Authorization headers; two is ambiguous, so neither counts.
+  if (count > 1) return refuse("TOKEN_INVALID");
+  const value = request.headers.authorization ?? "";
+  if (value === "") return refuse("TOKEN_MISSING");
+  const space = value.indexOf(" ");
+  const scheme = space === -1 ? value : value.slice(0, space);
+  if (scheme.toLowerCase() !== "bearer") return refuse("TOKEN_INVALID");
+  const token = space === -1 ? "" : value.slice(space + 1);
+  if (token === "") return refuse("TOKEN_MISSING");
+  if (!TOKEN68.test(token)) return refuse("TOKEN_INVALID");
+
+  const verified = verifyAccessToken(options.accessTokens, token, options.now());
+  if (!verified.ok) return refuse(verified.reason);
+  if (options.revocations.has(verified.claims.sid)) return refuse("SESSION_ENDED");
+  return { caller: verified.claims, refusal: null };
+}
+
+function countHeader(rawHeaders: string[], name: string): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === name) count++;
+  return count;
+}
+
+const headerValue = (value: string | string[] | undefined): string | null => (typeof value === "string" && value ? value : null);

@@ -1,0 +1,68 @@
+// The composition root of the auth core: storage, token, session and account
+// services wired from configuration. main.ts and the tests both go through here.
+import { createContextBuilder } from "./auth/context";
+import { AuthService } from "./auth/auth.service";
+import { createPasswordVerifier } from "./auth/password";
+import { createAuthRateLimits } from "./auth/rate-limits";
+import type { Config } from "./config";
+import type { Database } from "./db/client";
+import type { Logger } from "./logger";
+import { createRevocationList, type RevocationList } from "./session/revocation-list";
+import { createPrismaSessionStore } from "./session/session.prisma-store";
+import { SessionService } from "./session/session.service";
+import type { AccessTokenOptions } from "./token/access-token";
+import type { KeySet } from "./token/keys";
+
+export interface ServicesDeps {
+  config: Config;
+  database: Database;
+  keys: KeySet;
+  logger: Logger;
+  /** Milliseconds since the epoch; tests pass a controllable clock. */
+  now?: () => number;
+}
+
+export interface Services {
+  auth: AuthService;
+  sessions: SessionService;
+  revocations: RevocationList;
+  accessTokens: AccessTokenOptions;
+  buildContext: ReturnType<typeof createContextBuilder>;
+}
+
+/** Clock tolerance on top of the access-token lifetime for keeping revocations. */
+const REVOCATION_SLACK_MS = 5_000;
+
+export async function createServices(deps: ServicesDeps): Promise<Services> {
+  const { config, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const revocations = createRevocationList({ retentionMs: config.accessTokenTtl * 1000 + REVOCATION_SLACK_MS, now });
+  const sessions = new SessionService({
+    store: createPrismaSessionStore(deps.database.prisma),
+    revocations,
+    now,
+    refreshTokenTtlSeconds: config.refreshTokenTtl,
+    idleTtlSeconds: config.sessionIdleTtl,
+    reuseGraceSeconds: config.refreshReuseGrace,
+    onEnded: (sessionIds, reason) => logger.info({ event: "session.ended", sessionIds, reason }, "sessions ended"),
+  });
+  const accessTokens: AccessTokenOptions = {
+    keys: deps.keys,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    ttlSeconds: config.accessTokenTtl,
+  };
+  const auth = new AuthService({
+    prisma: deps.database.prisma,
+    sessions,
+    passwords: await createPasswordVerifier(),
+    limits: createAuthRateLimits({ loginAttempts: config.loginAttemptsLimit, authCallsPerIp: config.authIpLimit }),
+    accessTokens,
+    allowSignup: config.allowSignup,
+    now,
+  });
+  const restored = await sessions.loadRecentlyEnded(config.accessTokenTtl);
+  if (restored > 0) logger.info({ restored }, "restored recently ended sessions into the revocation list");
+  const buildContext = createContextBuilder({ accessTokens, revocations, cookie: config.cookie, auth, now });
+  return { auth, sessions, revocations, accessTokens, buildContext };
+}

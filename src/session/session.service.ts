@@ -1,0 +1,161 @@
+// The session lifecycle: start, rotate (single use, with a grace window for the
+// immediate predecessor), detect reuse, end. Storage is behind SessionStore.
+import {
+  formatRefreshToken,
+  hashSecret,
+  newTokenFamily,
+  newTokenSecret,
+  parseRefreshToken,
+  sealSecret,
+  secretMatches,
+  unsealSecret,
+} from "../token/refresh-token";
+import type { RevocationList } from "./revocation-list";
+import type { SessionEndReason, SessionRecord, SessionStore } from "./session.store";
+
+export interface SessionServiceOptions {
+  store: SessionStore;
+  revocations: RevocationList;
+  now(): number;
+  refreshTokenTtlSeconds: number;
+  idleTtlSeconds: number;
+  reuseGraceSeconds: number;
+  /** Told about every session ended, e.g. for metrics and audit. */
+  onEnded?(sessionIds: string[], reason: SessionEndReason): void;
+}
+
+export interface ClientMeta {
+  userAgent: string | null;
+  ip: string | null;
+}
+
+export interface IssuedSession {
+  session: SessionRecord;
+  refreshToken: string;
+}
+
+export type RefreshOutcome =
+  | ({ ok: true } & IssuedSession)
+  | { ok: false; reason: "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED" };
+
+/** Attempts at the compare-and-swap before giving up; each retry follows a competitor's win. */
+const MAX_ROTATION_ATTEMPTS = 3;
+const USER_AGENT_MAX = 512;
+
+export class SessionService {
+  constructor(private readonly options: SessionServiceOptions) {}
+
+  async startSession(userId: string, meta: ClientMeta): Promise<IssuedSession> {
+    const now = new Date(this.options.now());
+    const family = newTokenFamily();
+    const secret = newTokenSecret();
+    const session = await this.options.store.create({
+      userId,
+      tokenFamily: family,
+      tokenHash: hashSecret(secret),
+      now,
+      expiresAt: new Date(now.getTime() + this.options.refreshTokenTtlSeconds * 1000),
+      userAgent: meta.userAgent ? meta.userAgent.slice(0, USER_AGENT_MAX) : null,
+      ip: meta.ip,
+    });
+    return { session, refreshToken: formatRefreshToken({ family, secret }) };
+  }
+
+  async rotateSession(rawToken: string): Promise<RefreshOutcome> {
+    const token = parseRefreshToken(rawToken);
+    if (!token) return { ok: false, reason: "REFRESH_TOKEN_INVALID" };
+    for (let attempt = 0; attempt < MAX_ROTATION_ATTEMPTS; attempt++) {
+      const session = await this.options.store.findByFamily(token.family);
+      const now = this.options.now();
+      if (!session || !this.isLive(session, now)) return { ok: false, reason: "REFRESH_TOKEN_INVALID" };
+
+      if (secretMatches(token.secret, session.tokenHash)) {
+        const secret = newTokenSecret();
+        const swapped = await this.options.store.rotate({
+          id: session.id,
+          expectedGeneration: session.generation,
+          expectedHash: session.tokenHash,
+          tokenHash: hashSecret(secret),
+          sealedToken: sealSecret(secret, token.secret),
+          now: new Date(now),
+        });
+        if (swapped) return { ok: true, session, refreshToken: formatRefreshToken({ family: token.family, secret }) };
+        continue; // Another request rotated this generation first: read again, we are now the predecessor.
+      }
+
+      if (secretMatches(token.secret, session.previousTokenHash) && this.withinGrace(session, now)) {
+        // Converge instead of rotating again: every holder of the predecessor gets the same current token.
+        const current = session.sealedToken ? unsealSecret(session.sealedToken, token.secret) : null;
+        if (!current) return { ok: false, reason: "REFRESH_TOKEN_INVALID" };
+        await this.options.store.touch(session.id, new Date(now));
+        return { ok: true, session, refreshToken: formatRefreshToken({ family: token.family, secret: current }) };
+      }
+
+      // The family is right but the secret is an older generation (or the predecessor
+      // after its window): someone replayed a rotated token. End the whole session.
+      await this.endSession(session.id, "REFRESH_TOKEN_REUSED");
+      return { ok: false, reason: "REFRESH_TOKEN_REUSED" };
+    }
+    return { ok: false, reason: "REFRESH_TOKEN_INVALID" };
+  }
+
+  /** The live session a refresh token (current or in-grace predecessor) belongs to, without rotating. */
+  async findSessionByRefreshToken(rawToken: string): Promise<SessionRecord | null> {
+    const token = parseRefreshToken(rawToken);
+    const session = token ? await this.options.store.findByFamily(token.family) : null;
+    if (!token || !session || !this.isLive(session, this.options.now())) return null;
+    const current = secretMatches(token.secret, session.tokenHash);
+    const predecessor = secretMatches(token.secret, session.previousTokenHash) && this.withinGrace(session, this.options.now());
+    return current || predecessor ? session : null;
+  }
+
+  async findLiveSession(id: string): Promise<SessionRecord | null> {
+    const session = await this.options.store.findById(id);
+    return session && this.isLive(session, this.options.now()) ? session : null;
+  }
+
+  async endSession(id: string, reason: SessionEndReason): Promise<boolean> {
+    const ended = await this.options.store.end(id, reason, new Date(this.options.now()));
+    // Revoke even if another request ended it first: this instance must refuse its tokens too.
+    this.options.revocations.add(id);
+    if (ended) this.options.onEnded?.([id], reason);
+    return ended;
+  }
+
+  async endUserSessions(userId: string, reason: SessionEndReason): Promise<number> {
+    const ids = await this.options.store.endAllOfUser(userId, reason, new Date(this.options.now()));
+    for (const id of ids) this.options.revocations.add(id);
+    if (ids.length > 0) this.options.onEnded?.(ids, reason);
+    return ids.length;
+  }
+
+  listLiveSessions(userId: string): Promise<SessionRecord[]> {
+    const now = this.options.now();
+    return this.options.store.listLive(userId, new Date(now), new Date(now - this.options.idleTtlSeconds * 1000));
+  }
+
+  /** Seconds until the session's absolute expiry: the refresh cookie's Max-Age. */
+  remainingSeconds(session: SessionRecord): number {
+    return Math.max(0, Math.floor((session.expiresAt.getTime() - this.options.now()) / 1000));
+  }
+
+  /** Fill the revocation list with sessions ended recently enough to have unexpired access tokens. */
+  async loadRecentlyEnded(accessTokenTtlSeconds: number): Promise<number> {
+    const since = new Date(this.options.now() - (accessTokenTtlSeconds + 1) * 1000);
+    const ids = await this.options.store.listEndedSince(since);
+    for (const id of ids) this.options.revocations.add(id);
+    return ids.length;
+  }
+
+  private isLive(session: SessionRecord, now: number): boolean {
+    return (
+      session.endedAt === null &&
+      session.expiresAt.getTime() > now &&
+      session.lastUsedAt.getTime() + this.options.idleTtlSeconds * 1000 > now
+    );
+  }
+
+  private withinGrace(session: SessionRecord, now: number): boolean {
+    return session.rotatedAt !== null && now - session.rotatedAt.getTime() <= this.options.reuseGraceSeconds * 1000;
+  }
+}

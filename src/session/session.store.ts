@@ -1,0 +1,60 @@
+// What the session lifecycle needs from storage. The Prisma implementation is the
+// only one today; the rules (rotation, grace, reuse) live in session.service.ts.
+import type { SessionEndReason } from "../generated/prisma/enums";
+
+export type { SessionEndReason };
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  tokenFamily: string;
+  tokenHash: string;
+  previousTokenHash: string | null;
+  sealedToken: string | null;
+  generation: number;
+  rotatedAt: Date | null;
+  createdAt: Date;
+  lastUsedAt: Date;
+  expiresAt: Date;
+  endedAt: Date | null;
+  endReason: SessionEndReason | null;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+export interface NewSession {
+  userId: string;
+  tokenFamily: string;
+  tokenHash: string;
+  now: Date;
+  expiresAt: Date;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+export interface SessionRotation {
+  id: string;
+  /** The generation and hash the caller saw; the swap happens only if both still hold. */
+  expectedGeneration: number;
+  expectedHash: string;
+  tokenHash: string;
+  sealedToken: string;
+  now: Date;
+}
+
+export interface SessionStore {
+  create(session: NewSession): Promise<SessionRecord>;
+  findByFamily(tokenFamily: string): Promise<SessionRecord | null>;
+  findById(id: string): Promise<SessionRecord | null>;
+  /** Compare-and-swap: true only for the one caller whose expectation still held. */
+  rotate(rotation: SessionRotation): Promise<boolean>;
+  touch(id: string, now: Date): Promise<void>;
+  /** Ends the session if it is not ended yet; true if this call ended it. */
+  end(id: string, reason: SessionEndReason, now: Date): Promise<boolean>;
+  /** Ends every session of the user not ended yet; returns their ids. */
+  endAllOfUser(userId: string, reason: SessionEndReason, now: Date): Promise<string[]>;
+  /** Sessions not ended, not past absolute expiry and used since `usedSince`, newest first. */
+  listLive(userId: string, now: Date, usedSince: Date): Promise<SessionRecord[]>;
+  /** Ids of sessions ended at or after `since`. */
+  listEndedSince(since: Date): Promise<string[]>;
+}

@@ -1,0 +1,9 @@
+// Compile once before any test file runs: the process tests start dist/main.js as
+// an operator would, and the codegen check reads the compiled schema.
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+
+export default function compile(): void {
+  const root = path.resolve(__dirname, "..");
+  execFileSync(path.join(root, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+}

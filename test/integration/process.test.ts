@@ -1,0 +1,63 @@
+// keyway as a process: start-up, configuration errors, restarts and shutdown.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createTestDatabase, type TestDatabase } from "../helpers/database";
+import { BrowserClient, uniqueEmail } from "../helpers/client";
+import { runKeyway, startKeyway, stopKeyway } from "../helpers/process";
+
+const databaseEnv = (database: TestDatabase): Record<string, string> =>
+  database.url ? { DATABASE_URL: database.url, DATA_DIR: database.dataDir } : { DATA_DIR: database.dataDir };
+
+describe("start-up", () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(() => database.drop());
+
+  it("serves health, readiness and one ES256 key; a restart keeps the data, the key and the schema", async () => {
+    const first = await startKeyway(databaseEnv(database));
+    expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
+    const jwks = (await (await fetch(`${first.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string; alg: string }> };
+    expect(jwks.keys).toHaveLength(1);
+    expect(jwks.keys[0]).toMatchObject({ alg: "ES256", kid: expect.any(String) });
+    expect(first.logs.find((line) => line.msg === "migrations applied")?.applied).toHaveLength(1);
+    if (!database.url) expect(first.logs.some((line) => line.level === 40 && String(line.msg).includes("development signing key"))).toBe(true);
+    const email = uniqueEmail("restart");
+    await new BrowserClient(first.url).signUp(email);
+    expect(await stopKeyway(first)).toBe(0);
+    expect(first.logs.at(-1)?.msg).toBe("stopped");
+
+    const second = await startKeyway(databaseEnv(database));
+    const again = (await (await fetch(`${second.url}/.well-known/jwks.json`)).json()) as typeof jwks;
+    expect(again.keys[0]!.kid).toBe(jwks.keys[0]!.kid);
+    expect(second.logs.find((line) => line.msg === "database schema is current")).toBeDefined();
+    expect((await new BrowserClient(second.url).login(email)).user.email).toBe(email);
+
+    expect(await stopKeyway(second)).toBe(0);
+    expect(second.logs.map((line) => line.msg)).toEqual(expect.arrayContaining(["shutting down: draining requests", "stopped"]));
+  }, 120_000);
+});
+
+describe("refusing to start", () => {
+  it("exits non-zero before listening, with one line per configuration problem", async () => {
+    const run = runKeyway({ ACCESS_TOKEN_TTL: "15x", PORT: "99999", NODE_ENV: "production" });
+    expect(await run.exited).toBe(2);
+    const lines = run.output().stderr.trim().split("\n");
+    expect(lines).toHaveLength(3);
+    expect(lines.join("\n")).toMatch(/ACCESS_TOKEN_TTL="15x"/);
+    expect(lines.join("\n")).toMatch(/PORT="99999"/);
+    expect(lines.join("\n")).toMatch(/JWT_PRIVATE_KEY/);
+    expect(run.output().stdout).not.toContain("listening");
+  });
+
+  it("explains an unusable DATA_DIR instead of crashing in a loop", async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "keyway-ro-")), "a-file");
+    writeFileSync(file, "");
+    const run = runKeyway({ DATA_DIR: file });
+    expect(await run.exited).toBe(1);
+    expect(run.output().stderr).toMatch(/keyway: failed to start: .*(ENOTDIR|not a directory)/i);
+  });
+});
