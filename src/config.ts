@@ -42,6 +42,12 @@ export interface Config {
   authIpLimit: RateLimit;
   trustProxy: boolean | number | string[];
   redisUrl: string | undefined;
+  /** Namespaces keys and the revocation channel, so several deployments can share one Redis. */
+  redisKeyPrefix: string;
+  /** How often each instance reads sessions ended elsewhere from the database. */
+  revocationPollInterval: number;
+  /** Worker processes on one port (Node's cluster); 1 runs in this process. */
+  workers: number;
   subgraphs: SubgraphEndpoint[];
   logLevel: string;
 }
@@ -105,6 +111,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const redisUrl = env.REDIS_URL?.trim() || undefined;
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) problems.push("REDIS_URL must start with redis:// or rediss://");
 
+  const workers = read("WORKERS", 1, (raw) =>
+    /^\d{1,2}$/.test(raw.trim()) && Number(raw) >= 1 && Number(raw) <= 64 ? { ok: true, value: Number(raw) } : { ok: false, accepts: "a whole number of worker processes from 1 to 64" },
+  );
+  if (workers > 1 && !databaseUrl) problems.push(`WORKERS=${workers} needs DATABASE_URL: the embedded database can be opened by one process only`);
+
   const config: Config = {
     env: runtime,
     port: read("PORT", 4000, parsePort),
@@ -123,6 +134,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     authIpLimit: read("AUTH_IP_LIMIT", { points: 600, durationSeconds: 60 }, parseRateLimit),
     trustProxy: read("TRUST_PROXY", false, parseTrustProxy),
     redisUrl,
+    redisKeyPrefix: text("REDIS_KEY_PREFIX", "keyway:"),
+    revocationPollInterval: read("REVOCATION_POLL_INTERVAL", 2, parseDuration),
+    workers,
     subgraphs: read("SUBGRAPHS", [], parseSubgraphs),
     logLevel,
   };

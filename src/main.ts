@@ -1,8 +1,11 @@
 // Start-up only: configuration → database → migrations → keys → server → listen,
-// and an orderly shutdown on SIGTERM/SIGINT.
+// and an orderly shutdown on SIGTERM/SIGINT. With WORKERS > 1 this process becomes
+// the cluster primary (cluster.ts) and each worker runs serve() on the same port.
 import "reflect-metadata";
+import cluster from "node:cluster";
 import { ConfigError, loadConfig, type Config } from "./config";
-import { openDatabase, type Database } from "./db/client";
+import { runPrimary } from "./cluster";
+import { openDatabase } from "./db/client";
 import { migrateDatabase } from "./db/migrate";
 import { buildKeywaySchema } from "./graphql/schema";
 import { createLogger, type Logger } from "./logger";
@@ -13,32 +16,63 @@ import { loadKeySet } from "./token/keys";
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
 async function main(argv: string[]): Promise<void> {
-  let config: Config;
+  const config = readConfigOrExit();
+  const logger = createLogger({ level: config.logLevel }).child(cluster.isWorker ? { worker: cluster.worker?.id } : {});
+  if (argv.includes("migrate")) return migrateOnly(config, logger);
+  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config, logger, { prepare: () => prepare(config, logger) });
+  await serve(config, logger);
+}
+
+function readConfigOrExit(): Config {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const problem of error.problems) process.stderr.write(`keyway: ${problem}\n`);
     process.exit(2);
   }
-  const logger = createLogger({ level: config.logLevel });
+}
+
+/** What must happen once per deployment start, before any server listens. */
+async function prepare(config: Config, logger: Logger): Promise<void> {
+  await migrateOnly(config, logger);
+  loadDevelopmentAwareKeys(config, logger);
+}
+
+async function migrateOnly(config: Config, logger: Logger): Promise<void> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
     const { applied } = await migrateDatabase(database);
     logger.info({ applied, database: database.kind }, applied.length > 0 ? "migrations applied" : "database schema is current");
-    if (argv.includes("migrate")) return await database.close();
+  } finally {
+    await database.close();
+  }
+}
 
-    const keys = loadKeySet({
-      privateKeyPem: config.jwt.privateKeyPem,
-      dataDir: config.dataDir,
-      onGenerated: (file) => logger.warn({ file }, "generated a development signing key; set JWT_PRIVATE_KEY_FILE in production"),
-    });
+function loadDevelopmentAwareKeys(config: Config, logger: Logger) {
+  return loadKeySet({
+    privateKeyPem: config.jwt.privateKeyPem,
+    dataDir: config.dataDir,
+    onGenerated: (file) => logger.warn({ file }, "generated a development signing key; set JWT_PRIVATE_KEY_FILE in production"),
+  });
+}
+
+async function serve(config: Config, logger: Logger): Promise<void> {
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    // A worker's primary has migrated already; a single process does it here.
+    if (cluster.isPrimary) {
+      const { applied } = await migrateDatabase(database);
+      logger.info({ applied, database: database.kind }, applied.length > 0 ? "migrations applied" : "database schema is current");
+    }
+    const keys = loadDevelopmentAwareKeys(config, logger);
     const services = await createServices({ config, database, keys, logger });
     const server = await createServer({ config, database, keys, logger, services, schema: await buildKeywaySchema() });
     const url = await server.listen();
     logger.info({ url, database: database.kind, kid: keys.signing.kid }, "keyway is listening");
     handleShutdown(logger, async () => {
       await server.close();
+      await services.close();
       await database.close();
     });
   } catch (error) {

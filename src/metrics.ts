@@ -1,6 +1,6 @@
 // One Prometheus registry per server, so several servers in one process (tests)
 // do not collide on metric names.
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export interface Metrics {
   registry: Registry;
@@ -8,9 +8,34 @@ export interface Metrics {
   httpDuration: Histogram<"method" | "route">;
 }
 
-export function createMetrics(): Metrics {
+export interface MetricsSources {
+  /** 1 up, 0 down, absent when Redis is not configured. */
+  redisUp?: () => number;
+  revokedSessions: () => number;
+}
+
+export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  if (sources.redisUp) {
+    const redisUp = sources.redisUp;
+    new Gauge({
+      name: "keyway_redis_up",
+      help: "1 while Redis answers (shared limits and revocations), 0 while keyway falls back to in-process state",
+      registers: [registry],
+      collect() {
+        this.set(redisUp());
+      },
+    });
+  }
+  new Gauge({
+    name: "keyway_revoked_sessions",
+    help: "Ended sessions whose access tokens this instance refuses without a database round trip",
+    registers: [registry],
+    collect() {
+      this.set(sources.revokedSessions());
+    },
+  });
   return {
     registry,
     httpRequests: new Counter({

@@ -40,7 +40,11 @@ const BODY_LIMIT_BYTES = 256 * 1024;
 
 export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
   const { config, logger } = deps;
-  const metrics = createMetrics();
+  const { redis, revocations } = deps.services;
+  const metrics = createMetrics({
+    redisUp: redis ? () => (redis.state() === "up" ? 1 : 0) : undefined,
+    revokedSessions: () => revocations.size,
+  });
   const app = Fastify({
     logger: false,
     // Fastify accepts a hop count at run time; its types only list the other forms.
@@ -89,7 +93,12 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
   const handler = fastifyApolloHandler(apollo, { context: deps.services.buildContext });
   app.route({ url: "/graphql", method: ["GET", "POST"], handler });
 
-  registerOperationalRoutes(app, { keys: deps.keys, metrics, isDatabaseReady: () => deps.database.ping() });
+  registerOperationalRoutes(app, {
+    keys: deps.keys,
+    metrics,
+    isDatabaseReady: () => deps.database.ping(),
+    redisState: () => redis?.state() ?? "disabled",
+  });
   registerErrorReplies(app, logger);
 
   return {

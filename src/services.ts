@@ -12,6 +12,8 @@ import { createPrismaSessionStore } from "./session/session.prisma-store";
 import { SessionService } from "./session/session.service";
 import type { AccessTokenOptions } from "./token/access-token";
 import type { KeySet } from "./token/keys";
+import { connectRedis, type SharedRedis } from "./shared-state/redis";
+import { startRevocationSync, type RevocationSync } from "./shared-state/revocation-sync";
 
 export interface ServicesDeps {
   config: Config;
@@ -28,6 +30,11 @@ export interface Services {
   revocations: RevocationList;
   accessTokens: AccessTokenOptions;
   buildContext: ReturnType<typeof createContextBuilder>;
+  /** Null without REDIS_URL. */
+  redis: SharedRedis | null;
+  revocationSync: RevocationSync;
+  /** Stops background work and disconnects Redis; the database is the caller's. */
+  close(): Promise<void>;
 }
 
 /** Clock tolerance on top of the access-token lifetime for keeping revocations. */
@@ -36,15 +43,21 @@ const REVOCATION_SLACK_MS = 5_000;
 export async function createServices(deps: ServicesDeps): Promise<Services> {
   const { config, logger } = deps;
   const now = deps.now ?? Date.now;
+  const redis = config.redisUrl ? connectRedis({ url: config.redisUrl, logger }) : null;
+  const store = createPrismaSessionStore(deps.database.prisma);
+  let revocationSync: RevocationSync | null = null;
   const revocations = createRevocationList({ retentionMs: config.accessTokenTtl * 1000 + REVOCATION_SLACK_MS, now });
   const sessions = new SessionService({
-    store: createPrismaSessionStore(deps.database.prisma),
+    store,
     revocations,
     now,
     refreshTokenTtlSeconds: config.refreshTokenTtl,
     idleTtlSeconds: config.sessionIdleTtl,
     reuseGraceSeconds: config.refreshReuseGrace,
-    onEnded: (sessionIds, reason) => logger.info({ event: "session.ended", sessionIds, reason }, "sessions ended"),
+    onEnded: (sessionIds, reason) => {
+      logger.info({ event: "session.ended", sessionIds, reason }, "sessions ended");
+      revocationSync?.publish(sessionIds);
+    },
   });
   const accessTokens: AccessTokenOptions = {
     keys: deps.keys,
@@ -56,13 +69,40 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     prisma: deps.database.prisma,
     sessions,
     passwords: await createPasswordVerifier(),
-    limits: createAuthRateLimits({ loginAttempts: config.loginAttemptsLimit, authCallsPerIp: config.authIpLimit }),
+    limits: createAuthRateLimits({
+      loginAttempts: config.loginAttemptsLimit,
+      authCallsPerIp: config.authIpLimit,
+      redis: redis ? { client: redis.client, keyPrefix: `${config.redisKeyPrefix}rl:` } : undefined,
+    }),
     accessTokens,
     allowSignup: config.allowSignup,
     now,
   });
+  const startedAt = new Date(now());
   const restored = await sessions.loadRecentlyEnded(config.accessTokenTtl);
   if (restored > 0) logger.info({ restored }, "restored recently ended sessions into the revocation list");
+  const sync = startRevocationSync({
+    revocations,
+    store,
+    redis,
+    channel: `${config.redisKeyPrefix}sessions-ended`,
+    pollIntervalMs: config.revocationPollInterval * 1000,
+    startAt: startedAt,
+    logger,
+  });
+  revocationSync = sync;
   const buildContext = createContextBuilder({ accessTokens, revocations, cookie: config.cookie, auth, now });
-  return { auth, sessions, revocations, accessTokens, buildContext };
+  return {
+    auth,
+    sessions,
+    revocations,
+    accessTokens,
+    buildContext,
+    redis,
+    revocationSync: sync,
+    async close() {
+      await sync.stop();
+      await redis?.close();
+    },
+  };
 }

@@ -1,6 +1,7 @@
 // Throttling of the unauthenticated entry points: every signUp/login/refreshToken
 // call counts per client IP, and failed logins count per account and IP.
-import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import type Redis from "ioredis";
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { RateLimit } from "../config-values";
 
 export type LimitResult = { ok: true } | { ok: false; retryAfterSeconds: number };
@@ -20,11 +21,14 @@ export interface AuthRateLimits {
 export interface AuthRateLimitsOptions {
   loginAttempts: RateLimit;
   authCallsPerIp: RateLimit;
+  /** Counts shared by every instance; while Redis fails, each instance counts on its own. */
+  redis?: { client: Redis; keyPrefix: string };
 }
 
 export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLimits {
-  const perIp = memoryLimiter("auth-ip", options.authCallsPerIp);
-  const loginFailures = memoryLimiter("login-fail", options.loginAttempts);
+  const limiter = (name: string, limit: RateLimit) => (options.redis ? redisLimiter(options.redis, name, limit) : memoryLimiter(name, limit));
+  const perIp = limiter("auth-ip", options.authCallsPerIp);
+  const loginFailures = limiter("login-fail", options.loginAttempts);
   const loginKey = (email: string, ip: string) => `${email}|${ip}`;
   return {
     consumeAuthCall: (ip) => consume(perIp, ip),
@@ -35,8 +39,20 @@ export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLi
   };
 }
 
-function memoryLimiter(keyPrefix: string, limit: RateLimit): RateLimiterAbstract {
+function memoryLimiter(keyPrefix: string, limit: RateLimit): RateLimiterMemory {
   return new RateLimiterMemory({ keyPrefix, points: limit.points, duration: limit.durationSeconds });
+}
+
+function redisLimiter(redis: { client: Redis; keyPrefix: string }, name: string, limit: RateLimit): RateLimiterAbstract {
+  return new RateLimiterRedis({
+    storeClient: redis.client,
+    keyPrefix: `${redis.keyPrefix}${name}`,
+    points: limit.points,
+    duration: limit.durationSeconds,
+    // Not ready means "answer from memory now", not "wait for Redis".
+    rejectIfRedisNotReady: true,
+    insuranceLimiter: memoryLimiter(name, limit),
+  });
 }
 
 async function consume(limiter: RateLimiterAbstract, key: string): Promise<LimitResult> {

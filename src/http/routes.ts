@@ -8,6 +8,8 @@ export interface OperationalRoutesOptions {
   metrics: Metrics;
   /** Whether the database answers; never throws. */
   isDatabaseReady(): Promise<boolean>;
+  /** Redis is shared state, not a dependency: its state is reported, never a reason for 503. */
+  redisState(): "up" | "down" | "disabled";
 }
 
 export function registerOperationalRoutes(app: FastifyInstance, options: OperationalRoutesOptions): void {
@@ -15,7 +17,9 @@ export function registerOperationalRoutes(app: FastifyInstance, options: Operati
 
   app.get("/readyz", async (_request, reply) => {
     const database = (await options.isDatabaseReady()) ? "up" : "down";
-    return reply.code(database === "up" ? 200 : 503).send({ status: database === "up" ? "ok" : "unavailable", database });
+    return reply
+      .code(database === "up" ? 200 : 503)
+      .send({ status: database === "up" ? "ok" : "unavailable", database, redis: options.redisState() });
   });
 
   app.get("/metrics", async (_request, reply) => {

@@ -63,8 +63,8 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
       }),
 
     async listEndedSince(since) {
-      const ended = await prisma.session.findMany({ where: { endedAt: { gte: since } }, select: { id: true } });
-      return ended.map((session) => session.id);
+      const ended = await prisma.session.findMany({ where: { endedAt: { gte: since } }, select: { id: true, endedAt: true } });
+      return ended.flatMap((session) => (session.endedAt ? [{ id: session.id, endedAt: session.endedAt }] : []));
     },
   };
 }

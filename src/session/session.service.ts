@@ -142,9 +142,9 @@ export class SessionService {
   /** Fill the revocation list with sessions ended recently enough to have unexpired access tokens. */
   async loadRecentlyEnded(accessTokenTtlSeconds: number): Promise<number> {
     const since = new Date(this.options.now() - (accessTokenTtlSeconds + 1) * 1000);
-    const ids = await this.options.store.listEndedSince(since);
-    for (const id of ids) this.options.revocations.add(id);
-    return ids.length;
+    const ended = await this.options.store.listEndedSince(since);
+    for (const session of ended) this.options.revocations.add(session.id);
+    return ended.length;
   }
 
   private isLive(session: SessionRecord, now: number): boolean {

@@ -55,6 +55,6 @@ export interface SessionStore {
   endAllOfUser(userId: string, reason: SessionEndReason, now: Date): Promise<string[]>;
   /** Sessions not ended, not past absolute expiry and used since `usedSince`, newest first. */
   listLive(userId: string, now: Date, usedSince: Date): Promise<SessionRecord[]>;
-  /** Ids of sessions ended at or after `since`. */
-  listEndedSince(since: Date): Promise<string[]>;
+  /** Sessions ended at or after `since`, with when (the index on endedAt makes this cheap). */
+  listEndedSince(since: Date): Promise<Array<{ id: string; endedAt: Date }>>;
 }

@@ -75,6 +75,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       if (stopped) return;
       stopped = true;
       await server.close();
+      await services.close();
       await database.close();
       await testDatabase.drop();
     },

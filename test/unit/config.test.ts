@@ -94,6 +94,15 @@ describe("loadConfig", () => {
     expect(problemsOf({ SUBGRAPHS: "notes=ftp://x" })).toHaveLength(1);
   });
 
+  it("reads the multi-instance settings and refuses workers on the embedded database", () => {
+    const config = loadConfig({ WORKERS: "2", DATABASE_URL: "postgres://db/keyway", REDIS_URL: "redis://127.0.0.1:6379", REDIS_KEY_PREFIX: "prod:", REVOCATION_POLL_INTERVAL: "5s" });
+    expect(config).toMatchObject({ workers: 2, redisUrl: "redis://127.0.0.1:6379", redisKeyPrefix: "prod:", revocationPollInterval: 5 });
+    expect(loadConfig({})).toMatchObject({ workers: 1, redisKeyPrefix: "keyway:", revocationPollInterval: 2 });
+    expect(problemsOf({ WORKERS: "2" }).join()).toMatch(/WORKERS=2 needs DATABASE_URL/);
+    expect(problemsOf({ WORKERS: "0", DATABASE_URL: "postgres://db/k" }).join()).toMatch(/WORKERS="0"/);
+    expect(problemsOf({ REDIS_URL: "http://cache" }).join()).toMatch(/REDIS_URL/);
+  });
+
   it("refuses an access token that outlives its session", () => {
     expect(problemsOf({ ACCESS_TOKEN_TTL: "31d" }).join()).toMatch(/shorter than REFRESH_TOKEN_TTL/);
   });
