@@ -72,7 +72,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     limits: createAuthRateLimits({
       loginAttempts: config.loginAttemptsLimit,
       authCallsPerIp: config.authIpLimit,
-      redis: redis ? { client: redis.client, keyPrefix: `${config.redisKeyPrefix}rl:` } : undefined,
+      redis: redis ? { client: redis.client, keyPrefix: `${config.redisKeyPrefix}rl:`, available: () => redis.state() === "up" } : undefined,
     }),
     accessTokens,
     allowSignup: config.allowSignup,

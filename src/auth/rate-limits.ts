@@ -1,7 +1,7 @@
 // Throttling of the unauthenticated entry points: every signUp/login/refreshToken
 // call counts per client IP, and failed logins count per account and IP.
 import type Redis from "ioredis";
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import type { RateLimit } from "../config-values";
 
 export type LimitResult = { ok: true } | { ok: false; retryAfterSeconds: number };
@@ -22,11 +22,18 @@ export interface AuthRateLimitsOptions {
   loginAttempts: RateLimit;
   authCallsPerIp: RateLimit;
   /** Counts shared by every instance; while Redis fails, each instance counts on its own. */
-  redis?: { client: Redis; keyPrefix: string };
+  redis?: SharedLimitStore;
+}
+
+export interface SharedLimitStore {
+  client: Redis;
+  keyPrefix: string;
+  /** False while Redis is down or hung: count in memory at once instead of waiting for a timeout. */
+  available(): boolean;
 }
 
 export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLimits {
-  const limiter = (name: string, limit: RateLimit) => (options.redis ? redisLimiter(options.redis, name, limit) : memoryLimiter(name, limit));
+  const limiter = (name: string, limit: RateLimit) => (options.redis ? sharedLimiter(options.redis, name, limit) : memoryLimiter(name, limit));
   const perIp = limiter("auth-ip", options.authCallsPerIp);
   const loginFailures = limiter("login-fail", options.loginAttempts);
   const loginKey = (email: string, ip: string) => `${email}|${ip}`;
@@ -39,23 +46,32 @@ export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLi
   };
 }
 
+/** The two operations the auth flows need from a limiter. */
+interface Counter {
+  consume(key: string): Promise<RateLimiterRes>;
+  delete(key: string): Promise<boolean>;
+}
+
 function memoryLimiter(keyPrefix: string, limit: RateLimit): RateLimiterMemory {
   return new RateLimiterMemory({ keyPrefix, points: limit.points, duration: limit.durationSeconds });
 }
 
-function redisLimiter(redis: { client: Redis; keyPrefix: string }, name: string, limit: RateLimit): RateLimiterAbstract {
-  return new RateLimiterRedis({
-    storeClient: redis.client,
-    keyPrefix: `${redis.keyPrefix}${name}`,
+/** Redis while it is available; otherwise, and for any command that fails, the same in-memory counts. */
+function sharedLimiter(store: SharedLimitStore, name: string, limit: RateLimit): Counter {
+  const local = memoryLimiter(name, limit);
+  const shared = new RateLimiterRedis({
+    storeClient: store.client,
+    keyPrefix: `${store.keyPrefix}${name}`,
     points: limit.points,
     duration: limit.durationSeconds,
-    // Not ready means "answer from memory now", not "wait for Redis".
     rejectIfRedisNotReady: true,
-    insuranceLimiter: memoryLimiter(name, limit),
+    insuranceLimiter: local,
   });
+  const pick = () => (store.available() ? shared : local);
+  return { consume: (key) => pick().consume(key), delete: (key) => pick().delete(key) };
 }
 
-async function consume(limiter: RateLimiterAbstract, key: string): Promise<LimitResult> {
+async function consume(limiter: Counter, key: string): Promise<LimitResult> {
   try {
     await limiter.consume(key);
     return { ok: true };

@@ -23,6 +23,10 @@ export interface SharedRedisOptions {
   commandTimeoutMs?: number;
 }
 
+/** A connection can be open yet hung (a stopped server, a black-holed network): probe it. */
+const PROBE_INTERVAL_MS = 1000;
+const PROBE_FAILURES_FOR_DOWN = 2;
+
 export function connectRedis(options: SharedRedisOptions): SharedRedis {
   const connect = () =>
     new Redis(options.url, {
@@ -39,8 +43,10 @@ export function connectRedis(options: SharedRedisOptions): SharedRedis {
   let current: RedisState = "down";
   let announced: RedisState | null = null;
   const listeners: Array<(state: RedisState) => void> = [];
+  let probeFailures = 0;
   const update = () => {
-    const next: RedisState = client.status === "ready" && subscriber.status === "ready" ? "up" : "down";
+    const connected = client.status === "ready" && subscriber.status === "ready";
+    const next: RedisState = connected && probeFailures < PROBE_FAILURES_FOR_DOWN ? "up" : "down";
     if (next === current && announced !== null) return;
     current = next;
     if (announced === null && next === "down") return; // say nothing until the first connect settles
@@ -56,6 +62,20 @@ export function connectRedis(options: SharedRedisOptions): SharedRedis {
     // ioredis emits "error" on every failed attempt; the state change above is the one log line.
     connection.on("error", () => update());
   }
+  const probe = setInterval(() => {
+    if (client.status !== "ready") return;
+    client.ping().then(
+      () => {
+        probeFailures = 0;
+        update();
+      },
+      () => {
+        probeFailures++;
+        update();
+      },
+    );
+  }, PROBE_INTERVAL_MS);
+  probe.unref();
   // If the first connection never succeeds, still announce "down" once.
   const firstVerdict = setTimeout(() => {
     if (announced === null) {
@@ -73,6 +93,7 @@ export function connectRedis(options: SharedRedisOptions): SharedRedis {
     onStateChange: (listener) => listeners.push(listener),
     async close() {
       clearTimeout(firstVerdict);
+      clearInterval(probe);
       client.disconnect();
       subscriber.disconnect();
     },

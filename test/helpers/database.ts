@@ -1,6 +1,8 @@
 // A fresh, empty database per caller: a new database on the server named by
 // TEST_DATABASE_URL, or else a new directory for the embedded PGlite. Jest runs
-// files in parallel workers, so every name is unique.
+// files in parallel workers, so every name is unique. Tests that need a real
+// server whatever the mode (several processes on one database) ask for
+// `{ kind: "postgres" }`: TEST_DATABASE_URL, or else the local PostgreSQL.
 import { randomUUID } from "node:crypto";
 import { cp, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,17 +21,31 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** The server `{ kind: "postgres" }` falls back to without TEST_DATABASE_URL (always there in CI). */
+export const LOCAL_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres";
+
+export interface TestDatabaseOptions {
+  /**
+   * Default: PostgreSQL with TEST_DATABASE_URL, else PGlite. "postgres": PostgreSQL in
+   * either mode (TEST_DATABASE_URL, else LOCAL_POSTGRES_URL). "pglite": PGlite in either mode.
+   */
+  kind?: DatabaseKind;
+}
+
+export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "keyway-test-"));
   const removeDataDir = () => rm(dataDir, { recursive: true, force: true });
-  const adminUrl = process.env.TEST_DATABASE_URL;
-  if (!adminUrl) {
+  const adminUrl = process.env.TEST_DATABASE_URL || (options.kind === "postgres" ? LOCAL_POSTGRES_URL : undefined);
+  if (!adminUrl || options.kind === "pglite") {
     await cp(await preparePgliteTemplate(), path.join(dataDir, "pglite"), { recursive: true });
     return { dataDir, kind: "pglite", drop: removeDataDir };
   }
 
   const name = `keyway_test_${randomUUID().replace(/-/g, "")}`;
-  await runAdminStatement(adminUrl, `CREATE DATABASE "${name}"`);
+  await runAdminStatement(adminUrl, `CREATE DATABASE "${name}"`).catch(async (error: unknown) => {
+    await removeDataDir();
+    throw error;
+  });
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {

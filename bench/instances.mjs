@@ -1,0 +1,341 @@
+// Several instances, measured: (a) how long an ended session's access token is still
+// accepted by another instance — with Redis (poll 60 s, so only pub/sub counts) and
+// without it (the default 2 s database poll); (b) throughput of an authenticated `me`
+// with WORKERS=1 and WORKERS=2 (autocannon, 32 connections, 10 s each).
+//
+// Usage: npm run build && node bench/instances.mjs [--trials 100] [--lanes 5] [--duration 10] [--connections 32]
+// The load generator runs on the same machine: the CPU seconds printed with (b) show
+// who used the cores (keyway, autocannon, the rest is mostly PostgreSQL).
+// Needs PostgreSQL (BENCH_DATABASE_URL or TEST_DATABASE_URL as the admin URL, else
+// postgres://postgres@127.0.0.1:5432/postgres; a fresh database is created and dropped)
+// and Redis (REDIS_URL, else redis://127.0.0.1:6379; keys under a unique prefix, removed
+// at the end). Everything listens on 127.0.0.1. Prints JSON on stdout, progress on stderr.
+import { execFileSync, spawn } from "node:child_process";
+import { generateKeyPairSync, randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os, { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import Redis from "ioredis";
+import pg from "pg";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const arg = (name, fallback) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : Number(process.argv[at + 1]);
+};
+const options = { trials: arg("trials", 100), lanes: arg("lanes", 5), duration: arg("duration", 10), connections: arg("connections", 32) };
+const HARD_LIMIT_MS = 8 * 60_000;
+const POLL_EVERY_MS = 10;
+const GIVE_UP_MS = 15_000;
+
+const adminUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
+const redisUrl = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+for (const url of [adminUrl, redisUrl]) {
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname)) throw new Error(`only 127.0.0.1 is benchmarked, not ${url}`);
+}
+const prefix = `kwbench-${randomUUID()}:`;
+const dbName = `keyway_bench_${randomUUID().replace(/-/g, "")}`;
+const dataDir = mkdtempSync(path.join(tmpdir(), "keyway-bench-"));
+const jwtKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+const loadAtStart = os.loadavg().map((load) => Math.round(load * 100) / 100);
+const log = (...parts) => process.stderr.write(`${parts.join(" ")}\n`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const children = new Set();
+const databaseUrl = (() => {
+  const url = new URL(adminUrl);
+  url.pathname = `/${dbName}`;
+  return url.toString();
+})();
+
+async function admin(sql) {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Starts dist/main.js; resolves once `listeners` processes (workers) log that they listen. */
+async function startKeyway(env, listeners = 1) {
+  const child = spawn(process.execPath, [path.join(root, "dist", "main.js")], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+      DATABASE_URL: databaseUrl,
+      DATA_DIR: dataDir,
+      JWT_PRIVATE_KEY: jwtKey,
+      AUTH_IP_LIMIT: "100000000/1m",
+      REDIS_KEY_PREFIX: prefix,
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  const exited = new Promise((resolve) => child.on("exit", (code) => (children.delete(child), resolve(code))));
+  let buffer = "";
+  let stderr = "";
+  let url = null;
+  let listening = 0;
+  let redisUp = 0;
+  const ready = new Promise((resolve, reject) => {
+    child.stdout.on("data", (chunk) => {
+      buffer += chunk;
+      let newline;
+      while ((newline = buffer.indexOf("\n")) !== -1) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        // Once started, the per-request lines are read and dropped.
+        if (!line.includes('"msg":"keyway is listening"') && !line.includes('"msg":"redis is up')) continue;
+        const entry = JSON.parse(line);
+        if (entry.msg === "keyway is listening") (url ??= entry.url), listening++;
+        else redisUp++;
+        if (listening >= listeners && (!env.REDIS_URL || redisUp >= listeners)) resolve();
+      }
+    });
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    exited.then((code) => reject(new Error(`keyway exited with ${code}: ${stderr}`)));
+    setTimeout(() => reject(new Error("keyway did not start within 60 s")), 60_000).unref();
+  });
+  await ready;
+  return {
+    url,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+async function gql(url, query, { variables, headers = {} } = {}) {
+  const response = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { body: await response.json(), headers: response.headers };
+}
+const SIGN_UP = "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }";
+const LOGIN = "mutation($i: LoginInput!) { login(input: $i) { accessToken } }";
+const LOGOUT = "mutation { logout }";
+const ME = "query Me { me { id email } }";
+
+async function meOutcome(url, accessToken) {
+  const { body } = await gql(url, ME, { headers: { authorization: `Bearer ${accessToken}` } });
+  if (body.data?.me) return "OK";
+  return body.errors?.[0]?.extensions?.reason ?? body.errors?.[0]?.extensions?.code ?? "?";
+}
+
+function summarize(samples) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  const round = (ms) => Math.round(ms * 10) / 10;
+  return { n: sorted.length, median: round(at(0.5)), p90: round(at(0.9)), worst: round(sorted.at(-1)), best: round(sorted[0]) };
+}
+
+/**
+ * One trial: login on A, check the token on B, logout via A, then poll `me` on B every
+ * 10 ms until SESSION_ENDED. Delays are measured from the start of the logout request
+ * (the session may end before its answer arrives) and from its answer.
+ */
+async function propagationTrial(a, b, credentials, jitterMs) {
+  const { body, headers } = await gql(a.url, LOGIN, { variables: { i: credentials }, headers: { "x-refresh-token": "1" } });
+  const accessToken = body.data?.login?.accessToken;
+  if (!accessToken) throw new Error(`login failed: ${JSON.stringify(body)}`);
+  const refreshToken = headers.get("x-refresh-token");
+  const before = await meOutcome(b.url, accessToken);
+  if (before !== "OK") throw new Error(`token refused on B before logout: ${before}`);
+  // A trial that starts right after B's poll found the last session would otherwise
+  // always log out just after a poll: trials lock onto the timer and every delay
+  // comes out near a whole interval. A random pause makes the logout time uniform.
+  await sleep(Math.random() * jitterMs);
+  const sentAt = performance.now();
+  const answer = await gql(a.url, LOGOUT, { headers: { "x-refresh-token": refreshToken } });
+  const answeredAt = performance.now();
+  if (answer.body.data?.logout !== true) throw new Error(`logout failed: ${JSON.stringify(answer.body)}`);
+  let polls = 0;
+  for (;;) {
+    const outcome = await meOutcome(b.url, accessToken);
+    polls++;
+    const now = performance.now();
+    if (outcome === "SESSION_ENDED") return { fromLogoutStart: now - sentAt, fromLogoutAnswer: now - answeredAt, polls };
+    if (outcome !== "OK") throw new Error(`unexpected answer while polling: ${outcome}`);
+    if (now - sentAt > GIVE_UP_MS) throw new Error(`B still accepts the token ${GIVE_UP_MS} ms after logout`);
+    await sleep(POLL_EVERY_MS);
+  }
+}
+
+async function measurePropagation(label, env, lanes, jitterMs) {
+  log(`(a) ${label}: starting two instances`);
+  const [a, b] = await Promise.all([startKeyway(env), startKeyway(env)]);
+  try {
+    const credentials = { email: `bench-${randomUUID().slice(0, 8)}@example.io`, password: "correct horse battery staple" };
+    const signed = await gql(a.url, SIGN_UP, { variables: { i: credentials } });
+    if (!signed.body.data?.signUp) throw new Error(`signUp failed: ${JSON.stringify(signed.body)}`);
+    const results = [];
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        while (next < options.trials) {
+          next++;
+          results.push(await propagationTrial(a, b, credentials, jitterMs));
+          if (results.length % 25 === 0) log(`    ${results.length}/${options.trials} trials`);
+        }
+      }),
+    );
+    const pollsAtFirst = results.filter((result) => result.polls === 1).length;
+    return {
+      env: Object.fromEntries(Object.entries(env).filter(([name]) => name !== "REDIS_URL")),
+      redis: Boolean(env.REDIS_URL),
+      lanes,
+      randomPauseBeforeLogoutMs: [0, jitterMs],
+      pollEveryMs: POLL_EVERY_MS,
+      unit: "ms",
+      fromLogoutStart: summarize(results.map((result) => result.fromLogoutStart)),
+      fromLogoutAnswer: summarize(results.map((result) => result.fromLogoutAnswer)),
+      refusedAtFirstPoll: pollsAtFirst,
+      seconds: Math.round((performance.now() - started) / 100) / 10,
+    };
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+}
+
+async function measureThroughput(workers) {
+  log(`(b) WORKERS=${workers}: ${options.connections} connections, ${options.duration} s`);
+  // LOG_LEVEL stays at its default (info): one log line per request, as in production.
+  const env = { WORKERS: String(workers), REDIS_URL: redisUrl };
+  const keyway = await startKeyway(env, workers);
+  try {
+    const credentials = { email: `tput-${randomUUID().slice(0, 8)}@example.io`, password: "correct horse battery staple" };
+    const { body } = await gql(keyway.url, SIGN_UP, { variables: { i: credentials } });
+    const accessToken = body.data.signUp.accessToken;
+    const request = {
+      url: `${keyway.url}/graphql`,
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${accessToken}` },
+      body: JSON.stringify({ query: ME }),
+      connections: options.connections,
+    };
+    const expected = await fetch(request.url, request).then((response) => response.text());
+    if (!expected.includes(credentials.email)) throw new Error(`me failed: ${expected}`);
+    await autocannon({ ...request, duration: 2 }); // warm-up: JIT, pools, connections
+    const cpuBefore = { machine: machineCpu(), keyway: treeCpuSeconds(keyway.pid), bench: process.cpuUsage() };
+    const result = await autocannon({ ...request, duration: options.duration, expectBody: expected });
+    const machine = machineCpu();
+    const bench = process.cpuUsage(cpuBefore.bench);
+    const round = (seconds) => Math.round(seconds * 10) / 10;
+    const cpuSeconds = {
+      machineBusyPercent: Math.round((1 - (machine.idle - cpuBefore.machine.idle) / (machine.total - cpuBefore.machine.total)) * 100),
+      keyway: round(treeCpuSeconds(keyway.pid) - cpuBefore.keyway),
+      autocannon: round((bench.user + bench.system) / 1e6),
+    };
+    return {
+      workers,
+      connections: options.connections,
+      seconds: options.duration,
+      // autocannon's mean of its per-second samples, and all answers over the measured time
+      requestsPerSecond: Math.round(result.requests.average),
+      total: result.requests.total,
+      measuredSeconds: result.duration,
+      overallRequestsPerSecond: Math.round(result.requests.total / result.duration),
+      latencyMs: { median: result.latency.p50, p99: result.latency.p99 },
+      errors: result.errors,
+      timeouts: result.timeouts,
+      non2xx: result.non2xx,
+      mismatches: result.mismatches,
+      cpuSeconds,
+    };
+  } finally {
+    await keyway.stop();
+  }
+}
+
+/** CPU seconds used so far by a process and its children (the cluster workers); Linux /proc. */
+function treeCpuSeconds(pid) {
+  try {
+    const children = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
+    return [pid, ...children].reduce((sum, one) => sum + ownCpuSeconds(one), 0);
+  } catch {
+    return ownCpuSeconds(pid); // pgrep exits 1 when there are no children
+  }
+}
+function ownCpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100)
+  } catch {
+    return 0;
+  }
+}
+function machineCpu() {
+  const cpus = os.cpus();
+  const total = cpus.reduce((sum, cpu) => sum + Object.values(cpu.times).reduce((a, b) => a + b, 0), 0);
+  const idle = cpus.reduce((sum, cpu) => sum + cpu.times.idle, 0);
+  return { total, idle };
+}
+
+async function deleteRedisKeys() {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  redis.on("error", () => undefined);
+  try {
+    await redis.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function cleanUp() {
+  for (const child of children) child.kill("SIGKILL");
+  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((error) => log("could not drop", dbName, error.message));
+  await deleteRedisKeys().catch(() => undefined);
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+const deadline = setTimeout(async () => {
+  log(`gave up after ${HARD_LIMIT_MS / 1000} s`);
+  await cleanUp();
+  process.exit(1);
+}, HARD_LIMIT_MS);
+deadline.unref();
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanUp().finally(() => process.exit(130)));
+
+try {
+  await admin(`CREATE DATABASE "${dbName}"`);
+  // Migrate once, so the instances below start on a current schema.
+  await (await startKeyway({})).stop();
+
+  const withRedis = await measurePropagation("with Redis, poll 60 s", { REDIS_URL: redisUrl, REVOCATION_POLL_INTERVAL: "60s" }, 1, 0);
+  const withoutRedis = await measurePropagation("without Redis, poll 2 s (default)", {}, options.lanes, 2_000);
+  const one = await measureThroughput(1);
+  const two = await measureThroughput(2);
+  const result = {
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavgAtStart: loadAtStart },
+    revocationPropagation: { withRedis, withoutRedis },
+    meThroughput: {
+      workers1: one,
+      workers2: two,
+      ratio: Math.round((two.requestsPerSecond / one.requestsPerSecond) * 100) / 100,
+      overallRatio: Math.round((two.overallRequestsPerSecond / one.overallRequestsPerSecond) * 100) / 100,
+    },
+  };
+  console.log(JSON.stringify(result, null, 2));
+} finally {
+  await cleanUp();
+}
