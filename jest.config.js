@@ -10,7 +10,7 @@ module.exports = {
   // ESM-only packages that tests or the migration engine load; ts-jest turns them into CommonJS.
   transformIgnorePatterns: ["/node_modules/(?!(jose|@prisma/schema-engine-wasm)/)"],
   // The generated Prisma client imports its siblings as `./x.js`; resolve them to the .ts sources.
-  moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
+  moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1", "^keyway/subgraph$": "<rootDir>/src/subgraph/index.ts" },
   setupFiles: ["reflect-metadata"],
   globalSetup: "<rootDir>/test/global-setup.ts",
   testTimeout: 60000,

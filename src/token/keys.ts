@@ -5,7 +5,9 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
-export type SigningAlgorithm = "ES256" | "RS256";
+import type { SigningAlgorithm } from "./jwt-verify";
+
+export type { SigningAlgorithm };
 
 export interface SigningKey {
   kid: string;
