@@ -19,11 +19,16 @@ if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
 const child = spawn(process.execPath, [path.join(root, "dist", "main.js")], { cwd: root, env: { ...env, LOG_LEVEL: "info" } });
 const url = await new Promise((resolve, reject) => {
   let buffer = "";
-  child.stdout.on("data", (chunk) => {
+  const onData = (chunk) => {
     buffer += chunk;
     const match = /"url":"([^"]+)".*keyway is listening/.exec(buffer);
-    if (match) resolve(match[1]);
-  });
+    if (!match) return;
+    // Stop collecting per-request log lines: rescanning them would slow this client down.
+    child.stdout.off("data", onData);
+    child.stdout.resume();
+    resolve(match[1]);
+  };
+  child.stdout.on("data", onData);
   child.on("exit", (code) => reject(new Error(`keyway exited with ${code}`)));
 });
 

@@ -10,6 +10,8 @@ export const ErrorCode = {
   CONFLICT: "CONFLICT",
   RATE_LIMITED: "RATE_LIMITED",
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
+  /** A composed subgraph could not be reached; only its fields fail. */
+  SUBGRAPH_UNAVAILABLE: "SUBGRAPH_UNAVAILABLE",
   INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -67,13 +69,26 @@ export interface FormatErrorOptions {
   onUnexpected(error: unknown): void;
 }
 
+/**
+ * Under a composed schema an error is re-wrapped once per delegation hop
+ * (each wrapper's originalError is the one below), so look down the chain.
+ */
+function findKeywayError(error: unknown): KeywayError | null {
+  for (let current = error, depth = 0; current && depth < 8; depth++) {
+    if (current instanceof KeywayError) return current;
+    current = (current as { originalError?: unknown }).originalError;
+  }
+  return null;
+}
+
 /** Apollo's formatError: keep what was raised on purpose, mask the rest. */
 export function createErrorFormatter(options: FormatErrorOptions) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
-    if (original instanceof KeywayError) {
-      const { http: _http, ...extensions } = original.extensions as Record<string, unknown>;
-      return { message: original.message, locations: formatted.locations, path: formatted.path, extensions };
+    const raised = findKeywayError(original);
+    if (raised) {
+      const { http: _http, ...extensions } = raised.extensions as Record<string, unknown>;
+      return { message: raised.message, locations: formatted.locations, path: formatted.path, extensions };
     }
     const code = formatted.extensions?.code;
     if (original instanceof GraphQLError && typeof code === "string" && APOLLO_REQUEST_CODES.has(code)) {

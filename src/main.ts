@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, type Config } from "./config";
 import { runPrimary } from "./cluster";
 import { openDatabase } from "./db/client";
 import { migrateDatabase } from "./db/migrate";
-import { buildKeywaySchema } from "./graphql/schema";
+import { buildGraphQLSurface } from "./gateway/surface";
 import { createLogger, type Logger } from "./logger";
 import { createServer } from "./server";
 import { createServices } from "./services";
@@ -67,7 +67,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     }
     const keys = loadDevelopmentAwareKeys(config, logger);
     const services = await createServices({ config, database, keys, logger });
-    const server = await createServer({ config, database, keys, logger, services, schema: await buildKeywaySchema() });
+    const surface = await buildGraphQLSurface({ config, keys, logger });
+    const server = await createServer({ config, database, keys, logger, services, ...surface });
     const url = await server.listen();
     logger.info({ url, database: database.kind, kid: keys.signing.kid }, "keyway is listening");
     handleShutdown(logger, async () => {

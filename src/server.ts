@@ -7,6 +7,7 @@ import fastifyCookie from "@fastify/cookie";
 import fastifyCors from "@fastify/cors";
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import type { GatewayInterface } from "@apollo/server-gateway-interface";
 import type { GraphQLSchema } from "graphql";
 import type { Config } from "./config";
 import type { Database } from "./db/client";
@@ -23,7 +24,9 @@ export interface ServerDeps {
   database: Database;
   keys: KeySet;
   logger: Logger;
-  schema: GraphQLSchema;
+  /** keyway's own schema; or, with SUBGRAPHS, `gateway` (src/gateway's createSupergraph) serves the composed one instead. */
+  schema?: GraphQLSchema;
+  gateway?: GatewayInterface;
   services: Services;
 }
 
@@ -79,8 +82,9 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     },
   });
 
+  if (!deps.schema && !deps.gateway) throw new Error("createServer needs a schema or a gateway");
   const apollo = new ApolloServer<GraphQLContext>({
-    schema: deps.schema,
+    ...(deps.gateway ? { gateway: deps.gateway } : { schema: deps.schema! }),
     csrfPrevention: true,
     introspection: config.env !== "production",
     includeStacktraceInErrorResponses: false,

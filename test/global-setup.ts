@@ -5,5 +5,8 @@ import path from "node:path";
 
 export default function compile(): void {
   const root = path.resolve(__dirname, "..");
-  execFileSync(path.join(root, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+  const tsc = path.join(root, "node_modules", ".bin", "tsc");
+  execFileSync(tsc, ["-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+  // The example subgraph runs as its own process, as a subgraph author's service would.
+  execFileSync(tsc, ["-p", "tsconfig.examples.json"], { cwd: root, stdio: "inherit" });
 }

@@ -1,5 +1,7 @@
-import { Field, ID, InputType, Int, ObjectType } from "type-graphql";
+import { Directive, Field, ID, InputType, Int, ObjectType } from "type-graphql";
 
+// A federation entity: other subgraphs extend User by id (e.g. add User.notes).
+@Directive('@key(fields: "id")')
 @ObjectType({ description: "An account." })
 export class User {
   @Field(() => ID)

@@ -7,7 +7,7 @@ import type { SigningAlgorithm, VerificationKey } from "../token/jwt-verify";
 export interface JwksCacheOptions {
   jwksUrl: string;
   fetch?: typeof fetch;
-  /** Unknown kids trigger at most one refetch per this many ms (a flood of forged kids costs one request). */
+  /** Unknown kids trigger at most one refetch per this many ms (default 1000), so forged kids cannot flood keyway. */
   minRefetchIntervalMs?: number;
   timeoutMs?: number;
 }
@@ -20,11 +20,14 @@ export interface JwksCache {
 }
 
 const ALGORITHMS = new Set<SigningAlgorithm>(["ES256", "RS256"]);
+const MAX_UNKNOWN_KIDS = 1000;
 
 export function createJwksCache(options: JwksCacheOptions): JwksCache {
   const fetchImpl = options.fetch ?? fetch;
-  const minInterval = options.minRefetchIntervalMs ?? 10_000;
+  const minInterval = options.minRefetchIntervalMs ?? 1000;
   let keys = new Map<string, VerificationKey>();
+  // Kids a refetch did not turn up: asked once each, then refused without fetching (bounded).
+  const unknown = new Set<string>();
   let lastFetch = 0;
   let inFlight: Promise<void> | null = null;
 
@@ -37,22 +40,24 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       if (typeof jwk.kid !== "string" || !ALGORITHMS.has(jwk.alg as SigningAlgorithm)) continue;
       next.set(jwk.kid, { alg: jwk.alg as SigningAlgorithm, publicKey: createPublicKey({ key: jwk, format: "jwk" }) });
     }
+    // New keys may be the ones a remembered kid was waiting for.
+    if ([...next.keys()].some((kid) => !keys.has(kid))) unknown.clear();
     keys = next;
   };
 
   return {
     peek: (kid) => keys.get(kid),
     async resolve(kid) {
-      const known = keys.get(kid);
-      if (known) return known;
-      if (Date.now() - lastFetch >= minInterval || keys.size === 0) {
+      if (keys.has(kid) || unknown.has(kid)) return keys.get(kid);
+      if (inFlight === null) {
+        if (Date.now() - lastFetch < minInterval) return undefined;
         lastFetch = Date.now();
-        inFlight ??= refresh().finally(() => (inFlight = null));
-        await inFlight.catch(() => undefined);
-      } else if (inFlight) {
-        await inFlight.catch(() => undefined);
+        inFlight = refresh().finally(() => (inFlight = null));
       }
-      return keys.get(kid);
+      await inFlight.catch(() => undefined);
+      const found = keys.get(kid);
+      if (!found && unknown.size < MAX_UNKNOWN_KIDS) unknown.add(kid);
+      return found;
     },
   };
 }

@@ -5,7 +5,7 @@ import { Writable } from "node:stream";
 import { loadConfig, type Config } from "../../src/config";
 import { openDatabase, type Database } from "../../src/db/client";
 import { migrateDatabase } from "../../src/db/migrate";
-import { buildKeywaySchema } from "../../src/graphql/schema";
+import { buildGraphQLSurface } from "../../src/gateway/surface";
 import { createLogger } from "../../src/logger";
 import { createServer, type KeywayServer } from "../../src/server";
 import { createServices, type Services } from "../../src/services";
@@ -29,6 +29,8 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   /** A controllable clock for expiry tests. */
   clock?: TestClock;
+  /** Default 0 (any free port). */
+  port?: number;
 }
 
 export class TestClock {
@@ -60,8 +62,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   await migrateDatabase(database);
   const keys = loadKeySet({ privateKeyPem: config.jwt.privateKeyPem, dataDir: config.dataDir });
   const services = await createServices({ config, database, keys, logger, now: options.clock?.now });
-  const server = await createServer({ config, database, keys, logger, services, schema: await buildKeywaySchema() });
-  const url = await server.listen(0, "127.0.0.1");
+  const surface = await buildGraphQLSurface({ config, keys, logger, now: options.clock?.now });
+  const server = await createServer({ config, database, keys, logger, services, ...surface });
+  const url = await server.listen(options.port ?? 0, "127.0.0.1");
   let stopped = false;
   return {
     url,

@@ -1,0 +1,19 @@
+// npm run example: keyway on :4000 in front of the example notes subgraph on :4001.
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const keywayPort = process.env.PORT ?? "4000";
+const notesPort = process.env.NOTES_PORT ?? "4001";
+const run = (file, env) => spawn(process.execPath, [path.join(root, file)], { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
+
+// The subgraph fetches keyway's keys lazily, so it may start first.
+const notes = run("dist-examples/notes-subgraph/server.js", { NOTES_PORT: notesPort, KEYWAY_JWKS_URL: `http://127.0.0.1:${keywayPort}/.well-known/jwks.json` });
+const keyway = run("dist/main.js", { PORT: keywayPort, SUBGRAPHS: `notes=http://127.0.0.1:${notesPort}/graphql` });
+const children = [notes, keyway];
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => children.forEach((child) => child.kill(signal)));
+for (const child of children) child.on("exit", (code) => {
+  children.forEach((other) => other !== child && other.kill("SIGTERM"));
+  process.exitCode = code ?? 0;
+});

@@ -1,0 +1,102 @@
+// Composition and execution plan: fetch each subgraph's SDL, compose with
+// @theguild/federation-composition, and stitch an executable schema with
+// @graphql-tools/federation whose local part runs in-process.
+import { composeServices } from "@theguild/federation-composition";
+import { getStitchedSchemaFromSupergraphSdl } from "@graphql-tools/federation";
+import type { Executor } from "@graphql-tools/utils";
+import { execute, Kind, parse, visit, type DocumentNode, type FieldDefinitionNode, type GraphQLSchema } from "graphql";
+import type { RemoteSubgraph } from "./remote-executor";
+
+export interface SubgraphSdl {
+  name: string;
+  url: string;
+  typeDefs: DocumentNode;
+}
+
+export class CompositionError extends Error {
+  override name = "CompositionError";
+}
+
+/** A subgraph's SDL through the federation `_service` field; nothing of any client's request goes along. */
+export async function fetchSubgraphSdl(subgraph: RemoteSubgraph, timeoutMs: number): Promise<SubgraphSdl> {
+  const response = await fetch(subgraph.url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: "{ _service { sdl } }" }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const body = (await response.json().catch(() => null)) as { data?: { _service?: { sdl?: string } } } | null;
+  const sdl = body?.data?._service?.sdl;
+  if (!sdl) throw new Error(`subgraph ${subgraph.name} at ${subgraph.url} answered HTTP ${response.status} without _service.sdl`);
+  return { ...subgraph, typeDefs: parse(sdl) };
+}
+
+export const localSubgraphUrl = (name: string) => `http://in-process.invalid/${name}`;
+
+export async function localSubgraphSdl(localSchema: GraphQLSchema, name: string): Promise<SubgraphSdl> {
+  const result = await execute({ schema: localSchema, document: parse("{ _service { sdl } }") });
+  const sdl = (result.data as { _service?: { sdl?: string } } | null)?._service?.sdl;
+  if (!sdl) throw new Error("the local schema is not a federation subgraph (no _service.sdl)");
+  // Never fetched: its executor is replaced by an in-process one below.
+  return { name, url: localSubgraphUrl(name), typeDefs: parse(sdl) };
+}
+
+/**
+ * Fields a remote subgraph adds to types keyway does not define in full are made
+ * nullable in the composed schema: when that subgraph is down, `me { id notes }`
+ * answers `notes: null` with SUBGRAPH_UNAVAILABLE instead of null-propagating over
+ * `me` and the whole response. Key fields and fields keyway itself resolves keep
+ * their declared types, so keyway's own API is unchanged.
+ */
+export function relaxRemoteFields(typeDefs: DocumentNode, localSchema: GraphQLSchema): DocumentNode {
+  return visit(typeDefs, {
+    ObjectTypeDefinition: relaxType,
+    ObjectTypeExtension: relaxType,
+  });
+  function relaxType(node: { name: { value: string }; fields?: readonly FieldDefinitionNode[]; directives?: readonly { name: { value: string }; arguments?: readonly unknown[] }[] }) {
+    const localType = localSchema.getType(node.name.value) as { getFields?: () => Record<string, unknown> } | undefined;
+    const localFields = localType?.getFields?.() ?? {};
+    const keyFields = new Set(keyFieldNames(node.directives ?? []));
+    const fields = node.fields?.map((field) =>
+      field.type.kind === Kind.NON_NULL_TYPE && !keyFields.has(field.name.value) && !(field.name.value in localFields) ? { ...field, type: field.type.type } : field,
+    );
+    return { ...node, fields };
+  }
+}
+
+/** Top-level field names of every @key(fields: "…") on a type. */
+function keyFieldNames(directives: readonly { name: { value: string }; arguments?: readonly unknown[] }[]): string[] {
+  return directives
+    .filter((d) => d.name.value === "key")
+    .flatMap((d) => (d.arguments ?? []) as { name: { value: string }; value: { kind: string; value?: string } }[])
+    .filter((a) => a.name.value === "fields" && a.value.kind === Kind.STRING)
+    .flatMap((a) => (a.value.value ?? "").replace(/\{[^}]*\}/g, " ").split(/[\s,]+/).filter(Boolean));
+}
+
+export function composeSupergraphSdl(subgraphs: SubgraphSdl[]): string {
+  const result = composeServices(subgraphs.map(({ name, url, typeDefs }) => ({ name, url, typeDefs })));
+  if (result.errors?.length || !result.supergraphSdl) {
+    const problems = (result.errors ?? []).map((e) => `  - ${e.message}`).join("\n");
+    throw new CompositionError(`subgraphs ${subgraphs.map((s) => s.name).join(", ")} do not compose:\n${problems}`);
+  }
+  return result.supergraphSdl;
+}
+
+/**
+ * The executable supergraph: every subgraph runs through the executor we give it,
+ * local or remote. Executors are keyed by URL: the stitcher names subgraphs by
+ * their join__Graph enum value (upper-cased, sanitized), while the URL survives as given.
+ */
+export function stitchSupergraph(supergraphSdl: string, executorsByUrl: Map<string, Executor>): GraphQLSchema {
+  return getStitchedSchemaFromSupergraphSdl({
+    supergraphSdl,
+    // Fields of one operation that go to the same subgraph share one request; the
+    // bench (guild vs guild-batch) shows no cost for single-field queries.
+    batch: true,
+    onSubschemaConfig(config) {
+      const executor = executorsByUrl.get(config.endpoint);
+      if (!executor) throw new Error(`no executor for subgraph ${config.name} at ${config.endpoint}`);
+      config.executor = executor;
+    },
+  });
+}

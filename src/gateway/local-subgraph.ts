@@ -1,0 +1,47 @@
+// keyway's own schema as a Federation 2 subgraph. The type-graphql schema stays
+// the source of truth (its printed SDL and its resolvers, middlewares and
+// authChecker included); @apollo/subgraph adds _service/_entities and the
+// federation directives on top, so both schemas answer keyway's operations alike.
+import { buildSubgraphSchema } from "@apollo/subgraph";
+import type { GraphQLResolverMap } from "@apollo/subgraph";
+import { printSchemaWithDirectives } from "@graphql-tools/utils";
+import { parse, type GraphQLSchema } from "graphql";
+import { createResolversMap } from "type-graphql";
+import type { GraphQLContext } from "../auth/context";
+import { KeywayError } from "../errors";
+import { buildKeywaySchema } from "../graphql/schema";
+
+/** The name keyway's own subgraph has in the composition; no remote subgraph may take it. */
+export const LOCAL_SUBGRAPH_NAME = "keyway";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const FEDERATION_LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])';
+
+export async function buildLocalSubgraphSchema(schema?: GraphQLSchema): Promise<GraphQLSchema> {
+  const typeSchema = schema ?? (await buildKeywaySchema());
+  // printSchemaWithDirectives keeps User's @key, which graphql's printSchema would drop.
+  const typeDefs = parse(`${FEDERATION_LINK}\n${printSchemaWithDirectives(typeSchema)}`);
+  const resolvers = createResolversMap(typeSchema) as GraphQLResolverMap<GraphQLContext>;
+  resolvers.User = { ...(resolvers.User as object), __resolveReference: resolveUserReference } as GraphQLResolverMap<GraphQLContext>[string];
+  return buildSubgraphSchema([{ typeDefs, resolvers }]);
+}
+
+/**
+ * Another subgraph returned a User by id and the client wants keyway's fields.
+ * An unknown or disabled account is no entity: null, not an authentication error,
+ * so one dangling reference does not fail its siblings. Only the caller's own
+ * User resolves: subgraphs may reference any user, but keyway does not hand out
+ * other people's emails through them.
+ */
+async function resolveUserReference(reference: { id?: unknown }, context: GraphQLContext) {
+  // Ids are UUIDs; anything else would be a database error, not a missing user.
+  if (typeof reference.id !== "string" || !UUID.test(reference.id)) return null;
+  // An email is personal: keyway resolves the caller's own User only, whatever ids a subgraph returns.
+  if (context.caller?.sub !== reference.id) return null;
+  try {
+    return await context.auth.currentUser(reference.id);
+  } catch (error) {
+    if (error instanceof KeywayError && error.extensions.code === "UNAUTHENTICATED") return null;
+    throw error;
+  }
+}

@@ -1,0 +1,32 @@
+// What /graphql serves: keyway's own schema, or — with SUBGRAPHS — the supergraph
+// of keyway's schema and the configured subgraphs, each subgraph request carrying
+// an identity token minted for it.
+import type { GraphQLSchema } from "graphql";
+import type { Config } from "../config";
+import { buildKeywaySchema } from "../graphql/schema";
+import type { Logger } from "../logger";
+import type { KeySet } from "../token/keys";
+import { createIdentityForwarding } from "./identity-forwarding";
+import { buildLocalSubgraphSchema } from "./local-subgraph";
+import { createSupergraph, type Supergraph } from "./supergraph";
+
+export type GraphQLSurface = { schema: GraphQLSchema; gateway?: undefined } | { gateway: Supergraph; schema?: undefined };
+
+export interface GraphQLSurfaceDeps {
+  config: Config;
+  keys: KeySet;
+  logger: Logger;
+  now?: () => number;
+}
+
+export async function buildGraphQLSurface(deps: GraphQLSurfaceDeps): Promise<GraphQLSurface> {
+  const schema = await buildKeywaySchema();
+  if (deps.config.subgraphs.length === 0) return { schema };
+  const gateway = await createSupergraph({
+    localSchema: await buildLocalSubgraphSchema(schema),
+    subgraphs: deps.config.subgraphs,
+    headersFor: createIdentityForwarding({ keys: deps.keys, issuer: deps.config.jwt.issuer, now: deps.now ?? Date.now }),
+    logger: deps.logger,
+  });
+  return { gateway };
+}

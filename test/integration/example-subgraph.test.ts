@@ -1,0 +1,123 @@
+// keyway in front of the example notes subgraph (examples/notes-subgraph), which
+// trusts callers only through keyway/subgraph.
+import { spawn, type ChildProcess } from "node:child_process";
+import net, { type AddressInfo } from "node:net";
+import path from "node:path";
+import { signIdentityToken } from "../../src/token/identity-token";
+import { writeDevelopmentKey } from "../../src/token/keys";
+import { createTestDatabase } from "../helpers/database";
+import { childEnv, ROOT, startKeyway, stopKeyway } from "../helpers/process";
+import { login, signUp } from "../helpers/auth";
+import { callGraphQL, errorOf } from "../helpers/http";
+import { startTestServer, type TestServer } from "../helpers/server";
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+
+/** The compiled example (test/global-setup.ts builds it) in its own process, as a real subgraph runs. */
+async function startNotesProcess(jwksUrl: string): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(ROOT, "dist-examples", "notes-subgraph", "server.js")], {
+    cwd: ROOT,
+    env: childEnv({ NOTES_PORT: String(port), KEYWAY_JWKS_URL: jwksUrl }),
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("notes subgraph at") && resolve());
+    child.on("exit", (code) => reject(new Error(`notes subgraph exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+let keyway: TestServer;
+let notes: { url: string; child: ChildProcess };
+
+beforeAll(async () => {
+  const keywayPort = await freePort();
+  notes = await startNotesProcess(`http://127.0.0.1:${keywayPort}/.well-known/jwks.json`);
+  keyway = await startTestServer({ port: keywayPort, env: { SUBGRAPHS: `notes=${notes.url}/graphql` } });
+});
+afterAll(async () => {
+  await keyway?.stop();
+  notes?.child.kill("SIGTERM");
+});
+
+const ADD = 'mutation { addNote(text: "buy milk") { id text } }';
+
+it("hands the subgraph the caller's identity: notes are written and read per user through keyway", async () => {
+  const alice = await signUp(keyway.url);
+  const bob = await signUp(keyway.url);
+  expect((await callGraphQL(keyway.url, ADD, { accessToken: alice.accessToken })).body.errors).toBeUndefined();
+  const mine = await callGraphQL(keyway.url, "{ myNotes { text } me { id email notes { text } } }", { accessToken: alice.accessToken });
+  expect(mine.body).toEqual({ data: { myNotes: [{ text: "buy milk" }], me: { id: alice.userId, email: alice.email, notes: [{ text: "buy milk" }] } } });
+  const theirs = await callGraphQL(keyway.url, "{ myNotes { text } }", { accessToken: bob.accessToken });
+  expect(theirs.body.data).toEqual({ myNotes: [] });
+});
+
+it("reaches the subgraph as anonymous without a token, and the subgraph refuses what needs a caller", async () => {
+  const response = await callGraphQL(keyway.url, "{ myNotes { text } }");
+  expect(errorOf(response)?.code).toBe("UNAUTHENTICATED");
+});
+
+it("refuses an ended session's token at the gateway, before any subgraph is called", async () => {
+  const carol = await signUp(keyway.url);
+  await callGraphQL(keyway.url, "mutation { logout }", { cookie: carol.cookie });
+  const response = await callGraphQL(keyway.url, "{ myNotes { text } }", { accessToken: carol.accessToken });
+  expect(errorOf(response)).toEqual({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
+  const spoofed = await callGraphQL(keyway.url, "{ myNotes { text } }", { accessToken: "forged.token.value" });
+  expect(errorOf(spoofed)).toEqual({ code: "UNAUTHENTICATED", reason: "TOKEN_INVALID" });
+});
+
+it("refuses requests sent straight to the subgraph with a forged, other-audience, expired or access-token identity", async () => {
+  const dave = await signUp(keyway.url);
+  const claims = JSON.parse(Buffer.from(dave.accessToken.split(".")[1]!, "base64url").toString());
+  const now = Date.now();
+  const identities = {
+    forged: `${Buffer.from('{"alg":"none","typ":"keyway-identity+jwt"}').toString("base64url")}.${Buffer.from(JSON.stringify({ ...claims, aud: "notes" })).toString("base64url")}.`,
+    otherAudience: signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "billing", now),
+    expired: signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "notes", now - 120_000),
+    accessToken: dave.accessToken,
+  };
+  for (const [name, identity] of Object.entries(identities)) {
+    const response = await callGraphQL(notes.url, ADD, { headers: { "keyway-identity": identity } }).catch(() => null);
+    expect({ name, code: response ? errorOf(response)?.code : "no answer" }).toEqual({ name, code: "UNAUTHENTICATED" });
+  }
+  const genuine = signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "notes", now);
+  const accepted = await callGraphQL(notes.url, ADD, { headers: { "keyway-identity": genuine } });
+  expect(accepted.body.errors).toBeUndefined();
+});
+
+describe("key rotation", () => {
+  it("keeps the subgraph working when keyway starts signing with a new key and the old one stays in the JWKS", async () => {
+    const database = await createTestDatabase();
+    const port = await freePort();
+    const subgraph = await startNotesProcess(`http://127.0.0.1:${port}/.well-known/jwks.json`);
+    const env = { PORT: String(port), DATA_DIR: database.dataDir, SUBGRAPHS: `notes=${subgraph.url}/graphql`, ...(database.url ? { DATABASE_URL: database.url } : {}) };
+    try {
+      const before = await startKeyway(env);
+      const old = await signUp(before.url);
+      expect((await callGraphQL(before.url, ADD, { accessToken: old.accessToken })).body.errors).toBeUndefined();
+      expect(await stopKeyway(before)).toBe(0);
+
+      // Rotation: a newer key file; keyway signs with the newest and still publishes and accepts the older.
+      writeDevelopmentKey(path.join(database.dataDir, "keys", `signing-${Date.now() + 1000}.pem`));
+      const after = await startKeyway(env);
+      const jwks = (await (await fetch(`${after.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+      expect(jwks.keys).toHaveLength(2);
+      const fresh = await login(after.url, old.email);
+      expect(fresh.accessToken.split(".")[0]).not.toBe(old.accessToken.split(".")[0]); // a different kid in the header
+      for (const token of [old.accessToken, fresh.accessToken]) {
+        const response = await callGraphQL(after.url, "{ myNotes { text } }", { accessToken: token });
+        expect(response.body).toEqual({ data: { myNotes: [{ text: "buy milk" }] } });
+      }
+      expect(await stopKeyway(after)).toBe(0);
+    } finally {
+      subgraph.child.kill("SIGTERM");
+      await database.drop();
+    }
+  }, 120_000);
+});
