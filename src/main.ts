@@ -69,13 +69,14 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     const services = await createServices({ config, database, keys, logger });
     const surface = await buildGraphQLSurface({ config, keys, logger });
     const server = await createServer({ config, database, keys, logger, services, ...surface });
-    const url = await server.listen();
-    logger.info({ url, database: database.kind, kid: keys.signing.kid }, "keyway is listening");
+    // Before listening: a SIGTERM right after "listening" must drain, not kill.
     handleShutdown(logger, async () => {
       await server.close();
       await services.close();
       await database.close();
     });
+    const url = await server.listen();
+    logger.info({ url, database: database.kind, kid: keys.signing.kid }, "keyway is listening");
   } catch (error) {
     await database.close().catch(() => undefined);
     throw error;
