@@ -37,6 +37,19 @@ export function createLogger(options: LoggerOptions): Logger {
       redact: { paths: SECRET_PATHS, censor: "[redacted]" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination,
+    options.destination ?? standardOutput(),
   );
+}
+
+/**
+ * stdout that gives up when its reader is gone. sonic-boom retries a failed
+ * synchronous flush forever, so without this a closed pipe (EPIPE) turns the
+ * final flush at exit into a busy loop and the process never stops.
+ */
+function standardOutput(): pino.DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: true });
+  destination.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE" || error.code === "EBADF") destination.destroy();
+  });
+  return destination;
 }

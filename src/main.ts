@@ -88,25 +88,32 @@ function handleShutdown(logger: Logger, stop: () => Promise<void>): void {
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, "shutting down: draining requests");
-    const deadline = setTimeout(() => {
-      logger.error("shutdown took too long; exiting");
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS);
+    // The deadline comes first: a log line that cannot be written must not keep the process alive.
+    const deadline = setTimeout(() => process.exit(1), SHUTDOWN_DEADLINE_MS);
     deadline.unref();
+    safely(() => logger.info({ signal }, "shutting down: draining requests"));
     stop().then(
       () => {
-        logger.info("stopped");
+        safely(() => logger.info("stopped"));
         process.exit(0);
       },
       (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
+        safely(() => logger.error({ err: error }, "shutdown failed"));
         process.exit(1);
       },
     );
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+}
+
+/** Logging never stands between a signal and the exit (its sink may be gone). */
+function safely(log: () => void): void {
+  try {
+    log();
+  } catch {
+    // nothing to report it to
+  }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

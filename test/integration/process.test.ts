@@ -41,6 +41,24 @@ describe("start-up", () => {
   }, 120_000);
 });
 
+describe("stopping", () => {
+  it("stops on SIGTERM even after whoever read its output has gone (closed stdout)", async () => {
+    const database = await createTestDatabase();
+    try {
+      const instance = await startKeyway(databaseEnv(database));
+      instance.child.stdout!.destroy();
+      instance.child.stderr!.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      instance.child.kill("SIGTERM");
+      const exit = await Promise.race([instance.exited, new Promise((resolve) => setTimeout(() => resolve("still running"), 15_000))]);
+      if (exit === "still running") instance.child.kill("SIGKILL");
+      expect(exit).toBe(0);
+    } finally {
+      await database.drop();
+    }
+  }, 60_000);
+});
+
 describe("refusing to start", () => {
   it("exits non-zero before listening, with one line per configuration problem", async () => {
     const run = runKeyway({ ACCESS_TOKEN_TTL: "15x", PORT: "99999", NODE_ENV: "production" });
