@@ -5,7 +5,7 @@ import "reflect-metadata";
 import cluster from "node:cluster";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { runPrimary } from "./cluster";
-import { openDatabase } from "./db/client";
+import { openDatabase, type Database } from "./db/client";
 import { migrateDatabase } from "./db/migrate";
 import { buildGraphQLSurface } from "./gateway/surface";
 import { createLogger, type Logger } from "./logger";
@@ -42,11 +42,15 @@ async function prepare(config: Config, logger: Logger): Promise<void> {
 async function migrateOnly(config: Config, logger: Logger): Promise<void> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
-    const { applied } = await migrateDatabase(database);
-    logger.info({ applied, database: database.kind }, applied.length > 0 ? "migrations applied" : "database schema is current");
+    await applyMigrations(database, logger);
   } finally {
     await database.close();
   }
+}
+
+async function applyMigrations(database: Database, logger: Logger): Promise<void> {
+  const { applied } = await migrateDatabase(database);
+  logger.info({ applied, database: database.kind }, applied.length > 0 ? "migrations applied" : "database schema is current");
 }
 
 function loadDevelopmentAwareKeys(config: Config, logger: Logger) {
@@ -61,10 +65,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
     // A worker's primary has migrated already; a single process does it here.
-    if (cluster.isPrimary) {
-      const { applied } = await migrateDatabase(database);
-      logger.info({ applied, database: database.kind }, applied.length > 0 ? "migrations applied" : "database schema is current");
-    }
+    if (cluster.isPrimary) await applyMigrations(database, logger);
     const keys = loadDevelopmentAwareKeys(config, logger);
     const services = await createServices({ config, database, keys, logger });
     const surface = await buildGraphQLSurface({ config, keys, logger });

@@ -1,6 +1,7 @@
 // The auth flows the GraphQL operations stand on. Each refusal is a coded error;
 // transport (cookies, headers) is the resolvers' and http/cookies.ts's business.
 import type { PrismaClient, User } from "../generated/prisma/client";
+import { isUuid } from "../ids";
 import { badUserInput, conflict, forbidden, rateLimited, unauthenticated } from "../errors";
 import type { ClientMeta, IssuedSession, SessionService } from "../session/session.service";
 import type { SessionRecord } from "../session/session.store";
@@ -31,8 +32,6 @@ export interface AuthRequest extends ClientMeta {
   /** Where throttling counts the caller; the socket address unless TRUST_PROXY says otherwise. */
   ip: string;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class AuthService {
   constructor(private readonly options: AuthServiceOptions) {}
@@ -89,7 +88,7 @@ export class AuthService {
   }
 
   async revokeSession(userId: string, sessionId: string): Promise<SessionRecord> {
-    if (!UUID.test(sessionId)) throw badUserInput("Session id must be a UUID", "id");
+    if (!isUuid(sessionId)) throw badUserInput("Session id must be a UUID", "id");
     const session = await this.options.sessions.findLiveSession(sessionId);
     if (!session || session.userId !== userId) throw forbidden("That is not one of your live sessions");
     await this.options.sessions.endSession(session.id, "REVOKED");

@@ -9,12 +9,12 @@ import { parse, type GraphQLSchema } from "graphql";
 import { createResolversMap } from "type-graphql";
 import type { GraphQLContext } from "../auth/context";
 import { KeywayError } from "../errors";
+import { isUuid } from "../ids";
 import { buildKeywaySchema } from "../graphql/schema";
 
 /** The name keyway's own subgraph has in the composition; no remote subgraph may take it. */
 export const LOCAL_SUBGRAPH_NAME = "keyway";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FEDERATION_LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])';
 
 export async function buildLocalSubgraphSchema(schema?: GraphQLSchema): Promise<GraphQLSchema> {
@@ -35,7 +35,7 @@ export async function buildLocalSubgraphSchema(schema?: GraphQLSchema): Promise<
  */
 async function resolveUserReference(reference: { id?: unknown }, context: GraphQLContext) {
   // Ids are UUIDs; anything else would be a database error, not a missing user.
-  if (typeof reference.id !== "string" || !UUID.test(reference.id)) return null;
+  if (!isUuid(reference.id)) return null;
   // An email is personal: keyway resolves the caller's own User only, whatever ids a subgraph returns.
   if (context.caller?.sub !== reference.id) return null;
   try {

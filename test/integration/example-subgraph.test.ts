@@ -1,23 +1,16 @@
 // keyway in front of the example notes subgraph (examples/notes-subgraph), which
 // trusts callers only through keyway/subgraph.
 import { spawn, type ChildProcess } from "node:child_process";
-import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import { signIdentityToken } from "../../src/token/identity-token";
 import { writeDevelopmentKey } from "../../src/token/keys";
 import { createTestDatabase } from "../helpers/database";
 import { childEnv, ROOT, startKeyway, stopKeyway } from "../helpers/process";
 import { login, signUp } from "../helpers/auth";
+import { freePort } from "../helpers/net";
 import { callGraphQL, errorOf } from "../helpers/http";
 import { startTestServer, type TestServer } from "../helpers/server";
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 
 /** The compiled example (test/global-setup.ts builds it) in its own process, as a real subgraph runs. */
 async function startNotesProcess(jwksUrl: string): Promise<{ url: string; child: ChildProcess }> {

@@ -2,8 +2,6 @@
 // @apollo/subgraph that extends User, over real HTTP on 127.0.0.1.
 import "reflect-metadata";
 import { randomUUID } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/disabled";
@@ -21,6 +19,7 @@ import { createServices } from "../../src/services";
 import { loadKeySet } from "../../src/token/keys";
 import { login, refresh, signUp, type Account } from "../helpers/auth";
 import { createTestDatabase } from "../helpers/database";
+import { freePort } from "../helpers/net";
 import { callGraphQL, errorOf } from "../helpers/http";
 
 const IDENTITY = "keyway-identity";
@@ -235,13 +234,3 @@ describe("a subgraph unreachable at start-up", () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = http.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

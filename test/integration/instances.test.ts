@@ -12,13 +12,13 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Redis from "ioredis";
 import { Client } from "pg";
 import { DEFAULT_PASSWORD, LOGIN, LOGOUT, ME, REFRESH_HEADER, REFRESH_TOKEN, SIGN_UP, login, signUp, tokensOf, uniqueEmail } from "../helpers/auth";
 import { createTestDatabase, type TestDatabase } from "../helpers/database";
+import { freePort } from "../helpers/net";
 import { callGraphQL, errorOf, type GraphQLCallOptions, type GraphQLResponse } from "../helpers/http";
 import { startKeyway, stopKeyway, type KeywayProcess } from "../helpers/process";
 
@@ -311,16 +311,6 @@ class OwnRedis {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("a Redis outage (own redis-server, REVOCATION_POLL_INTERVAL=2s)", () => {
   let redis: OwnRedis;
