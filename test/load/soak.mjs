@@ -1,0 +1,218 @@
+// `npm run soak`: a bounded mixed load against a keyway started from dist/ as an
+// operator would (PGlite in a temp DATA_DIR, or DATABASE_URL when set).
+//
+// 64 virtual users, each a browser with its own cookie jar, sign up, log in, call
+// `me`, refresh (sometimes from two tabs at once), reload the page (a silent
+// refresh with no token in memory) and log out. The run fails (exit 1) on any 5xx,
+// any session lost — a user who did not log out but can no longer refresh — or a
+// heap that grew more than 20% between the 10 s mark and the end.
+//
+// Usage: npm run soak [-- --duration 60 --users 64]
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const option = (name, fallback) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : Number(process.argv[at + 1]);
+};
+const DURATION_S = option("duration", 60);
+const USERS = option("users", 64);
+const WARM_UP_S = Math.min(10, DURATION_S / 3);
+const HEAP_WINDOW_S = Math.min(5, DURATION_S / 6);
+
+const OPERATIONS = {
+  signUp: "mutation SignUp($input: SignUpInput!) { signUp(input: $input) { accessToken expiresIn } }",
+  login: "mutation Login($input: LoginInput!) { login(input: $input) { accessToken expiresIn } }",
+  refreshToken: "mutation Refresh { refreshToken { accessToken expiresIn } }",
+  logout: "mutation Logout { logout }",
+  me: "query Me { me { id email } }",
+};
+
+// ---- the server under load -------------------------------------------------
+
+const dataDir = mkdtempSync(path.join(tmpdir(), "keyway-soak-"));
+const env = {
+  PATH: process.env.PATH,
+  PORT: "0",
+  LOG_LEVEL: "info",
+  DATA_DIR: dataDir,
+  ACCESS_TOKEN_TTL: "20s",
+  AUTH_IP_LIMIT: "10000000/1m",
+  ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+};
+const server = spawn(process.execPath, [path.join(root, "dist", "main.js")], { cwd: root, env, stdio: ["ignore", "pipe", "inherit"] });
+const baseUrl = await new Promise((resolve, reject) => {
+  let buffer = "";
+  const onData = (chunk) => {
+    buffer += chunk;
+    const match = /"url":"([^"]+)".*keyway is listening/.exec(buffer);
+    if (!match) return;
+    // From here on the access log is only drained, never kept.
+    server.stdout.off("data", onData);
+    server.stdout.resume();
+    resolve(match[1]);
+  };
+  server.stdout.on("data", onData);
+  server.on("exit", (code) => reject(new Error(`keyway exited with ${code} before listening`)));
+});
+let serverExit = null;
+server.on("exit", (code, signal) => (serverExit = { code, signal }));
+
+// ---- bookkeeping ------------------------------------------------------------
+
+const stats = Object.fromEntries(Object.keys(OPERATIONS).map((name) => [name, { count: 0, latencies: [] }]));
+const failures = { serverErrors: [], lostSessions: [], unexpected: [] };
+const heapSamples = [];
+
+async function call(user, name, { variables, tab = user.jar } = {}) {
+  const headers = { "content-type": "application/json" };
+  if (user.accessToken && (name === "me" || name === "logout")) headers.authorization = `Bearer ${user.accessToken}`;
+  if (tab.cookie) headers.cookie = tab.cookie;
+  const started = performance.now();
+  const response = await fetch(`${baseUrl}/graphql`, { method: "POST", headers, body: JSON.stringify({ query: OPERATIONS[name], variables }) });
+  const body = await response.json().catch(() => null);
+  stats[name].count++;
+  stats[name].latencies.push(performance.now() - started);
+  for (const line of response.headers.getSetCookie()) {
+    const [pair, ...attributes] = line.split(";");
+    const cleared = attributes.some((attribute) => /^\s*max-age=0$/i.test(attribute));
+    tab.cookie = cleared ? null : pair.trim();
+  }
+  if (response.status >= 500) failures.serverErrors.push({ name, status: response.status, body });
+  return { status: response.status, body, error: body?.errors?.[0]?.extensions };
+}
+
+// ---- one virtual user: a person with a browser -------------------------------
+
+const pick = (weights) => {
+  let roll = Math.random() * weights.reduce((sum, [, weight]) => sum + weight, 0);
+  for (const [action, weight] of weights) if ((roll -= weight) < 0) return action;
+  return weights[0][0];
+};
+
+function lose(user, what, result) {
+  failures.lostSessions.push({ user: user.email, what, error: result.error ?? result.status });
+  user.accessToken = null;
+  user.jar.cookie = null;
+}
+
+async function authenticate(user, name) {
+  const result = await call(user, name, { variables: { input: { email: user.email, password: user.password } } });
+  const payload = result.body?.data?.[name];
+  if (!payload) return failures.unexpected.push({ name, error: result.error ?? result.status });
+  user.accessToken = payload.accessToken;
+  user.expiresAt = Date.now() + payload.expiresIn * 1000;
+  user.registered = true;
+}
+
+async function refresh(user, reason) {
+  const result = await call(user, "refreshToken");
+  const payload = result.body?.data?.refreshToken;
+  if (!payload) return lose(user, `refresh (${reason})`, result);
+  user.accessToken = payload.accessToken;
+  user.expiresAt = Date.now() + payload.expiresIn * 1000;
+}
+
+/** Two tabs share one cookie jar and refresh at the same instant: both must stay logged in. */
+async function refreshFromTwoTabs(user) {
+  const [first, second] = await Promise.all([call(user, "refreshToken"), call(user, "refreshToken")]);
+  for (const result of [first, second]) if (!result.body?.data?.refreshToken) return lose(user, "refresh (two tabs)", result);
+  user.accessToken = second.body.data.refreshToken.accessToken;
+  user.expiresAt = Date.now() + second.body.data.refreshToken.expiresIn * 1000;
+}
+
+async function step(user) {
+  if (!user.jar.cookie) return authenticate(user, user.registered ? "login" : "signUp");
+  // A client refreshes shortly before its access token expires, as the SDK does.
+  if (!user.accessToken || user.expiresAt - Date.now() < 2000) return refresh(user, "expiry");
+  switch (pick([["me", 80], ["reload", 8], ["twoTabs", 4], ["logout", 3], ["idle", 5]])) {
+    case "me": {
+      const result = await call(user, "me");
+      if (result.body?.data?.me?.email !== user.email) return lose(user, "me", result);
+      return;
+    }
+    case "reload":
+      user.accessToken = null; // the page forgot its token; the next step refreshes silently
+      return;
+    case "twoTabs":
+      return refreshFromTwoTabs(user);
+    case "logout": {
+      const result = await call(user, "logout");
+      if (result.body?.data?.logout !== true) failures.unexpected.push({ name: "logout", error: result.error ?? result.status });
+      user.accessToken = null;
+      user.jar.cookie = null;
+      return;
+    }
+    default:
+      await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function runUser(index, deadline) {
+  const user = { email: `soak-${index}-${process.pid}@example.io`, password: "correct horse battery staple", jar: { cookie: null }, accessToken: null, expiresAt: 0, registered: false };
+  while (Date.now() < deadline && serverExit === null) {
+    try {
+      await step(user);
+    } catch (error) {
+      failures.unexpected.push({ name: "transport", error: String(error) });
+    }
+  }
+}
+
+async function heapUsedBytes() {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const match = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text);
+  return match ? Number(match[1]) : NaN;
+}
+
+// ---- the run ------------------------------------------------------------------
+
+const started = Date.now();
+const deadline = started + DURATION_S * 1000;
+const sampler = setInterval(() => {
+  heapUsedBytes()
+    .then((bytes) => heapSamples.push({ at: (Date.now() - started) / 1000, bytes }))
+    .catch(() => {});
+}, 500);
+console.log(`soak: ${USERS} users for ${DURATION_S} s against ${baseUrl} (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`);
+await Promise.all(Array.from({ length: USERS }, (_, index) => runUser(index, deadline)));
+clearInterval(sampler);
+
+// ---- report -------------------------------------------------------------------
+
+const quantile = (values, q) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN;
+};
+// Heap used swings with every collection; the low point of a window is the live heap after one.
+const lowest = (from, to) => Math.min(...heapSamples.filter((sample) => sample.at >= from && sample.at <= to).map((sample) => sample.bytes));
+const heapAfterWarmUp = lowest(WARM_UP_S, WARM_UP_S + HEAP_WINDOW_S);
+const heapAtEnd = lowest(DURATION_S - HEAP_WINDOW_S, DURATION_S + 1);
+const heapGrowth = heapAtEnd / heapAfterWarmUp - 1;
+const elapsed = (Date.now() - started) / 1000;
+
+console.log("\noperation      calls    per s   p50 ms   p99 ms");
+for (const [name, { count, latencies }] of Object.entries(stats)) {
+  console.log(`${name.padEnd(12)} ${String(count).padStart(7)} ${(count / elapsed).toFixed(1).padStart(8)} ${quantile(latencies, 0.5).toFixed(1).padStart(8)} ${quantile(latencies, 0.99).toFixed(1).padStart(8)}`);
+}
+const mb = (bytes) => (bytes / 1024 / 1024).toFixed(1);
+console.log(`\nheap used: ${mb(heapAfterWarmUp)} MB after ${WARM_UP_S.toFixed(0)} s, ${mb(heapAtEnd)} MB at the end (${(heapGrowth * 100).toFixed(1)}%)`);
+console.log(`5xx: ${failures.serverErrors.length}, sessions lost: ${failures.lostSessions.length}, other failures: ${failures.unexpected.length}, server exit: ${serverExit ? JSON.stringify(serverExit) : "none"}`);
+for (const [kind, list] of Object.entries(failures)) if (list.length) console.log(`${kind} (first 5):`, JSON.stringify(list.slice(0, 5)));
+
+const passed =
+  failures.serverErrors.length === 0 &&
+  failures.lostSessions.length === 0 &&
+  failures.unexpected.length === 0 &&
+  serverExit === null &&
+  Number.isFinite(heapGrowth) &&
+  heapGrowth <= 0.2;
+server.kill("SIGTERM");
+await new Promise((resolve) => (serverExit ? resolve() : server.on("exit", resolve)));
+rmSync(dataDir, { recursive: true, force: true });
+console.log(passed ? "\nsoak passed" : "\nsoak FAILED");
+process.exit(passed ? 0 : 1);
