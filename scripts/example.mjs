@@ -1,4 +1,5 @@
-// npm run example: keyway on :4000 in front of the example notes subgraph on :4001.
+// npm run example: keyway on :4000 in front of the example notes subgraph on :4001,
+// with the demo web client at http://127.0.0.1:4000/demo.
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,7 +11,7 @@ const run = (file, env) => spawn(process.execPath, [path.join(root, file)], { cw
 
 // The subgraph fetches keyway's keys lazily, so it may start first.
 const notes = run("dist-examples/notes-subgraph/server.js", { NOTES_PORT: notesPort, KEYWAY_JWKS_URL: `http://127.0.0.1:${keywayPort}/.well-known/jwks.json` });
-const keyway = run("dist/main.js", { PORT: keywayPort, SUBGRAPHS: `notes=http://127.0.0.1:${notesPort}/graphql` });
+const keyway = run("dist/main.js", { DEMO: "true", PORT: keywayPort, SUBGRAPHS: `notes=http://127.0.0.1:${notesPort}/graphql` });
 const children = [notes, keyway];
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => children.forEach((child) => child.kill(signal)));
 for (const child of children) child.on("exit", (code) => {

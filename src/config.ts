@@ -50,6 +50,8 @@ export interface Config {
   workers: number;
   subgraphs: SubgraphEndpoint[];
   logLevel: string;
+  /** Serve the demo web client at /demo. */
+  demo: boolean;
 }
 
 export class ConfigError extends Error {
@@ -130,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     cookie: { secure: cookieSecure, name: cookieName },
     corsOrigins: read("CORS_ORIGINS", [], parseOrigins),
     allowSignup: read("ALLOW_SIGNUP", true, parseBoolean),
+    demo: read("DEMO", false, parseBoolean),
     loginAttemptsLimit: read("LOGIN_ATTEMPTS_LIMIT", { points: 10, durationSeconds: 900 }, parseRateLimit),
     authIpLimit: read("AUTH_IP_LIMIT", { points: 600, durationSeconds: 60 }, parseRateLimit),
     trustProxy: read("TRUST_PROXY", false, parseTrustProxy),

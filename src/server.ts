@@ -13,6 +13,7 @@ import type { Config } from "./config";
 import type { Database } from "./db/client";
 import { createErrorFormatter, ErrorCode } from "./errors";
 import { registerRequestObservability } from "./http/observability";
+import { registerDemoRoutes } from "./http/demo";
 import { registerOperationalRoutes } from "./http/routes";
 import type { Logger } from "./logger";
 import { createMetrics, type Metrics } from "./metrics";
@@ -103,6 +104,7 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     isDatabaseReady: () => deps.database.ping(),
     redisState: () => redis?.state() ?? "disabled",
   });
+  if (config.demo) registerDemoRoutes(app);
   registerErrorReplies(app, logger);
 
   return {

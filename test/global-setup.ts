@@ -9,4 +9,6 @@ export default function compile(): void {
   execFileSync(tsc, ["-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
   // The example subgraph runs as its own process, as a subgraph author's service would.
   execFileSync(tsc, ["-p", "tsconfig.examples.json"], { cwd: root, stdio: "inherit" });
+  // The browser tests load the demo client that keyway serves from dist/demo.
+  execFileSync(process.execPath, [path.join(root, "scripts", "build-demo.mjs")], { cwd: root, stdio: "inherit" });
 }

@@ -1,0 +1,240 @@
+// The client side of keyway's token rules, for browsers and for Node.
+//
+// The access token lives in memory only. The refresh token never reaches script
+// in a browser (HttpOnly cookie); a cookieless client keeps it through the
+// `x-refresh-token` header and hands it to `onRefreshToken` to store. Refreshing
+// is single-flight: however many requests find their token expired at once, one
+// `refreshToken` call serves them all — a second call would present a rotated
+// token and, outside the grace window, end the session as theft.
+import { KeywayError, errorsOf, type GraphQLResult } from "./errors";
+import {
+  LoginDocument,
+  LogoutDocument,
+  RefreshDocument,
+  SignUpDocument,
+  type AuthFieldsFragment,
+  type TypedDocumentString,
+} from "./operations";
+
+export type RefreshTransport = "cookie" | "header";
+export type KeywayUser = AuthFieldsFragment["user"];
+
+export interface KeywayClientOptions {
+  /** keyway's GraphQL endpoint, e.g. "https://auth.example.com/graphql". */
+  url: string;
+  /** "cookie" (default where `document` exists) or "header" (default elsewhere: Node, native apps). */
+  transport?: RefreshTransport;
+  /** Header transport: the refresh token kept from an earlier run. */
+  refreshToken?: string | null;
+  /** Header transport: receives every rotated refresh token, and null once the session is over. */
+  onRefreshToken?(token: string | null): void | Promise<void>;
+  /** Refresh this long before the access token expires (at most half its lifetime). Default 30 s. */
+  refreshMarginSeconds?: number;
+  /** Keep the access token fresh with a timer instead of only on demand. Default: true with cookies. */
+  refreshAhead?: boolean;
+  /** Called when the session is gone (logout elsewhere, expiry, theft detected). */
+  onSessionEnd?(reason: string | undefined): void;
+  fetch?: typeof fetch;
+}
+
+export interface KeywayState {
+  user: KeywayUser | null;
+  /** Epoch ms at which the in-memory access token expires; null when there is none. */
+  accessTokenExpiresAt: number | null;
+}
+
+const REFRESH_HEADER = "x-refresh-token";
+/** Answers from the refresh call that mean "there is no session", as opposed to a fault. */
+const NO_SESSION = new Set(["REFRESH_TOKEN_MISSING", "REFRESH_TOKEN_INVALID", "REFRESH_TOKEN_REUSED"]);
+
+export class KeywayClient {
+  private readonly options: Required<Pick<KeywayClientOptions, "url" | "transport" | "refreshMarginSeconds" | "refreshAhead">> & KeywayClientOptions;
+  private readonly send: typeof fetch;
+  private accessToken: string | null = null;
+  private refreshToken: string | null;
+  private lifetimeMs = 0;
+  private state: KeywayState = { user: null, accessTokenExpiresAt: null };
+  private refreshing: Promise<string | null> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly listeners = new Set<(state: KeywayState) => void>();
+
+  constructor(options: KeywayClientOptions) {
+    const transport = options.transport ?? ("document" in globalThis ? "cookie" : "header");
+    this.options = { refreshMarginSeconds: 30, refreshAhead: transport === "cookie", ...options, transport };
+    this.send = options.fetch ?? ((input, init) => fetch(input, init));
+    this.refreshToken = options.refreshToken ?? null;
+  }
+
+  get current(): KeywayState {
+    return this.state;
+  }
+
+  /** Calls `listener` on every change of the signed-in user or token; returns the unsubscribe. */
+  subscribe(listener: (state: KeywayState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async signUp(email: string, password: string): Promise<KeywayUser> {
+    return this.authenticate(await this.call(SignUpDocument, { input: { email, password } }, { refresh: "request" }), "signUp");
+  }
+
+  async login(email: string, password: string): Promise<KeywayUser> {
+    return this.authenticate(await this.call(LoginDocument, { input: { email, password } }, { refresh: "request" }), "login");
+  }
+
+  /** On start-up with nothing in memory: the refresh token, if any, silently signs the user back in. */
+  async restore(): Promise<KeywayUser | null> {
+    return (await this.refresh()) ? this.state.user : null;
+  }
+
+  /** A usable access token, refreshed first when it is missing or about to expire; null when signed out. */
+  async getAccessToken(): Promise<string | null> {
+    const expiresAt = this.state.accessTokenExpiresAt;
+    if (this.accessToken && expiresAt && expiresAt - Date.now() > this.marginMs()) return this.accessToken;
+    return this.refresh();
+  }
+
+  /** One refresh for everyone who asks while it runs. Resolves with the new access token, or null when there is no session. */
+  refresh(): Promise<string | null> {
+    this.refreshing ??= this.rotate().finally(() => (this.refreshing = null));
+    return this.refreshing;
+  }
+
+  async logout(): Promise<void> {
+    this.cancelTimer();
+    try {
+      const token = this.accessToken;
+      await this.call(LogoutDocument, {}, { refresh: "send", authorization: token });
+    } finally {
+      await this.end(undefined, false);
+    }
+  }
+
+  /**
+   * `fetch` for GraphQL requests to keyway or anything behind it: adds the access
+   * token, and when the answer says it expired, refreshes (once, shared) and retries once.
+   */
+  readonly fetch = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    const token = await this.getAccessToken();
+    const response = await this.send(input, this.withAuthorization(init, token));
+    const reason = await rejectionOf(response);
+    if (reason === "SESSION_ENDED") await this.end(reason, true);
+    if (reason !== "TOKEN_EXPIRED" || !token) return response;
+    // Someone may have refreshed while this request was out; only a token that is still ours is stale.
+    const fresh = this.accessToken && this.accessToken !== token ? this.accessToken : await this.refresh();
+    return fresh ? this.send(input, this.withAuthorization(init, fresh)) : response;
+  };
+
+  /** A typed GraphQL request through `fetch` to `url` (or another endpoint behind keyway). */
+  async request<TResult, TVariables>(document: TypedDocumentString<TResult, TVariables>, variables?: TVariables, url = this.options.url): Promise<GraphQLResult<TResult>> {
+    const response = await this.fetch(url, jsonPost(document, variables));
+    return (await response.json()) as GraphQLResult<TResult>;
+  }
+
+  private async rotate(): Promise<string | null> {
+    if (this.options.transport === "header" && !this.refreshToken) return null;
+    const result = await this.call(RefreshDocument, {}, { refresh: "send" });
+    const payload = result.data?.refreshToken;
+    if (payload) return this.accept(payload);
+    const error = errorsOf(result)[0];
+    if (error && NO_SESSION.has(String(error.extensions?.reason))) {
+      await this.end(String(error.extensions?.reason), this.state.user !== null);
+      return null;
+    }
+    throw KeywayError.from(result);
+  }
+
+  private async authenticate<T extends Record<string, AuthFieldsFragment | undefined>>(result: GraphQLResult<T>, field: keyof T): Promise<KeywayUser> {
+    const payload = result.data?.[field];
+    if (!payload) throw KeywayError.from(result);
+    this.accept(payload);
+    return payload.user;
+  }
+
+  private accept(payload: AuthFieldsFragment): string {
+    this.accessToken = payload.accessToken;
+    this.lifetimeMs = payload.expiresIn * 1000;
+    this.setState({ user: payload.user, accessTokenExpiresAt: Date.now() + payload.expiresIn * 1000 });
+    this.scheduleRefresh();
+    return payload.accessToken;
+  }
+
+  private async end(reason: string | undefined, notify: boolean): Promise<void> {
+    this.cancelTimer();
+    this.accessToken = null;
+    if (this.options.transport === "header" && this.refreshToken !== null) {
+      this.refreshToken = null;
+      await this.options.onRefreshToken?.(null);
+    }
+    const wasSignedIn = this.state.user !== null;
+    this.setState({ user: null, accessTokenExpiresAt: null });
+    if (notify && wasSignedIn) this.options.onSessionEnd?.(reason);
+  }
+
+  private async call<TResult, TVariables>(
+    document: TypedDocumentString<TResult, TVariables>,
+    variables: TVariables,
+    how: { refresh: "request" | "send"; authorization?: string | null },
+  ): Promise<GraphQLResult<TResult>> {
+    const init = jsonPost(document, variables);
+    const headers = init.headers as Record<string, string>;
+    if (how.authorization) headers.authorization = `Bearer ${how.authorization}`;
+    if (this.options.transport === "header") {
+      // Asking with any value makes keyway answer in the header; sending carries the token itself.
+      const value = how.refresh === "send" ? this.refreshToken : "1";
+      if (value) headers[REFRESH_HEADER] = value;
+    } else {
+      init.credentials = "include";
+    }
+    const response = await this.send(this.options.url, init);
+    const rotated = response.headers.get(REFRESH_HEADER);
+    if (this.options.transport === "header" && rotated) {
+      this.refreshToken = rotated;
+      await this.options.onRefreshToken?.(rotated);
+    }
+    return (await response.json()) as GraphQLResult<TResult>;
+  }
+
+  private withAuthorization(init: RequestInit, token: string | null): RequestInit {
+    const headers = new Headers(init.headers);
+    if (token) headers.set("authorization", `Bearer ${token}`);
+    return { ...init, headers };
+  }
+
+  /** How long before expiry a token counts as stale: the configured margin, at most half its lifetime. */
+  private marginMs(): number {
+    return Math.min(this.options.refreshMarginSeconds * 1000, this.lifetimeMs / 2);
+  }
+
+  private scheduleRefresh(): void {
+    this.cancelTimer();
+    if (!this.options.refreshAhead) return;
+    this.timer = setTimeout(() => void this.refresh().catch(() => undefined), this.lifetimeMs - this.marginMs());
+    // In Node a pending refresh must not keep the process alive.
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  private cancelTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private setState(state: KeywayState): void {
+    this.state = state;
+    for (const listener of this.listeners) listener(state);
+  }
+}
+
+function jsonPost(document: { toString(): string }, variables: unknown): RequestInit {
+  return { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: document.toString(), variables }) };
+}
+
+/** The access-token reason a response was refused with, read without consuming the caller's body. */
+async function rejectionOf(response: Response): Promise<string | undefined> {
+  if (response.status === 401) return "TOKEN_EXPIRED";
+  if (!(response.headers.get("content-type") ?? "").includes("json")) return undefined;
+  const body = (await response.clone().json().catch(() => null)) as GraphQLResult<unknown> | null;
+  const error = body ? errorsOf(body).find((candidate) => candidate.extensions?.code === "UNAUTHENTICATED") : undefined;
+  return error ? String(error.extensions?.reason) : undefined;
+}
