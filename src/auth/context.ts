@@ -6,6 +6,7 @@ import type { AccessTokenReason } from "../errors";
 import { readRefreshToken, refreshTransportOf, type RefreshCookieOptions, type RefreshTransport } from "../http/cookies";
 import type { RevocationList } from "../session/revocation-list";
 import { verifyAccessToken, type AccessClaims, type AccessTokenOptions } from "../token/access-token";
+import { createVerifiedTokenCache, type VerifiedTokenCache } from "../token/verified-token-cache";
 import type { AuthRequest, AuthService } from "./auth.service";
 
 export interface GraphQLContext {
@@ -27,17 +28,23 @@ export interface ContextBuilderOptions {
   cookie: RefreshCookieOptions;
   auth: AuthService;
   now(): number;
+  /** Defaults to a cache of VERIFIED_TOKEN_CACHE_SIZE entries per context builder. */
+  verifiedTokens?: VerifiedTokenCache;
 }
+
+/** Room for this many distinct live access tokens; a miss only costs one verification. */
+const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 
 type Caller = { caller: AccessClaims; refusal: null } | { caller: null; refusal: AccessTokenReason };
 
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 export function createContextBuilder(options: ContextBuilderOptions) {
+  const identify = { ...options, verifiedTokens: options.verifiedTokens ?? createVerifiedTokenCache({ maxEntries: VERIFIED_TOKEN_CACHE_SIZE }) };
   return async (request: FastifyRequest, reply: FastifyReply): Promise<GraphQLContext> => ({
     request,
     reply,
-    ...identifyCaller(request, options),
+    ...identifyCaller(request, identify),
     refreshToken: readRefreshToken(request, options.cookie),
     refreshTransport: refreshTransportOf(request),
     client: { ip: request.ip, userAgent: headerValue(request.headers["user-agent"]) },
@@ -46,7 +53,7 @@ export function createContextBuilder(options: ContextBuilderOptions) {
   });
 }
 
-export function identifyCaller(request: FastifyRequest, options: Pick<ContextBuilderOptions, "accessTokens" | "revocations" | "now">): Caller {
+export function identifyCaller(request: FastifyRequest, options: Pick<ContextBuilderOptions, "accessTokens" | "revocations" | "now" | "verifiedTokens">): Caller {
   const refuse = (refusal: AccessTokenReason): Caller => ({ caller: null, refusal });
   const count = countHeader(request.raw.rawHeaders, "authorization");
   if (count === 0) return refuse("TOKEN_MISSING");
@@ -61,10 +68,17 @@ export function identifyCaller(request: FastifyRequest, options: Pick<ContextBui
   if (token === "") return refuse("TOKEN_MISSING");
   if (!TOKEN68.test(token)) return refuse("TOKEN_INVALID");
 
-  const verified = verifyAccessToken(options.accessTokens, token, options.now());
-  if (!verified.ok) return refuse(verified.reason);
-  if (options.revocations.has(verified.claims.sid)) return refuse("SESSION_ENDED");
-  return { caller: verified.claims, refusal: null };
+  const now = options.now();
+  let claims = options.verifiedTokens?.get(token, now);
+  if (!claims) {
+    const verified = verifyAccessToken(options.accessTokens, token, now);
+    if (!verified.ok) return refuse(verified.reason);
+    claims = verified.claims;
+    options.verifiedTokens?.remember(token, claims);
+  }
+  // Every request, cached or not: a session can end while its token is still unexpired.
+  if (options.revocations.has(claims.sid)) return refuse("SESSION_ENDED");
+  return { caller: claims, refusal: null };
 }
 
 function countHeader(rawHeaders: string[], name: string): number {

@@ -15,10 +15,12 @@ export interface IdentityTokenOptions {
   issuer: string;
 }
 
+/** When an identity minted at `now` (ms) expires, in seconds: never after the access token it stands for. */
+export const identityExpiry = (caller: AccessClaims, now: number): number => Math.min(Math.floor(now / 1000) + IDENTITY_TOKEN_TTL_SECONDS, caller.exp);
+
 export function signIdentityToken(options: IdentityTokenOptions, caller: AccessClaims, subgraph: string, now: number): string {
   const iat = Math.floor(now / 1000);
-  // Never outlive the access token it stands for.
-  const exp = Math.min(iat + IDENTITY_TOKEN_TTL_SECONDS, caller.exp);
+  const exp = identityExpiry(caller, now);
   const claims = { iss: options.issuer, aud: subgraph, sub: caller.sub, sid: caller.sid, iat, exp, jti: randomUUID() };
   return signJwt(claims, options.keys.signing, IDENTITY_TOKEN_TYPE);
 }

@@ -1,0 +1,53 @@
+// autocannon, wrapped: every benchmark checks each GraphQL answer (a 200 with
+// `errors` is a failure, not a fast request) and can hand each connection its
+// own credentials through a per-connection context.
+import autocannon from "autocannon";
+
+/**
+ * Runs autocannon against one URL. `headersFor(context)` gives each request its
+ * headers; `onAnswer(status, body, headers, context)` sees the answer to that
+ * same request (the same `context` object: autocannon hands a fresh one to every
+ * request of a connection) and returns false for a failure.
+ */
+export function load({ url, connections, seconds, body, headersFor = () => ({}), onAnswer = defaultCheck, overallRate }) {
+  let failures = 0;
+  const options = {
+    url,
+    connections,
+    duration: seconds,
+    ...(overallRate ? { overallRate } : {}),
+    requests: [
+      {
+        method: "POST",
+        body,
+        setupRequest(request, context) {
+          return { ...request, headers: { "content-type": "application/json", ...headersFor(context) } };
+        },
+        onResponse(status, responseBody, context, headers) {
+          if (onAnswer(status, responseBody, headers, context) === false) failures++;
+        },
+      },
+    ],
+  };
+  return new Promise((resolve, reject) =>
+    autocannon(options, (error, result) => {
+      if (error) return reject(error);
+      resolve({
+        requestsPerSecond: result.requests.average,
+        completed: result.requests.total,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        failures: failures + result.errors + result.timeouts + result.non2xx,
+      });
+    }),
+  );
+}
+
+const defaultCheck = (status, body) => status === 200 && !body.includes('"errors"');
+
+export async function gql(url, query, { variables, headers = {} } = {}) {
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
+  const answer = await response.json();
+  if (answer.errors) throw new Error(`${url}: ${JSON.stringify(answer.errors)}`);
+  return { data: answer.data, headers: response.headers };
+}

@@ -1,0 +1,49 @@
+// Access tokens already verified, so a client sending the same token again does
+// not pay for ECDSA verification and JSON parsing on every request. Keyed on
+// the whole token string: only the exact bytes that passed verification hit,
+// so a token with any character changed is verified (and refused) afresh.
+// What a cache must not do is outlive the token, so an entry is served only
+// while its `exp` lies ahead. It says nothing about the session: the caller
+// still checks the revocation list on every request, hit or miss.
+import type { AccessClaims } from "./access-token";
+
+export interface VerifiedTokenCache {
+  /** Claims of a token that passed verification, if it has not expired by `now` (ms). */
+  get(token: string, now: number): AccessClaims | undefined;
+  /** Only for tokens that just passed full verification. */
+  remember(token: string, claims: AccessClaims): void;
+  readonly size: number;
+}
+
+export interface VerifiedTokenCacheOptions {
+  /** Least recently used entries are dropped beyond this many. */
+  maxEntries: number;
+}
+
+export function createVerifiedTokenCache(options: VerifiedTokenCacheOptions): VerifiedTokenCache {
+  // A Map iterates in insertion order: re-inserting on every hit keeps the least recently used first.
+  const entries = new Map<string, AccessClaims>();
+  return {
+    get(token, now) {
+      const claims = entries.get(token);
+      if (!claims) return undefined;
+      entries.delete(token);
+      // Strictly before exp, without the verifier's clock tolerance: past it, full verification decides.
+      if (now >= claims.exp * 1000) return undefined;
+      entries.set(token, claims);
+      return claims;
+    },
+    remember(token, claims) {
+      entries.delete(token);
+      // Shared by every request presenting this token: nobody may change it for the others.
+      entries.set(token, Object.freeze({ ...claims }));
+      while (entries.size > options.maxEntries) {
+        const oldest = entries.keys().next().value as string;
+        entries.delete(oldest);
+      }
+    },
+    get size() {
+      return entries.size;
+    },
+  };
+}
