@@ -54,19 +54,26 @@ export const rateLimited = (retryAfterSeconds: number) =>
 export const serviceUnavailable = () =>
   new KeywayError(ErrorCode.SERVICE_UNAVAILABLE, "The service is temporarily unavailable", {}, 503);
 
-/** Codes Apollo raises itself for requests it refuses before execution; safe to pass on. */
-const APOLLO_REQUEST_CODES = new Set([
-  "GRAPHQL_PARSE_FAILED",
-  "GRAPHQL_VALIDATION_FAILED",
-  "BAD_REQUEST",
-  "BAD_USER_INPUT",
-  "OPERATION_RESOLUTION_FAILURE",
-  "PERSISTED_QUERY_NOT_FOUND",
-  "PERSISTED_QUERY_NOT_SUPPORTED",
-]);
+/**
+ * Codes Apollo raises itself for requests it refuses before execution, and what
+ * production says for each: its own messages echo the document and the schema
+ * (field names, types, "Did you mean …" suggestions), which only a developer needs.
+ */
+const APOLLO_REQUEST_MESSAGES: Record<string, string> = {
+  GRAPHQL_PARSE_FAILED: "The request could not be parsed",
+  GRAPHQL_VALIDATION_FAILED: "Invalid request",
+  BAD_REQUEST: "Bad request",
+  BAD_USER_INPUT: "Invalid variables",
+  OPERATION_RESOLUTION_FAILURE: "The operation could not be resolved",
+  // Persisted-query clients recognise these two by their message.
+  PERSISTED_QUERY_NOT_FOUND: "PersistedQueryNotFound",
+  PERSISTED_QUERY_NOT_SUPPORTED: "PersistedQueryNotSupported",
+};
 
 export interface FormatErrorOptions {
   onUnexpected(error: unknown): void;
+  /** Production: Apollo's refusals get their fixed message, and no message a suggestion. */
+  maskRequestErrors?: boolean;
 }
 
 /**
@@ -81,17 +88,23 @@ function findKeywayError(error: unknown): KeywayError | null {
   return null;
 }
 
+/** A subgraph's coded message may still carry graphql-js's suggestions. */
+const withoutSuggestions = (message: string) => message.replace(/ ?Did you mean [^?]*\?/g, "");
+
 /** Apollo's formatError: keep what was raised on purpose, mask the rest. */
 export function createErrorFormatter(options: FormatErrorOptions) {
+  const mask = options.maskRequestErrors === true;
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const raised = findKeywayError(original);
     if (raised) {
       const { http: _http, ...extensions } = raised.extensions as Record<string, unknown>;
-      return { message: raised.message, locations: formatted.locations, path: formatted.path, extensions };
+      const message = mask ? withoutSuggestions(raised.message) : raised.message;
+      return { message, locations: formatted.locations, path: formatted.path, extensions };
     }
     const code = formatted.extensions?.code;
-    if (original instanceof GraphQLError && typeof code === "string" && APOLLO_REQUEST_CODES.has(code)) {
+    if (original instanceof GraphQLError && typeof code === "string" && Object.hasOwn(APOLLO_REQUEST_MESSAGES, code)) {
+      if (mask) return { message: APOLLO_REQUEST_MESSAGES[code]!, extensions: { code } };
       return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
     }
     options.onUnexpected(original);

@@ -12,6 +12,7 @@ import type { GraphQLSchema } from "graphql";
 import type { Config } from "./config";
 import type { Database } from "./db/client";
 import { createErrorFormatter, ErrorCode } from "./errors";
+import { createDocumentSizeGuard, createLimitOptions } from "./graphql/limits";
 import { registerRequestObservability } from "./http/observability";
 import { registerDemoRoutes } from "./http/demo";
 import { registerOperationalRoutes } from "./http/routes";
@@ -84,19 +85,28 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
   });
 
   if (!deps.schema && !deps.gateway) throw new Error("createServer needs a schema or a gateway");
+  const production = config.env === "production";
   const apollo = new ApolloServer<GraphQLContext>({
     ...(deps.gateway ? { gateway: deps.gateway } : { schema: deps.schema! }),
+    // Depth, aliases, directives, fields and tokens: src/graphql/limits.ts.
+    ...createLimitOptions(),
     csrfPrevention: true,
-    introspection: config.env !== "production",
+    // One operation per request: refreshToken and login each set the refresh cookie.
+    allowBatchedHttpRequests: false,
+    introspection: !production,
+    hideSchemaDetailsFromClientErrors: production,
     includeStacktraceInErrorResponses: false,
     // main.ts owns SIGTERM/SIGINT: it drains HTTP first, then closes the database.
     stopOnTerminationSignals: false,
-    formatError: createErrorFormatter({ onUnexpected: (error) => logger.error({ err: error }, "unexpected GraphQL error") }),
+    formatError: createErrorFormatter({
+      maskRequestErrors: production,
+      onUnexpected: (error) => logger.error({ err: error }, "unexpected GraphQL error"),
+    }),
     plugins: [fastifyApolloDrainPlugin(app), ApolloServerPluginLandingPageDisabled(), recordOperationName],
   });
   await apollo.start();
   const handler = fastifyApolloHandler(apollo, { context: deps.services.buildContext });
-  app.route({ url: "/graphql", method: ["GET", "POST"], handler });
+  app.route({ url: "/graphql", method: ["GET", "POST"], preHandler: createDocumentSizeGuard(), handler });
 
   registerOperationalRoutes(app, {
     keys: deps.keys,
