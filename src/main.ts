@@ -6,6 +6,7 @@ import cluster from "node:cluster";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { runPrimary } from "./cluster";
 import { openDatabase, type Database } from "./db/client";
+import { ensureWritableDataDir, fileSystemReason } from "./db/data-dir";
 import { migrateDatabase } from "./db/migrate";
 import { buildGraphQLSurface } from "./gateway/surface";
 import { createLogger, type Logger } from "./logger";
@@ -18,7 +19,11 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 async function main(argv: string[]): Promise<void> {
   const config = readConfigOrExit();
   const logger = createLogger({ level: config.logLevel }).child(cluster.isWorker ? { worker: cluster.worker?.id } : {});
-  if (argv.includes("migrate")) return migrateOnly(config, logger);
+  const migrating = argv.includes("migrate");
+  // Before anything is created in it; a deployment with a database server and a
+  // configured key never writes to DATA_DIR, so it need not be writable there.
+  if (!config.databaseUrl || (!migrating && !config.jwt.privateKeyPem)) await ensureWritableDataDir(config.dataDir);
+  if (migrating) return migrateOnly(config, logger);
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config, logger, { prepare: () => prepare(config, logger) });
   await serve(config, logger);
 }
@@ -118,7 +123,8 @@ function safely(log: () => void): void {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`keyway: failed to start: ${message}\n`);
+  // One line, whatever was thrown: PGlite's file-system errors are not even Error instances.
+  const message = error instanceof Error ? error.message : (fileSystemReason(error) ?? String(error));
+  process.stderr.write(`keyway: failed to start: ${message.replace(/\s*\n\s*/g, " ")}\n`);
   process.exit(1);
 });

@@ -1,6 +1,6 @@
 // Opens keyway's database: an embedded PGlite by default, PostgreSQL when a URL is
 // given. Both run the same schema and migrations through Prisma driver adapters.
-import { mkdir } from "node:fs/promises";
+import { access, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
@@ -12,6 +12,7 @@ import { Pool } from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
 import { createPgEngineFactory, createPgliteEngineFactory } from "./adapters";
+import { DataDirError, fileSystemReason } from "./data-dir";
 
 export type DatabaseKind = "pglite" | "postgres";
 
@@ -23,6 +24,12 @@ export interface DatabaseOptions {
   poolMax?: number;
   /** PostgreSQL only: how long to wait for a connection before failing (default 2000 ms). */
   connectionTimeoutMs?: number;
+  /**
+   * PostgreSQL only: how long a query may wait for its answer before it fails and its
+   * connection is dropped (default 5000 ms). Bounds a request whose connection dies
+   * without a reset (a frozen server, a lost network path) where nothing else would.
+   */
+  queryTimeoutMs?: number;
   /**
    * PostgreSQL only: server-side `statement_timeout` for Prisma Client's connections
    * (default: the server's). Migrations run without it.
@@ -41,6 +48,7 @@ export interface Database {
 
 const DEFAULT_POOL_MAX = 10;
 const DEFAULT_CONNECTION_TIMEOUT_MS = 2000;
+const DEFAULT_QUERY_TIMEOUT_MS = 5000;
 const PING_TIMEOUT_MS = 1000;
 // Creating a new embedded database (initdb) takes seconds; reopening, well under one.
 const PGLITE_OPEN_TIMEOUT_MS = 60_000;
@@ -70,6 +78,8 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     throw new Error(`openDatabase: the embedded database in ${dir} is already open in this process`);
   }
   openPgliteDirs.add(dir);
+  // PG_VERSION is written by initdb; without it the directory is not a database yet.
+  const fresh = await access(path.join(dir, "PG_VERSION")).then(() => false, () => true);
   try {
     await mkdir(dir, { recursive: true });
     const opening = PGlite.create({ dataDir: dir });
@@ -89,6 +99,11 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     });
   } catch (error) {
     openPgliteDirs.delete(dir);
+    // A database that was never fully created (a full disk mid-initdb) would break the
+    // next start once the disk has room again; an existing one is never touched.
+    if (fresh) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    const reason = fileSystemReason(error);
+    if (reason) throw new DataDirError(`the embedded database in ${dir} could not be ${fresh ? "created" : "opened"}: ${reason}`);
     throw error;
   }
 }
@@ -106,6 +121,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
     ...connection,
     max: options.poolMax ?? DEFAULT_POOL_MAX,
     statement_timeout: options.statementTimeoutMs,
+    query_timeout: options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
   });
   // An idle connection dropped by the server emits "error" on the pool, which would
   // crash the process without a listener; the next query reports the outage instead.

@@ -1,0 +1,105 @@
+// keyway on its embedded PGlite (no DATABASE_URL, its own DATA_DIR) SIGKILLed in
+// the middle of a refresh storm, then restarted on the same directory: it opens,
+// every committed row is there, and every session continues with one lineage.
+// REFRESH_REUSE_GRACE is 10 minutes for the reason kill-during-refresh.test.ts gives.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { openDatabase } from "../../src/db/client";
+import { startKeyway, stopKeyway, type KeywayProcess } from "../helpers/process";
+import {
+  createStormSessions,
+  hashOf,
+  rowProblems,
+  runStorm,
+  SESSION_ROWS_SQL,
+  verifyAfterRestart,
+  waitForRotations,
+  type SessionRow,
+  type StormSession,
+} from "../helpers/refresh-storm";
+
+const SESSIONS = 24;
+// Kill after this many answered rotations (three rounds per session on average).
+const ROTATIONS_BEFORE_KILL = SESSIONS * 3;
+
+jest.setTimeout(90_000);
+
+describe("embedded PGlite: keyway killed with SIGKILL during a refresh storm", () => {
+  let dataDir: string;
+  let keyway: KeywayProcess | undefined;
+  let sessions: StormSession[];
+  let rowsAfterKill: Map<string, SessionRow>;
+  let usersAfterKill: number;
+  let finalRows: Map<string, SessionRow>;
+  let afterRestart: Awaited<ReturnType<typeof verifyAfterRestart>>[];
+  const env = () => ({ DATA_DIR: dataDir, REFRESH_REUSE_GRACE: "10m", AUTH_IP_LIMIT: "1000000/1m" });
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), "keyway-pglite-kill-"));
+    keyway = await startKeyway(env());
+    sessions = await createStormSessions(keyway.url, SESSIONS);
+
+    let stopped = false;
+    const storm = runStorm(keyway.url, sessions, () => stopped);
+    await waitForRotations(sessions, ROTATIONS_BEFORE_KILL).catch((error: unknown) => {
+      stopped = true;
+      throw error;
+    });
+    keyway.child.kill("SIGKILL");
+    await keyway.exited;
+    stopped = true;
+    await storm;
+    // Read the directory exactly as the kill left it, before keyway opens it again.
+    ({ rows: rowsAfterKill, users: usersAfterKill } = await readDirectory(dataDir));
+    const answered = sessions.reduce((sum, session) => sum + session.answered, 0);
+    console.log(`pglite kill: ${answered} answered rotations before the kill, ${usersAfterKill} users and ${rowsAfterKill.size} sessions after it`);
+
+    keyway = await startKeyway(env());
+    afterRestart = await Promise.all(sessions.map((session) => verifyAfterRestart(keyway!.url, session)));
+    // PGlite is one process's: stop keyway cleanly before reading the final state.
+    expect(await stopKeyway(keyway)).toBe(0);
+    ({ rows: finalRows } = await readDirectory(dataDir));
+  });
+
+  afterAll(async () => {
+    if (keyway && keyway.child.exitCode === null) keyway.child.kill("SIGKILL");
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test("the kill came in the middle of the storm", () => {
+    expect(sessions.reduce((sum, session) => sum + session.answered, 0)).toBeGreaterThanOrEqual(ROTATIONS_BEFORE_KILL);
+    expect(sessions.flatMap((session) => session.unexpected)).toEqual([]);
+  });
+
+  test("committed data is intact: every account and session is there, no row half-written", () => {
+    expect(usersAfterKill).toBe(SESSIONS);
+    const problems = sessions.flatMap((session) => rowProblems(rowsAfterKill.get(session.sessionId), session).map((problem) => `${session.sessionId}: ${problem}`));
+    expect(problems).toEqual([]);
+    expect([...rowsAfterKill.values()].filter((row) => row.endedAt !== null)).toEqual([]);
+  });
+
+  test("after the restart every session continues with one lineage", () => {
+    const problems = afterRestart.flatMap((result, index) => result.problems.map((problem) => `${sessions[index]!.sessionId}: ${problem}`));
+    expect(problems).toEqual([]);
+    for (const [index, session] of sessions.entries()) {
+      const row = finalRows.get(session.sessionId);
+      expect({ id: session.sessionId, head: row?.tokenHash, endedAt: row?.endedAt }).toEqual({
+        id: session.sessionId,
+        head: hashOf(afterRestart[index]!.current!),
+        endedAt: null,
+      });
+    }
+  });
+});
+
+async function readDirectory(dataDir: string): Promise<{ rows: Map<string, SessionRow>; users: number }> {
+  const db = await openDatabase({ dataDir });
+  try {
+    const rows = await db.prisma.$queryRawUnsafe<SessionRow[]>(SESSION_ROWS_SQL);
+    const [{ count }] = await db.prisma.$queryRawUnsafe<Array<{ count: number }>>('SELECT count(*)::int AS count FROM "User"');
+    return { rows: new Map(rows.map((row) => [row.id, row])), users: count };
+  } finally {
+    await db.close();
+  }
+}
