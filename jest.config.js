@@ -13,6 +13,8 @@ module.exports = {
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1", "^keyway/subgraph$": "<rootDir>/src/subgraph/index.ts" },
   setupFiles: ["reflect-metadata"],
   globalSetup: "<rootDir>/test/global-setup.ts",
+  // Searches the logs of every server the run started for the secrets it handled.
+  globalTeardown: "<rootDir>/test/global-teardown.ts",
   testTimeout: 60000,
   maxWorkers: 2,
 };

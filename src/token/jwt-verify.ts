@@ -41,7 +41,7 @@ const MAX_TOKEN_LENGTH = 4096;
 const KEY_POINTING_HEADERS = ["jku", "jwk", "x5u", "x5c", "crit"];
 
 export function readKeyId(token: string): string | null {
-  const header = decodeHeader(token);
+  const header = token.length > MAX_TOKEN_LENGTH ? null : decodeHeader(token);
   return header && typeof header.kid === "string" ? header.kid : null;
 }
 
@@ -49,7 +49,10 @@ export function verifyJwt(token: string, options: JwtVerifyOptions): JwtVerifyRe
   const invalid = { ok: false, reason: "TOKEN_INVALID" } as const;
   if (token.length > MAX_TOKEN_LENGTH) return invalid;
   const header = decodeHeader(token);
-  if (!header || typeof header.kid !== "string" || typeof header.typ !== "string") return invalid;
+  // jsonwebtoken parses the payload again and keeps the last of repeated members, so a
+  // token that different parsers would read differently is refused before it gets there.
+  if (!header || !decodesStrictly(token.split(".")[1]!)) return invalid;
+  if (typeof header.kid !== "string" || typeof header.typ !== "string") return invalid;
   if (!options.types.has(header.typ.toLowerCase())) return invalid;
   if (KEY_POINTING_HEADERS.some((name) => name in header)) return invalid;
   const key = options.findKey(header.kid);
@@ -82,15 +85,61 @@ function toClaims(payload: jwt.JwtPayload): VerifiedClaims | null {
   return { iss, aud, sub, sid, iat, exp, jti } as VerifiedClaims;
 }
 
+/** Three non-empty base64url segments, nothing else: Buffer would silently skip foreign characters. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
 function decodeHeader(token: string): Record<string, unknown> | null {
-  const dot = token.indexOf(".");
-  if (dot < 1 || token.split(".").length !== 3) return null;
+  if (!COMPACT_JWS.test(token)) return null;
+  return decodeObject(token.slice(0, token.indexOf(".")));
+}
+
+const decodesStrictly = (segment: string): boolean => decodeObject(segment) !== null;
+
+/** A JSON object with no repeated member names at any depth, else null (RFC 7515 §4, RFC 7519 §4: reject or take the last; we reject). */
+function decodeObject(segment: string): Record<string, unknown> | null {
+  const text = Buffer.from(segment, "base64url").toString("utf8");
+  let value: unknown;
   try {
-    const header: unknown = JSON.parse(Buffer.from(token.slice(0, dot), "base64url").toString("utf8"));
-    return header && typeof header === "object" && !Array.isArray(header) ? (header as Record<string, unknown>) : null;
+    value = JSON.parse(text);
   } catch {
     return null;
   }
+  if (!value || typeof value !== "object" || Array.isArray(value) || hasRepeatedMember(text)) return null;
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Walks text that JSON.parse already accepted, keeping the member names of each open
+ * object; names are compared decoded, so "alg" and "\u0061lg" are the same member.
+ */
+function hasRepeatedMember(json: string): boolean {
+  const open: Array<Set<string> | null> = [];
+  let expectingName = false;
+  for (let i = 0; i < json.length; i++) {
+    const char = json[i];
+    if (char === '"') {
+      let end = i + 1;
+      while (json[end] !== '"') end += json[end] === "\\" ? 2 : 1;
+      const names = open[open.length - 1];
+      if (expectingName && names) {
+        const name = JSON.parse(json.slice(i, end + 1)) as string;
+        if (names.has(name)) return true;
+        names.add(name);
+        expectingName = false;
+      }
+      i = end;
+    } else if (char === "{") {
+      open.push(new Set());
+      expectingName = true;
+    } else if (char === "[") {
+      open.push(null);
+    } else if (char === "}" || char === "]") {
+      open.pop();
+    } else if (char === ",") {
+      expectingName = open.length > 0 && open[open.length - 1] !== null;
+    }
+  }
+  return false;
 }
 
 export function signJwt(claims: VerifiedClaims, key: { kid: string; alg: SigningAlgorithm; privateKey: KeyObject }, typ: string): string {

@@ -1,4 +1,6 @@
-// Calling a running keyway over real HTTP, as clients do.
+// Calling a running keyway over real HTTP, as clients do. Every password and token
+// that passes through is recorded for the end-of-run log search (log-capture.ts).
+import { recordPasswords, recordSecret } from "./log-capture";
 
 export interface GraphQLResponse<T = Record<string, unknown>> {
   status: number;
@@ -24,13 +26,25 @@ export async function callGraphQL<T = Record<string, unknown>>(
   const headers: Record<string, string> = { "content-type": "application/json", ...options.headers };
   if (options.accessToken) headers.authorization = `Bearer ${options.accessToken}`;
   if (options.cookie) headers.cookie = options.cookie;
+  recordPasswords(options.variables);
+  recordSecret(/^bearer ([\w-]+\.[\w-]+\.[\w-]+)$/i.exec(headers.authorization ?? "")?.[1]);
   const response = await fetch(`${baseUrl}/graphql`, {
     method: "POST",
     headers,
     body: JSON.stringify({ query, variables: options.variables, operationName: options.operationName }),
   });
   const text = await response.text();
-  return { status: response.status, body: JSON.parse(text), headers: response.headers, setCookies: response.headers.getSetCookie() };
+  const result = { status: response.status, body: JSON.parse(text), headers: response.headers, setCookies: response.headers.getSetCookie() };
+  recordTokens(result);
+  return result;
+}
+
+function recordTokens(response: GraphQLResponse): void {
+  recordSecret(response.headers.get("x-refresh-token"));
+  for (const line of response.setCookies) recordSecret(parseSetCookie(line).value);
+  for (const payload of Object.values(response.body.data ?? {})) {
+    if (payload && typeof payload === "object" && "accessToken" in payload) recordSecret(String(payload.accessToken));
+  }
 }
 
 export interface ParsedCookie {

@@ -1,6 +1,7 @@
 // Run the compiled keyway (dist/main.js) as an operator would, with a clean environment.
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { logSink } from "./log-capture";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
@@ -22,8 +23,9 @@ export function runKeyway(env: Record<string, string>, args: string[] = []): { c
   const child = spawn(process.execPath, [path.join(ROOT, "dist", "main.js"), ...args], { cwd: ROOT, env: childEnv(env) });
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const runLog = logSink("child");
+  child.stdout.on("data", (chunk) => ((stdout += chunk), runLog(String(chunk))));
+  child.stderr.on("data", (chunk) => ((stderr += chunk), runLog(String(chunk))));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return { child, output: () => ({ stdout, stderr }), exited };
 }

@@ -11,6 +11,7 @@ import { createServer, type KeywayServer } from "../../src/server";
 import { createServices, type Services } from "../../src/services";
 import { loadKeySet, type KeySet } from "../../src/token/keys";
 import { createTestDatabase } from "./database";
+import { logSink, recordSecret } from "./log-capture";
 
 export interface TestServer {
   url: string;
@@ -51,8 +52,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...options.env,
   });
   const logs: string[] = [];
+  const runLog = logSink("server");
+  for (const line of (options.env?.JWT_PRIVATE_KEY ?? "").split(/\n|\\n/)) if (!line.startsWith("-----")) recordSecret(line);
   const destination = new Writable({
     write(chunk, _encoding, done) {
+      runLog(String(chunk));
       logs.push(...String(chunk).split("\n").filter(Boolean));
       done();
     },

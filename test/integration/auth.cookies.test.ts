@@ -1,9 +1,9 @@
 // The refresh token on the wire: the cookie's attributes, the header transport for
-// cookieless clients, CORS for credentialed requests, and that the token (and every
-// password) stays out of response bodies and logs.
+// cookieless clients, and that the token (and every password) stays out of response
+// bodies and logs. CORS and cross-site requests are in test/security/cookies-csrf.test.ts.
 import { LOGOUT, REFRESH_HEADER, REFRESH_TOKEN, login, refresh, signUp, uniqueEmail, type Account } from "../helpers/auth";
 import { callGraphQL, errorOf, parseSetCookie, type GraphQLResponse, type ParsedCookie } from "../helpers/http";
-import { startTestServer, TestClock, type TestServer } from "../helpers/server";
+import { startTestServer, type TestServer } from "../helpers/server";
 
 const THIRTY_DAYS = 30 * 86400;
 const REFRESH_TOKEN_SHAPE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -196,26 +196,6 @@ describe("the refresh cookie (default, insecure test mode)", () => {
     });
   });
 
-  describe("CORS with no CORS_ORIGINS", () => {
-    const evil = "https://evil.example";
-
-    it("grants a preflight from another origin nothing", async () => {
-      const response = await fetch(`${server.url}/graphql`, {
-        method: "OPTIONS",
-        headers: { origin: evil, "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-refresh-token" },
-      });
-      expect(response.headers.get("access-control-allow-origin")).toBeNull();
-      expect(response.headers.get("access-control-allow-credentials")).toBeNull();
-    });
-
-    it("lets no cross-origin POST read its answer", async () => {
-      const account = await signUp(server.url);
-      const response = await callGraphQL(server.url, REFRESH_TOKEN, { cookie: account.cookie, headers: { origin: evil } });
-      expect(response.headers.get("access-control-allow-origin")).toBeNull();
-      expect(response.headers.get("access-control-allow-credentials")).toBeNull();
-    });
-  });
-
   it("leaks no refresh token into bodies or logs, and no password into logs", () => {
     expectNoLeaks(server);
   });
@@ -250,70 +230,5 @@ describe("the refresh cookie with COOKIE_SECURE=true", () => {
 
   it("leaks no refresh token into bodies or logs, and no password into logs", () => {
     expectNoLeaks(server);
-  });
-});
-
-describe("the refresh cookie's lifetime", () => {
-  const clock = new TestClock();
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ clock });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
-
-  it("is the session's remaining absolute lifetime, not a fresh 30 days on each refresh", async () => {
-    const account = await signUp(server.url);
-    clock.advance(5 * 86400);
-    const rotated = await refresh(server.url, { cookie: account.cookie });
-    const maxAge = Number(onlyCookie(rotated.response).attributes["max-age"]);
-    expect(Math.abs(maxAge - (THIRTY_DAYS - 5 * 86400))).toBeLessThanOrEqual(2);
-
-    // A new login starts a new session with the whole lifetime.
-    const fresh = await login(server.url, account.email, account.password);
-    expectRefreshCookie(onlyCookie(fresh.response), "refresh_token", false);
-  });
-});
-
-describe("CORS with CORS_ORIGINS", () => {
-  const allowed = "https://app.example.com";
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer({ env: { CORS_ORIGINS: allowed } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
-
-  const preflight = (origin: string) =>
-    fetch(`${server.url}/graphql`, {
-      method: "OPTIONS",
-      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-refresh-token" },
-    });
-
-  it("allows the listed origin with credentials", async () => {
-    const response = await preflight(allowed);
-    expect(response.status).toBeLessThan(300);
-    expect(response.headers.get("access-control-allow-origin")).toBe(allowed);
-    expect(response.headers.get("access-control-allow-credentials")).toBe("true");
-    expect(response.headers.get("access-control-allow-methods")).toMatch(/POST/);
-    expect(response.headers.get("access-control-allow-headers")?.toLowerCase()).toMatch(/x-refresh-token/);
-
-    const post = await callGraphQL(server.url, "query Cors { __typename }", { headers: { origin: allowed } });
-    expect(post.headers.get("access-control-allow-origin")).toBe(allowed);
-    expect(post.headers.get("access-control-allow-credentials")).toBe("true");
-    expect(post.headers.get("vary")?.toLowerCase()).toMatch(/origin/);
-  });
-
-  it("grants any other origin no access and no credentials", async () => {
-    for (const origin of ["https://evil.example", "https://app.example.com.evil.example", "http://app.example.com", "null"]) {
-      const response = await preflight(origin);
-      expect(response.headers.get("access-control-allow-origin")).toBeNull();
-      expect(response.headers.get("access-control-allow-credentials")).toBeNull();
-      const post = await callGraphQL(server.url, "query Cors { __typename }", { headers: { origin } });
-      expect(post.headers.get("access-control-allow-origin")).toBeNull();
-      expect(post.headers.get("access-control-allow-credentials")).toBeNull();
-    }
   });
 });
