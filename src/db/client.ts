@@ -13,6 +13,7 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
 import { createPgEngineFactory, createPgliteEngineFactory } from "./adapters";
 import { DataDirError, fileSystemReason } from "./data-dir";
+import { lockPgliteDirectory } from "./pglite-lock";
 
 export type DatabaseKind = "pglite" | "postgres";
 
@@ -57,8 +58,7 @@ const PGLITE_OPEN_TIMEOUT_MS = 60_000;
 const engineFactories = new WeakMap<Database, SqlMigrationAwareDriverAdapterFactory>();
 
 // PGlite is a single-process PostgreSQL: two instances on one directory corrupt it.
-// This refuses a second open within the process; across processes nothing can, so
-// run one keyway per DATA_DIR (several instances need PostgreSQL).
+// This refuses a second open within the process; pglite-lock.ts, across processes.
 const openPgliteDirs = new Set<string>();
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
@@ -78,10 +78,12 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     throw new Error(`openDatabase: the embedded database in ${dir} is already open in this process`);
   }
   openPgliteDirs.add(dir);
+  let unlock: (() => Promise<void>) | null = null;
   // PG_VERSION is written by initdb; without it the directory is not a database yet.
   const fresh = await access(path.join(dir, "PG_VERSION")).then(() => false, () => true);
   try {
     await mkdir(dir, { recursive: true });
+    unlock = await lockPgliteDirectory(dir);
     const opening = PGlite.create({ dataDir: dir });
     // A directory left behind by a process that never closed it has been seen to
     // hang the next open; failing with a message beats a server that never starts.
@@ -95,10 +97,13 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     });
     return createDatabase("pglite", new PrismaPGlite(client), createPgliteEngineFactory(client), async () => {
       await client.close();
+      await unlock?.();
       openPgliteDirs.delete(dir);
     });
   } catch (error) {
     openPgliteDirs.delete(dir);
+    await unlock?.();
+    if (error instanceof DataDirError) throw error;
     // A database that was never fully created (a full disk mid-initdb) would break the
     // next start once the disk has room again; an existing one is never touched.
     if (fresh) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
