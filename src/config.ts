@@ -46,6 +46,10 @@ export interface Config {
   redisKeyPrefix: string;
   /** How often each instance reads sessions ended elsewhere from the database. */
   revocationPollInterval: number;
+  /** How long ended and expired sessions are kept (for reuse detection and audit) before they are purged. */
+  sessionRetention: number;
+  /** How often one instance purges them. */
+  housekeepingInterval: number;
   /** Worker processes on one port (Node's cluster); 1 runs in this process. */
   workers: number;
   subgraphs: SubgraphEndpoint[];
@@ -118,6 +122,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   );
   if (workers > 1 && !databaseUrl) problems.push(`WORKERS=${workers} needs DATABASE_URL: the embedded database can be opened by one process only`);
 
+  const sessionRetention = read("SESSION_RETENTION", 30 * 86400, parseDuration);
+  // Ended sessions must outlive their access tokens: start-up rebuilds the revocation list from them.
+  if (sessionRetention < accessTokenTtl) problems.push(`SESSION_RETENTION (${sessionRetention} s) must be at least ACCESS_TOKEN_TTL (${accessTokenTtl} s)`);
+
   const config: Config = {
     env: runtime,
     port: read("PORT", 4000, parsePort),
@@ -139,6 +147,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     redisUrl,
     redisKeyPrefix: text("REDIS_KEY_PREFIX", "keyway:"),
     revocationPollInterval: read("REVOCATION_POLL_INTERVAL", 2, parseDuration),
+    sessionRetention,
+    housekeepingInterval: read("HOUSEKEEPING_INTERVAL", 3600, parseDuration),
     workers,
     subgraphs: read("SUBGRAPHS", [], parseSubgraphs),
     logLevel,

@@ -12,6 +12,7 @@ import { buildGraphQLSurface } from "./gateway/surface";
 import { createLogger, type Logger } from "./logger";
 import { createServer } from "./server";
 import { createServices } from "./services";
+import { createRotatingKeySet } from "./token/key-rotation";
 import { loadKeySet } from "./token/keys";
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -71,7 +72,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   try {
     // A worker's primary has migrated already; a single process does it here.
     if (cluster.isPrimary) await applyMigrations(database, logger);
-    const keys = loadDevelopmentAwareKeys(config, logger);
+    const keys = createRotatingKeySet({ root: loadDevelopmentAwareKeys(config, logger), prisma: database.prisma, accessTokenTtlSeconds: config.accessTokenTtl, now: Date.now });
+    await keys.reload();
     const services = await createServices({ config, database, keys, logger });
     const surface = await buildGraphQLSurface({ config, keys, logger });
     const server = await createServer({ config, database, keys, logger, services, ...surface });

@@ -1,6 +1,7 @@
 // One Prometheus registry per server, so several servers in one process (tests)
 // do not collide on metric names.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { AuthEvents } from "./auth/auth-events";
 
 export interface Metrics {
   registry: Registry;
@@ -9,6 +10,8 @@ export interface Metrics {
 }
 
 export interface MetricsSources {
+  /** The auth core's security events, counted by outcome and reason. */
+  events?: AuthEvents;
   /** 1 up, 0 down, absent when Redis is not configured. */
   redisUp?: () => number;
   revokedSessions: () => number;
@@ -36,6 +39,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
       this.set(sources.revokedSessions());
     },
   });
+  if (sources.events) countAuthEvents(sources.events, registry);
   return {
     registry,
     httpRequests: new Counter({
@@ -52,4 +56,21 @@ export function createMetrics(sources: MetricsSources): Metrics {
       registers: [registry],
     }),
   };
+}
+
+/** Labels are reasons and codes from closed lists, so the series stay few. */
+function countAuthEvents(events: AuthEvents, registry: Registry): void {
+  const counter = (name: string, help: string, labelNames: string[]) => new Counter({ name, help, labelNames, registers: [registry] });
+  const logins = counter("keyway_logins_total", "login calls by outcome (success, invalid_credentials, rate_limited, …)", ["outcome"]);
+  const refreshes = counter("keyway_refreshes_total", "refreshToken calls by outcome (success, refresh_token_reused, refresh_token_invalid, …)", ["outcome"]);
+  const calls = counter("keyway_auth_calls_total", "signUp, logout, logoutAll and revokeSession calls by outcome", ["call", "outcome"]);
+  const ended = counter("keyway_sessions_ended_total", "sessions ended, by reason", ["reason"]);
+  const rejected = counter("keyway_token_rejections_total", "presented access tokens refused, by reason", ["reason"]);
+  events.subscribe((event) => {
+    if (event.type === "token.rejected") rejected.inc({ reason: event.reason });
+    else if (event.type === "sessions.ended") ended.inc({ reason: event.reason }, event.sessionIds.length);
+    else if (event.call === "login") logins.inc({ outcome: event.outcome });
+    else if (event.call === "refreshToken") refreshes.inc({ outcome: event.outcome });
+    else calls.inc({ call: event.call, outcome: event.outcome });
+  });
 }

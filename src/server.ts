@@ -49,6 +49,7 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
   const metrics = createMetrics({
     redisUp: redis ? () => (redis.state() === "up" ? 1 : 0) : undefined,
     revokedSessions: () => revocations.size,
+    events: deps.services.events,
   });
   const app = Fastify({
     logger: false,

@@ -1,5 +1,6 @@
 // The composition root of the auth core: storage, token, session and account
 // services wired from configuration. main.ts and the tests both go through here.
+import { createAuthEvents, writeAuditLog, type AuthEvents } from "./auth/auth-events";
 import { createContextBuilder } from "./auth/context";
 import { AuthService } from "./auth/auth.service";
 import { createPasswordVerifier } from "./auth/password";
@@ -8,9 +9,11 @@ import type { Config } from "./config";
 import type { Database } from "./db/client";
 import type { Logger } from "./logger";
 import { createRevocationList, type RevocationList } from "./session/revocation-list";
+import { startHousekeeping } from "./session/housekeeping";
 import { createPrismaSessionStore } from "./session/session.prisma-store";
 import { SessionService } from "./session/session.service";
 import type { AccessTokenOptions } from "./token/access-token";
+import { RELOAD_INTERVAL_MS, type RotatingKeySet } from "./token/key-rotation";
 import type { KeySet } from "./token/keys";
 import { connectRedis, type SharedRedis } from "./shared-state/redis";
 import { startRevocationSync, type RevocationSync } from "./shared-state/revocation-sync";
@@ -28,6 +31,8 @@ export interface Services {
   auth: AuthService;
   sessions: SessionService;
   revocations: RevocationList;
+  /** Security events: the audit log and the auth metrics subscribe. */
+  events: AuthEvents;
   accessTokens: AccessTokenOptions;
   buildContext: ReturnType<typeof createContextBuilder>;
   /** Null without REDIS_URL. */
@@ -45,6 +50,8 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   const now = deps.now ?? Date.now;
   const redis = config.redisUrl ? connectRedis({ url: config.redisUrl, logger }) : null;
   const store = createPrismaSessionStore(deps.database.prisma);
+  const events = createAuthEvents();
+  writeAuditLog(events, logger);
   let revocationSync: RevocationSync | null = null;
   const revocations = createRevocationList({ retentionMs: config.accessTokenTtl * 1000 + REVOCATION_SLACK_MS, now });
   const sessions = new SessionService({
@@ -55,7 +62,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     idleTtlSeconds: config.sessionIdleTtl,
     reuseGraceSeconds: config.refreshReuseGrace,
     onEnded: (sessionIds, reason) => {
-      logger.info({ event: "session.ended", sessionIds, reason }, "sessions ended");
+      events.emit({ type: "sessions.ended", reason, sessionIds });
       revocationSync?.publish(sessionIds);
     },
   });
@@ -91,9 +98,20 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     logger,
   });
   revocationSync = sync;
-  const buildContext = createContextBuilder({ accessTokens, revocations, cookie: config.cookie, auth, now });
+  const housekeeping = startHousekeeping({
+    prisma: deps.database.prisma,
+    logger,
+    retentionSeconds: config.sessionRetention,
+    idleTtlSeconds: config.sessionIdleTtl,
+    intervalSeconds: config.housekeepingInterval,
+    now,
+  });
+  // Keys rotated by `keyway keys:rotate` (on any instance) are read well before they sign.
+  const keyReload = isRotating(deps.keys) ? setInterval(() => void reloadKeys(deps.keys as RotatingKeySet, logger), RELOAD_INTERVAL_MS).unref() : null;
+  const buildContext = createContextBuilder({ accessTokens, revocations, cookie: config.cookie, auth, events, now });
   return {
     auth,
+    events,
     sessions,
     revocations,
     accessTokens,
@@ -101,8 +119,21 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     redis,
     revocationSync: sync,
     async close() {
+      if (keyReload) clearInterval(keyReload);
+      await housekeeping.stop();
       await sync.stop();
       await redis?.close();
     },
   };
+}
+
+const isRotating = (keys: KeySet): keys is RotatingKeySet => typeof (keys as Partial<RotatingKeySet>).reload === "function";
+
+async function reloadKeys(keys: RotatingKeySet, logger: Logger): Promise<void> {
+  try {
+    await keys.reload();
+  } catch (error) {
+    // The keys loaded before keep serving; the next interval tries again.
+    logger.warn({ err: error }, "could not reload signing keys");
+  }
 }

@@ -3,6 +3,7 @@
 // work with a bad Authorization header and only operations needing a caller fail.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AccessTokenReason } from "../errors";
+import type { AuthEvents } from "./auth-events";
 import { readRefreshToken, refreshTransportOf, type RefreshCookieOptions, type RefreshTransport } from "../http/cookies";
 import type { RevocationList } from "../session/revocation-list";
 import { verifyAccessToken, type AccessClaims, type AccessTokenOptions } from "../token/access-token";
@@ -20,6 +21,7 @@ export interface GraphQLContext {
   client: AuthRequest;
   auth: AuthService;
   cookie: RefreshCookieOptions;
+  events: AuthEvents;
 }
 
 export interface ContextBuilderOptions {
@@ -27,6 +29,7 @@ export interface ContextBuilderOptions {
   revocations: RevocationList;
   cookie: RefreshCookieOptions;
   auth: AuthService;
+  events: AuthEvents;
   now(): number;
   /** Defaults to a cache of VERIFIED_TOKEN_CACHE_SIZE entries per context builder. */
   verifiedTokens?: VerifiedTokenCache;
@@ -44,13 +47,20 @@ export function createContextBuilder(options: ContextBuilderOptions) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<GraphQLContext> => ({
     request,
     reply,
-    ...identifyCaller(request, identify),
+    ...observed(identifyCaller(request, identify), options.events),
     refreshToken: readRefreshToken(request, options.cookie),
     refreshTransport: refreshTransportOf(request),
     client: { ip: request.ip, userAgent: headerValue(request.headers["user-agent"]) },
     auth: options.auth,
     cookie: options.cookie,
+    events: options.events,
   });
+}
+
+/** A presented token that was refused is a security signal; no token at all is not. */
+function observed(identified: Caller, events: AuthEvents): Caller {
+  if (identified.refusal && identified.refusal !== "TOKEN_MISSING") events.emit({ type: "token.rejected", reason: identified.refusal });
+  return identified;
 }
 
 export function identifyCaller(request: FastifyRequest, options: Pick<ContextBuilderOptions, "accessTokens" | "revocations" | "now" | "verifiedTokens">): Caller {

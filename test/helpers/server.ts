@@ -9,7 +9,8 @@ import { buildGraphQLSurface } from "../../src/gateway/surface";
 import { createLogger } from "../../src/logger";
 import { createServer, type KeywayServer } from "../../src/server";
 import { createServices, type Services } from "../../src/services";
-import { loadKeySet, type KeySet } from "../../src/token/keys";
+import { createRotatingKeySet, type RotatingKeySet } from "../../src/token/key-rotation";
+import { loadKeySet } from "../../src/token/keys";
 import { createTestDatabase } from "./database";
 import { logSink, recordSecret } from "./log-capture";
 
@@ -17,7 +18,7 @@ export interface TestServer {
   url: string;
   config: Config;
   database: Database;
-  keys: KeySet;
+  keys: RotatingKeySet;
   server: KeywayServer;
   services: Services;
   /** Every log line the server wrote, as raw JSON text. */
@@ -64,7 +65,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const logger = createLogger({ level: config.logLevel, destination });
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   await migrateDatabase(database);
-  const keys = loadKeySet({ privateKeyPem: config.jwt.privateKeyPem, dataDir: config.dataDir });
+  const keys = createRotatingKeySet({
+    root: loadKeySet({ privateKeyPem: config.jwt.privateKeyPem, dataDir: config.dataDir }),
+    prisma: database.prisma,
+    accessTokenTtlSeconds: config.accessTokenTtl,
+    now: options.clock?.now ?? Date.now,
+  });
+  await keys.reload();
   const services = await createServices({ config, database, keys, logger, now: options.clock?.now });
   const surface = await buildGraphQLSurface({ config, keys, logger, now: options.clock?.now });
   const server = await createServer({ config, database, keys, logger, services, ...surface });

@@ -1,0 +1,52 @@
+// Security events of the auth core, emitted where they happen and consumed by
+// the audit log and the metrics. Events carry ids, reasons and the client IP —
+// never a password, a token, or an email address.
+import type { Logger } from "../logger";
+
+export type AuthCall = "signUp" | "login" | "refreshToken" | "logout" | "logoutAll" | "revokeSession";
+
+export type AuthEvent =
+  /** A call answered: `outcome` is "success" or the refusal's reason (else its code), lower-cased. */
+  | { type: "auth.call"; call: AuthCall; outcome: string; userId?: string; sessionId?: string; ip?: string | null }
+  /** An access token was presented and refused. */
+  | { type: "token.rejected"; reason: string }
+  | { type: "sessions.ended"; reason: string; sessionIds: string[] };
+
+export interface AuthEvents {
+  emit(event: AuthEvent): void;
+  subscribe(listener: (event: AuthEvent) => void): () => void;
+}
+
+export function createAuthEvents(): AuthEvents {
+  const listeners = new Set<(event: AuthEvent) => void>();
+  return {
+    emit(event) {
+      for (const listener of listeners) listener(event);
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+/** Every security event, one JSON line each, marked `audit: true` for log routing. */
+export function writeAuditLog(events: AuthEvents, logger: Logger): () => void {
+  return events.subscribe((event) => {
+    if (event.type === "token.rejected") return; // counted in metrics; one line per bad token would let anyone flood the log
+    if (event.type === "auth.call") {
+      const { type, call, ...fields } = event;
+      logger.info({ audit: true, event: `${call}.${event.outcome === "success" ? "succeeded" : "refused"}`, ...fields }, `audit: ${call}`);
+      return;
+    }
+    const name = event.reason === "REFRESH_TOKEN_REUSED" ? "refresh_token.reuse_detected" : "sessions.ended";
+    logger.info({ audit: true, event: name, reason: event.reason, sessionIds: event.sessionIds }, `audit: ${name}`);
+  });
+}
+
+/** The outcome label of a refusal: its reason where it has one, else its code. */
+export function outcomeOf(error: unknown): string {
+  const extensions = (error as { extensions?: { code?: unknown; reason?: unknown } }).extensions;
+  const label = extensions?.reason ?? extensions?.code ?? "INTERNAL_SERVER_ERROR";
+  return String(label).toLowerCase();
+}
