@@ -7,9 +7,10 @@
 // subgraph ever meets a token whose kid it has not seen. The key it replaces
 // stops signing at that moment and keeps verifying until every token it could
 // have signed has expired; then it drops out of the JWKS.
-import { createCipheriv, createDecipheriv, generateKeyPairSync, hkdfSync, randomBytes } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import type { PrismaClient } from "../generated/prisma/client";
 import { toSigningKey, type KeySet, type PublicJwk, type SigningKey } from "./keys";
+import { deriveSealKey, seal, unseal } from "./seal";
 
 /** How often an instance reads the key set; activation waits several of these. */
 export const RELOAD_INTERVAL_MS = 5_000;
@@ -125,28 +126,11 @@ export async function rotateSigningKey(options: RotatingKeySetOptions): Promise<
   return { kid: key.kid, activatesAt, replaces, replacedVerifiesUntil: new Date(activatesAt.getTime() + verifyWindowMs), removed };
 }
 
-const SEAL_INFO = Buffer.from("keyway signing-key seal v1");
+const SEAL_INFO = "keyway signing-key seal v1";
 
 /** The root private key never leaves this process; only a key derived from it seals the others. */
-function sealKey(root: SigningKey): Buffer {
-  const material = root.privateKey.export({ format: "der", type: "pkcs8" });
-  return Buffer.from(hkdfSync("sha256", material, Buffer.alloc(0), SEAL_INFO, 32));
-}
+const sealKey = (root: SigningKey): Buffer => deriveSealKey(root.privateKey.export({ format: "der", type: "pkcs8" }), SEAL_INFO);
 
-function sealPrivateKey(pem: string, root: SigningKey): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", sealKey(root), iv);
-  const body = Buffer.concat([cipher.update(pem, "utf8"), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64url");
-}
+const sealPrivateKey = (pem: string, root: SigningKey): string => seal(pem, sealKey(root));
 
-function unsealPrivateKey(sealed: string, root: SigningKey): string | null {
-  try {
-    const bytes = Buffer.from(sealed, "base64url");
-    const decipher = createDecipheriv("aes-256-gcm", sealKey(root), bytes.subarray(0, 12));
-    decipher.setAuthTag(bytes.subarray(12, 28));
-    return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString("utf8");
-  } catch {
-    return null;
-  }
-}
+const unsealPrivateKey = (sealed: string, root: SigningKey): string | null => unseal(sealed, sealKey(root));

@@ -2,7 +2,8 @@
 // finds the session; the secret (256 bits) proves possession and is stored only as
 // a SHA-256 — a fast hash is right for a high-entropy secret, and the compare is
 // constant-time.
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { deriveSealKey, seal, unseal } from "./seal";
 
 export interface RefreshToken {
   family: string;
@@ -37,26 +38,10 @@ export function secretMatches(secret: string, storedHash: string | null): boolea
 // The current secret is kept sealed under a key derived from its predecessor, so a
 // client retrying with the predecessor inside the grace window can be handed the
 // current token — while someone holding only the database cannot open it.
-const SEAL_INFO = Buffer.from("keyway refresh-token seal v1");
+const SEAL_INFO = "keyway refresh-token seal v1";
 
-function sealKey(previousSecret: string): Buffer {
-  return Buffer.from(hkdfSync("sha256", Buffer.from(previousSecret, "base64url"), Buffer.alloc(0), SEAL_INFO, 32));
-}
+const sealKey = (previousSecret: string): Buffer => deriveSealKey(Buffer.from(previousSecret, "base64url"), SEAL_INFO);
 
-export function sealSecret(secret: string, previousSecret: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", sealKey(previousSecret), iv);
-  const body = Buffer.concat([cipher.update(secret, "utf8"), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64url");
-}
+export const sealSecret = (secret: string, previousSecret: string): string => seal(secret, sealKey(previousSecret));
 
-export function unsealSecret(sealed: string, previousSecret: string): string | null {
-  try {
-    const bytes = Buffer.from(sealed, "base64url");
-    const decipher = createDecipheriv("aes-256-gcm", sealKey(previousSecret), bytes.subarray(0, 12));
-    decipher.setAuthTag(bytes.subarray(12, 28));
-    return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString("utf8");
-  } catch {
-    return null;
-  }
-}
+export const unsealSecret = (sealed: string, previousSecret: string): string | null => unseal(sealed, sealKey(previousSecret));
