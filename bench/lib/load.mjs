@@ -46,7 +46,11 @@ export function load({ url, connections, seconds, body, headersFor = () => ({}),
 const defaultCheck = (status, body) => status === 200 && !body.includes('"errors"');
 
 export async function gql(url, query, { variables, headers = {} } = {}) {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
+  const send = () => fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
+  // fetch keeps the connection of an earlier call; after a long benchmark it may
+  // reuse it just as the server's keep-alive timeout (72 s) closes it. Such a
+  // request never reached the server, so it is sent once more on a new one.
+  const response = await send().catch((error) => (error.cause?.code === "UND_ERR_SOCKET" ? send() : Promise.reject(error)));
   const answer = await response.json();
   if (answer.errors) throw new Error(`${url}: ${JSON.stringify(answer.errors)}`);
   return { data: answer.data, headers: response.headers };

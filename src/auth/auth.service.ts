@@ -9,6 +9,7 @@ import { signAccessToken, type AccessTokenOptions } from "../token/access-token"
 import { normalizeCredentials } from "./credentials";
 import { hashPassword, type PasswordVerifier } from "./password";
 import type { AuthRateLimits, LimitResult } from "./rate-limits";
+import { createUserCache, type UserCache } from "./user-cache";
 
 export interface AuthServiceOptions {
   prisma: PrismaClient;
@@ -18,7 +19,14 @@ export interface AuthServiceOptions {
   accessTokens: AccessTokenOptions;
   allowSignup: boolean;
   now(): number;
+  /** Defaults to USER_CACHE_SIZE users for USER_CACHE_TTL_MS; see user-cache.ts for why it is safe. */
+  users?: UserCache;
 }
+
+/** Room for this many users seen by `me`; a miss only costs one row read. */
+const USER_CACHE_SIZE = 10_000;
+/** How long a row changed behind keyway's back (in SQL, ending no session) can still answer `me`. */
+const USER_CACHE_TTL_MS = 30_000;
 
 export interface Authenticated extends IssuedSession {
   user: User;
@@ -34,7 +42,11 @@ export interface AuthRequest extends ClientMeta {
 }
 
 export class AuthService {
-  constructor(private readonly options: AuthServiceOptions) {}
+  private readonly users: UserCache;
+
+  constructor(private readonly options: AuthServiceOptions) {
+    this.users = options.users ?? createUserCache({ maxEntries: USER_CACHE_SIZE, ttlMs: USER_CACHE_TTL_MS });
+  }
 
   async signUp(rawEmail: string, rawPassword: string, request: AuthRequest): Promise<Authenticated> {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
@@ -68,7 +80,7 @@ export class AuthService {
     if (!refreshToken) throw unauthenticated("REFRESH_TOKEN_MISSING");
     const outcome = await this.options.sessions.rotateSession(refreshToken);
     if (!outcome.ok) throw unauthenticated(outcome.reason);
-    const user = await this.findActiveUser(outcome.session.userId);
+    const user = outcome.user ? activeOrNull(outcome.user) : await this.findActiveUser(outcome.session.userId);
     if (!user) {
       await this.options.sessions.endSession(outcome.session.id, "USER_DISABLED");
       throw unauthenticated("REFRESH_TOKEN_INVALID");
@@ -95,10 +107,35 @@ export class AuthService {
     return session;
   }
 
+  /** The caller of a live session; cached, see user-cache.ts. */
   async currentUser(userId: string): Promise<User> {
+    const cached = this.users.get(userId, this.options.now());
+    if (cached) return cached;
+    const readSince = this.users.epoch;
     const user = await this.findActiveUser(userId);
     if (!user) throw unauthenticated("SESSION_ENDED");
+    this.users.remember(user, this.options.now(), readSince);
     return user;
+  }
+
+  /**
+   * Disables the account: no more logins or refreshes, and every session ends, so
+   * its access tokens are refused here at once and on other instances within the
+   * revocation sync's delay. The flag is set before the sessions are ended, so a
+   * login or refresh that reads the user afterwards refuses. False if there was
+   * no such active user.
+   */
+  async disableUser(userId: string): Promise<boolean> {
+    if (!isUuid(userId)) return false;
+    const { count } = await this.options.prisma.user.updateMany({ where: { id: userId, disabledAt: null }, data: { disabledAt: new Date(this.options.now()) } });
+    this.forgetUser(userId);
+    await this.options.sessions.endUserSessions(userId, "USER_DISABLED");
+    return count === 1;
+  }
+
+  /** Drops the user's cached row in this process; call wherever a user is disabled, deleted or changed. */
+  forgetUser(userId: string): void {
+    this.users.forget(userId);
   }
 
   liveSessions(userId: string): Promise<SessionRecord[]> {
@@ -106,8 +143,7 @@ export class AuthService {
   }
 
   private async findActiveUser(userId: string): Promise<User | null> {
-    const user = await this.options.prisma.user.findUnique({ where: { id: userId } });
-    return user && !user.disabledAt ? user : null;
+    return activeOrNull(await this.options.prisma.user.findUnique({ where: { id: userId } }));
   }
 
   private authenticate(user: User, issued: IssuedSession): Authenticated {
@@ -120,6 +156,8 @@ export class AuthService {
     return { ...issued, user, accessToken: token, expiresIn, refreshMaxAge: this.options.sessions.remainingSeconds(issued.session) };
   }
 }
+
+const activeOrNull = (user: User | null): User | null => (user && !user.disabledAt ? user : null);
 
 function enforce(limit: LimitResult): void {
   if (!limit.ok) throw rateLimited(limit.retryAfterSeconds);

@@ -1,5 +1,23 @@
-import type { PrismaClient } from "../generated/prisma/client";
-import type { SessionStore } from "./session.store";
+import { Prisma, type PrismaClient, type User } from "../generated/prisma/client";
+import type { RotatedSession, SessionRecord, SessionStore } from "./session.store";
+
+const SESSION_FIELDS = [
+  "id", "userId", "tokenFamily", "tokenHash", "previousTokenHash", "sealedToken", "generation",
+  "rotatedAt", "createdAt", "lastUsedAt", "expiresAt", "endedAt", "endReason", "userAgent", "ip",
+] as const satisfies ReadonlyArray<keyof SessionRecord>;
+const USER_FIELDS = ["id", "email", "passwordHash", "disabledAt", "createdAt", "updatedAt"] as const satisfies ReadonlyArray<keyof User>;
+
+// The user's columns come back prefixed, since both tables have id and createdAt.
+const SESSION_COLUMNS = Prisma.raw(SESSION_FIELDS.map((field) => `s."${field}"`).join(", "));
+const USER_COLUMNS = Prisma.raw(USER_FIELDS.map((field) => `u."${field}" AS "user.${field}"`).join(", "));
+
+type RotatedRow = SessionRecord & { [Field in (typeof USER_FIELDS)[number] as `user.${Field}`]: User[Field] };
+
+function splitRotatedRow(row: RotatedRow): RotatedSession {
+  const session = Object.fromEntries(SESSION_FIELDS.map((field) => [field, row[field]])) as unknown as SessionRecord;
+  const user = Object.fromEntries(USER_FIELDS.map((field) => [field, row[`user.${field}`]])) as unknown as User;
+  return { session, user };
+}
 
 export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
   return {
@@ -36,6 +54,23 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
         },
       });
       return count === 1;
+    },
+
+    async rotateCurrent(rotation) {
+      // One statement where Prisma's updateManyAndReturn with the user included takes a
+      // transaction and two. The presented hash is part of the WHERE, so the row lock
+      // serializes concurrent refreshes with one token and only the first still matches
+      // after it; the others get no row and take SessionService's slower path.
+      const [row] = await prisma.$queryRaw<RotatedRow[]>`
+        UPDATE "public"."Session" AS s
+        SET "tokenHash" = ${rotation.tokenHash}, "previousTokenHash" = s."tokenHash", "sealedToken" = ${rotation.sealedToken},
+            "generation" = s."generation" + 1, "rotatedAt" = ${rotation.now}, "lastUsedAt" = ${rotation.now}
+        FROM "public"."User" AS u
+        WHERE s."tokenFamily" = ${rotation.tokenFamily} AND s."tokenHash" = ${rotation.presentedHash}
+          AND s."endedAt" IS NULL AND s."expiresAt" > ${rotation.now} AND s."lastUsedAt" > ${rotation.usedSince}
+          AND u."id" = s."userId"
+        RETURNING ${SESSION_COLUMNS}, ${USER_COLUMNS}`;
+      return row ? splitRotatedRow(row) : null;
     },
 
     async touch(id, now) {

@@ -1,5 +1,6 @@
 // What the session lifecycle needs from storage. The Prisma implementation is the
 // only one today; the rules (rotation, grace, reuse) live in session.service.ts.
+import type { User } from "../generated/prisma/client";
 import type { SessionEndReason } from "../generated/prisma/enums";
 
 export type { SessionEndReason };
@@ -42,12 +43,36 @@ export interface SessionRotation {
   now: Date;
 }
 
+/** Rotation of the token presented, if it is the live session's current one. */
+export interface CurrentTokenRotation {
+  tokenFamily: string;
+  /** Hash of the secret presented: the swap happens only while it is still the current hash. */
+  presentedHash: string;
+  tokenHash: string;
+  sealedToken: string;
+  now: Date;
+  /** Idle expiry: the session must have been used after this. */
+  usedSince: Date;
+}
+
+export interface RotatedSession {
+  /** As it is after the rotation. */
+  session: SessionRecord;
+  /** The session's owner, read in the same statement (disabled or not). */
+  user: User;
+}
+
 export interface SessionStore {
   create(session: NewSession): Promise<SessionRecord>;
   findByFamily(tokenFamily: string): Promise<SessionRecord | null>;
   findById(id: string): Promise<SessionRecord | null>;
   /** Compare-and-swap: true only for the one caller whose expectation still held. */
   rotate(rotation: SessionRotation): Promise<boolean>;
+  /**
+   * The common refresh in one round trip: compare-and-swap on the presented hash of a
+   * live session, returning the rotated session and its owner; null if nothing matched.
+   */
+  rotateCurrent(rotation: CurrentTokenRotation): Promise<RotatedSession | null>;
   touch(id: string, now: Date): Promise<void>;
   /** Ends the session if it is not ended yet; true if this call ended it. */
   end(id: string, reason: SessionEndReason, now: Date): Promise<boolean>;

@@ -1,0 +1,75 @@
+// Active users recently read for `me`, so an authenticated request does not pay
+// a database round trip for a row that almost never changes (emails cannot be
+// changed; the only change is being disabled or deleted).
+//
+// Why serving a cached row is safe: `me` runs only for an access token whose
+// session is not on the revocation list, and disabling a user ends their
+// sessions (AuthService.disableUser), which puts them on that list — here at
+// once, on other instances within the revocation sync's delay. So a disabled
+// user is refused before this cache is consulted. The entry is also forgotten
+// in this process, and the TTL bounds how long a row changed behind keyway's
+// back (a disable by hand in SQL that ends no session) can still be served.
+import type { User } from "../generated/prisma/client";
+
+export interface UserCache {
+  /** The user remembered for `userId`, if remembered less than the TTL before `now` (ms). */
+  get(userId: string, now: number): User | undefined;
+  /**
+   * For a row just read as active. `readSince` is the `epoch` taken before the
+   * read: if any user was forgotten meanwhile, the row may predate that and is
+   * not kept.
+   */
+  remember(user: User, now: number, readSince: number): void;
+  /** Drops the entry; call wherever a user is disabled or deleted. */
+  forget(userId: string): void;
+  /** Changes on every `forget`. */
+  readonly epoch: number;
+  readonly size: number;
+}
+
+export interface UserCacheOptions {
+  /** Least recently used entries are dropped beyond this many. */
+  maxEntries: number;
+  ttlMs: number;
+}
+
+interface Entry {
+  user: User;
+  storedAt: number;
+}
+
+export function createUserCache(options: UserCacheOptions): UserCache {
+  // A Map iterates in insertion order: re-inserting on every hit keeps the least recently used first.
+  const entries = new Map<string, Entry>();
+  let epoch = 0;
+  return {
+    get(userId, now) {
+      const entry = entries.get(userId);
+      if (!entry) return undefined;
+      entries.delete(userId);
+      if (now - entry.storedAt >= options.ttlMs || now < entry.storedAt) return undefined;
+      entries.set(userId, entry);
+      return entry.user;
+    },
+    remember(user, now, readSince) {
+      if (readSince !== epoch || user.disabledAt) return;
+      entries.delete(user.id);
+      // Shared by every request of this user: nobody may change it for the others.
+      entries.set(user.id, { user: Object.freeze({ ...user }), storedAt: now });
+      while (entries.size > options.maxEntries) {
+        const oldest = entries.keys().next().value as string;
+        entries.delete(oldest);
+      }
+    },
+    forget(userId) {
+      epoch++;
+      entries.delete(userId);
+    },
+    get epoch() {
+      return epoch;
+    },
+    get size() {
+      return entries.size;
+    },
+  };
+}
