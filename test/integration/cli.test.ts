@@ -1,0 +1,210 @@
+// `keyway <command>` as an operator runs it: the compiled CLI in a child process
+// against a real database (PGlite, or PostgreSQL with TEST_DATABASE_URL), with
+// keyway itself started and stopped around it to see the effect on clients.
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { REFRESH_HEADER, LOGIN, ME, REFRESH_TOKEN, uniqueEmail } from "../helpers/auth";
+import { createTestDatabase, type TestDatabase } from "../helpers/database";
+import { callGraphQL, errorOf } from "../helpers/http";
+import { childEnv, ROOT, startKeyway, stopKeyway } from "../helpers/process";
+
+const PASSWORD = "a long enough password";
+let database: TestDatabase;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  env = { DATA_DIR: database.dataDir, LOG_LEVEL: "info", ...(database.url ? { DATABASE_URL: database.url } : {}) };
+});
+afterAll(() => database.drop());
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+function keyway(args: string[], input = ""): Promise<CliResult> {
+  const child = spawn(process.execPath, [path.join(ROOT, "scripts", "keyway.cjs"), ...args], { cwd: ROOT, env: childEnv(env) });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  child.stdin.end(input);
+  return new Promise((resolve) =>
+    child.on("close", (code) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, stdout, stderr, json });
+    }),
+  );
+}
+
+const auditEvents = (stderr: string) =>
+  stderr
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.audit === true);
+
+/** Logs in through a running keyway; returns the tokens of the new session. */
+async function loginThroughKeyway(url: string, email: string) {
+  const response = await callGraphQL(url, LOGIN, { variables: { input: { email, password: PASSWORD } }, headers: { [REFRESH_HEADER]: "1" } });
+  const login = (response.body.data as { login: { accessToken: string } }).login;
+  return { accessToken: login.accessToken, refreshToken: response.headers.get(REFRESH_HEADER)! };
+}
+
+describe("keyway CLI", () => {
+  const email = uniqueEmail("cli");
+
+  it("reports pending migrations with exit code 3, refuses account work until they are applied, then applies them", async () => {
+    const before = await keyway(["db:status", "--json"]);
+    expect(before.code).toBe(3);
+    expect(before.json.applied).toEqual([]);
+    expect(before.json.pending.length).toBeGreaterThanOrEqual(2);
+
+    const early = await keyway(["user:create", email], PASSWORD);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toContain("run `keyway db:migrate` first");
+
+    const migrated = await keyway(["db:migrate", "--json"]);
+    expect(migrated.code).toBe(0);
+    expect(migrated.json.applied).toEqual(before.json.pending);
+    expect((await keyway(["db:migrate"])).stdout).toContain("database schema is current");
+    const after = await keyway(["db:status", "--json"]);
+    expect(after.code).toBe(0);
+    expect(after.json).toEqual({ applied: before.json.pending, pending: [] });
+  });
+
+  it("creates an account from a password on stdin, and refuses a duplicate, a weak password and bad usage", async () => {
+    const created = await keyway(["user:create", `  ${email.toUpperCase()} `, "--json"], `${PASSWORD}\n`);
+    expect(created.code).toBe(0);
+    expect(created.json).toMatchObject({ email, id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(auditEvents(created.stderr)).toEqual([expect.objectContaining({ event: "user.created", userId: created.json.id, actor: "cli" })]);
+    expect(created.stderr).not.toContain(PASSWORD);
+
+    const duplicate = await keyway(["user:create", email], PASSWORD);
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toContain("already exists");
+    const weak = await keyway(["user:create", uniqueEmail("weak")], "short");
+    expect(weak.code).toBe(1);
+    expect(weak.stderr).toContain("8 to 128");
+    expect((await keyway(["user:create"])).code).toBe(2);
+    expect((await keyway(["no:such-command"])).code).toBe(2);
+  });
+
+  it("lists and revokes sessions, and disabling an account ends the rest — refused by keyway after a restart", async () => {
+    // PGlite admits one process at a time, so keyway is stopped while the CLI works.
+    let server = await startKeyway(env);
+    const first = await loginThroughKeyway(server.url, email);
+    const second = await loginThroughKeyway(server.url, email);
+    await stopKeyway(server);
+
+    const listed = await keyway(["sessions:list", email, "--json"]);
+    expect(listed.code).toBe(0);
+    expect(listed.json).toHaveLength(2);
+    const sessionOf = async (accessToken: string) => JSON.parse(Buffer.from(accessToken.split(".")[1]!, "base64url").toString()).sid as string;
+    expect(listed.json.map((session: { id: string }) => session.id).sort()).toEqual([await sessionOf(first.accessToken), await sessionOf(second.accessToken)].sort());
+
+    const revoked = await keyway(["sessions:revoke", await sessionOf(first.accessToken)]);
+    expect(revoked.code).toBe(0);
+    expect(auditEvents(revoked.stderr).map((event) => event.event)).toContain("session.revoked");
+    expect((await keyway(["sessions:revoke", await sessionOf(first.accessToken)])).code).toBe(1);
+    expect((await keyway(["sessions:revoke", "not-a-uuid"])).stderr).toContain("is not a session id");
+
+    const disabled = await keyway(["user:disable", email, "--json"]);
+    expect(disabled.code).toBe(0);
+    expect(disabled.json).toMatchObject({ email, sessionsEnded: 1, newlyDisabled: true });
+    expect((await keyway(["sessions:list", email])).stdout).toContain("no live sessions");
+    expect((await keyway(["user:disable", uniqueEmail("nobody")])).code).toBe(1);
+
+    server = await startKeyway(env);
+    try {
+      for (const tokens of [first, second]) {
+        const refreshed = await callGraphQL(server.url, REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: tokens.refreshToken } });
+        expect(errorOf(refreshed)).toMatchObject({ code: "UNAUTHENTICATED", reason: "REFRESH_TOKEN_INVALID" });
+        const me = await callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${tokens.accessToken}` } });
+        expect(errorOf(me)).toMatchObject({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
+      }
+      const login = await callGraphQL(server.url, LOGIN, { variables: { input: { email, password: PASSWORD } } });
+      expect(errorOf(login)).toMatchObject({ code: "UNAUTHENTICATED", reason: "INVALID_CREDENTIALS" });
+    } finally {
+      await stopKeyway(server);
+    }
+  });
+
+  it("keys:rotate publishes a new key at once; keyway serves it in the JWKS beside the current one, which keeps signing for now", async () => {
+    let server = await startKeyway(env);
+    const before = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+    await stopKeyway(server);
+    expect(before.keys).toHaveLength(1);
+
+    const rotated = await keyway(["keys:rotate", "--json"]);
+    expect(rotated.code).toBe(0);
+    expect(rotated.json.replaces).toBe(before.keys[0]!.kid);
+    expect(new Date(rotated.json.activatesAt).getTime()).toBeGreaterThan(Date.now());
+    expect(auditEvents(rotated.stderr)).toEqual([expect.objectContaining({ event: "keys.rotated", kid: rotated.json.kid })]);
+
+    server = await startKeyway(env);
+    try {
+      const after = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+      expect(after.keys.map((key) => key.kid).sort()).toEqual([before.keys[0]!.kid, rotated.json.kid].sort());
+      expect(server.logs.find((line) => line.msg === "keyway is listening")?.kid).toBe(before.keys[0]!.kid);
+    } finally {
+      await stopKeyway(server);
+    }
+  });
+});
+
+describe("keyway CLI on the embedded database", () => {
+  it("refuses, with a clear message, while keyway itself holds it", async () => {
+    const embedded = await createTestDatabase({ kind: "pglite" });
+    const previous = env;
+    env = { DATA_DIR: embedded.dataDir, LOG_LEVEL: "info" };
+    const server = await startKeyway(env);
+    try {
+      const refused = await keyway(["db:status"]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`is in use by process ${server.child.pid}`);
+    } finally {
+      env = previous;
+      await stopKeyway(server);
+      await embedded.drop();
+    }
+  });
+});
+
+describe("keyway CLI beside a running keyway (PostgreSQL, which admits both)", () => {
+  it("a session revoked from the CLI is refused by the running instance within its revocation poll", async () => {
+    const shared = await createTestDatabase({ kind: "postgres" });
+    const sharedEnv = { DATA_DIR: shared.dataDir, DATABASE_URL: shared.url!, LOG_LEVEL: "info", REVOCATION_POLL_INTERVAL: "1s" };
+    const previous = env;
+    env = sharedEnv;
+    const server = await startKeyway(sharedEnv);
+    try {
+      const email = uniqueEmail("live");
+      expect((await keyway(["user:create", email], PASSWORD)).code).toBe(0);
+      const tokens = await loginThroughKeyway(server.url, email);
+      const me = () => callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${tokens.accessToken}` } });
+      expect(errorOf(await me())).toBeUndefined();
+
+      expect((await keyway(["user:disable", email])).code).toBe(0);
+      const deadline = Date.now() + 10_000;
+      let refusal = errorOf(await me());
+      while (!refusal && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        refusal = errorOf(await me());
+      }
+      expect(refusal).toMatchObject({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
+    } finally {
+      env = previous;
+      await stopKeyway(server);
+      await shared.drop();
+    }
+  });
+});
