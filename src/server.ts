@@ -71,18 +71,14 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
   // Only listed origins get any CORS headers, credentials included; with none
   // configured, cross-origin pages can neither read responses nor send credentials.
   const allowedOrigins = new Set(config.corsOrigins);
+  // Options normalized once; per request only the origin is looked up.
   await app.register(fastifyCors, {
-    delegator: (request, callback) => {
-      const allowed = allowedOrigins.has(request.headers.origin ?? "");
-      callback(null, {
-        origin: allowed,
-        credentials: allowed,
-        methods: ["GET", "POST"],
-        allowedHeaders: ["content-type", "authorization", "apollo-require-preflight", "x-apollo-operation-name", "x-refresh-token"],
-        exposedHeaders: ["x-refresh-token"],
-        maxAge: 600,
-      });
-    },
+    origin: (origin, callback) => callback(null, allowedOrigins.has(origin ?? "")),
+    credentials: true,
+    methods: ["GET", "POST"],
+    allowedHeaders: ["content-type", "authorization", "apollo-require-preflight", "x-apollo-operation-name", "x-refresh-token"],
+    exposedHeaders: ["x-refresh-token"],
+    maxAge: 600,
   });
 
   if (!deps.schema && !deps.gateway) throw new Error("createServer needs a schema or a gateway");

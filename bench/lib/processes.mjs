@@ -3,7 +3,8 @@
 // load generator (this process) and the server compete for the cores as two
 // processes would on any shared machine, and their CPU can be told apart.
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,43 +21,53 @@ export const freePort = () =>
   });
 
 /**
- * Spawns `node [nodeArgs] file` and resolves once stdout matches `ready`; the
- * first capture group, if any, is returned as `url`. After that stdout is
- * drained unread: scanning per-request log lines would cost the load generator CPU.
+ * Spawns `node [nodeArgs] file` and resolves once its output matches `ready`; the
+ * first capture group, if any, is returned as `url`. Its stdout goes to a file,
+ * not a pipe: reading every access-log line would cost the load generator (this
+ * process) CPU that no production log shipper takes from the client.
  */
 export function startProcess(file, { env = {}, ready, nodeArgs = [], timeoutMs = 90_000 }) {
+  const logDir = mkdtempSync(path.join(tmpdir(), "keyway-bench-log-"));
+  const logFile = path.join(logDir, "stdout.log");
+  const stdout = openSync(logFile, "w");
   const child = spawn(process.execPath, [...nodeArgs, path.join(root, file)], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", stdout, "pipe"],
   });
+  closeSync(stdout);
   children.add(child);
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => (children.delete(child), resolve(code ?? signal))));
-  let out = "";
   let err = "";
   child.stderr.on("data", (chunk) => (err = (err + chunk).slice(-4000)));
+  const output = () => readFileSync(logFile, "utf8");
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${file} did not start within ${timeoutMs} ms: ${out}${err}`)), timeoutMs);
-    const onData = (chunk) => {
-      out += chunk;
+    const started = Date.now();
+    let exitCode;
+    exited.then((code) => (exitCode = code));
+    const poll = setInterval(() => {
+      const out = output();
       const match = ready.exec(out);
-      if (!match) return;
-      clearTimeout(timer);
-      child.stdout.off("data", onData);
-      child.stdout.resume();
-      resolve({
-        pid: child.pid,
-        url: match[1],
-        stop: async () => {
-          if (child.exitCode === null) child.kill("SIGTERM");
-          const forced = setTimeout(() => child.kill("SIGKILL"), 15_000);
-          await exited;
-          clearTimeout(forced);
-        },
-      });
-    };
-    child.stdout.on("data", onData);
-    exited.then((code) => (clearTimeout(timer), reject(new Error(`${file} exited (${code}) before it was ready: ${out.slice(-2000)}${err}`))));
+      if (match) {
+        clearInterval(poll);
+        resolve({
+          pid: child.pid,
+          url: match[1],
+          stop: async () => {
+            if (child.exitCode === null) child.kill("SIGTERM");
+            const forced = setTimeout(() => child.kill("SIGKILL"), 15_000);
+            await exited;
+            clearTimeout(forced);
+            rmSync(logDir, { recursive: true, force: true });
+          },
+        });
+      } else if (exitCode !== undefined || Date.now() - started > timeoutMs) {
+        clearInterval(poll);
+        if (exitCode === undefined) child.kill("SIGKILL");
+        rmSync(logDir, { recursive: true, force: true });
+        reject(new Error(`${file} ${exitCode === undefined ? `did not start within ${timeoutMs} ms` : `exited (${exitCode}) before it was ready`}: ${out.slice(-2000)}${err}`));
+      }
+    }, 50);
   });
 }
 
