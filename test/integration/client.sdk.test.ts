@@ -118,3 +118,23 @@ describe("keyway/client with the refresh cookie (browser)", () => {
     expect(tab.current.user).toBeNull();
   });
 });
+
+describe("keyway/client refreshing ahead of expiry", () => {
+  let shortLived: TestServer;
+  beforeAll(async () => {
+    shortLived = await startTestServer({ env: { ACCESS_TOKEN_TTL: "4s" } });
+  });
+  afterAll(() => shortLived.stop());
+
+  it("refreshes by itself shortly before the access token expires (at most half its lifetime early)", async () => {
+    const { fetchImpl, operations } = recordingFetch();
+    const client = new KeywayClient({ url: `${shortLived.url}/graphql`, transport: "header", fetch: fetchImpl, refreshAhead: true });
+    await client.signUp(uniqueEmail("ahead"), DEFAULT_PASSWORD);
+    const firstExpiry = client.current.accessTokenExpiresAt!;
+    // A 4 s token is refreshed 2 s before it expires; nothing else asks for it here.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(operations).toEqual(["SignUp", "Refresh"]);
+    expect(client.current.accessTokenExpiresAt!).toBeGreaterThan(firstExpiry);
+    await client.logout();
+  });
+});
