@@ -49,12 +49,13 @@ export function createUserCache(options: UserCacheOptions): UserCache {
       entries.delete(userId);
       if (now - entry.storedAt >= options.ttlMs || now < entry.storedAt) return undefined;
       entries.set(userId, entry);
-      return entry.user;
+      // A copy per caller: GraphQL layers (federation's entity resolution) annotate what they are given.
+      return { ...entry.user };
     },
     remember(user, now, readSince) {
       if (readSince !== epoch || user.disabledAt) return;
       entries.delete(user.id);
-      // Shared by every request of this user: nobody may change it for the others.
+      // Frozen: what is kept for every request of this user cannot be changed through one of them.
       entries.set(user.id, { user: Object.freeze({ ...user }), storedAt: now });
       while (entries.size > options.maxEntries) {
         const oldest = entries.keys().next().value as string;

@@ -131,8 +131,14 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   // An idle connection dropped by the server emits "error" on the pool, which would
   // crash the process without a listener; the next query reports the outage instead.
   pool.on("error", () => {});
+  // Readiness asks whether PostgreSQL answers, not whether the pool has a free
+  // connection: under load every pooled connection can be busy for longer than
+  // the ping may take, which would pull a healthy instance out of rotation.
+  const pingPool = new Pool({ ...connection, max: 1, connectionTimeoutMillis: PING_TIMEOUT_MS, query_timeout: PING_TIMEOUT_MS });
+  pingPool.on("error", () => {});
+  const ping = () => withTimeout(pingPool.query("SELECT 1"), PING_TIMEOUT_MS, "ping timed out");
   // Migrations get connections of their own, free of the application's statement timeout.
-  return createDatabase("postgres", new PrismaPg(pool), createPgEngineFactory(connection), () => pool.end());
+  return createDatabase("postgres", new PrismaPg(pool), createPgEngineFactory(connection), () => Promise.all([pool.end(), pingPool.end()]).then(() => undefined), ping);
 }
 
 function createDatabase(
@@ -140,13 +146,16 @@ function createDatabase(
   clientAdapter: SqlDriverAdapterFactory,
   engineFactory: SqlMigrationAwareDriverAdapterFactory,
   closeDriver: () => Promise<void>,
+  /** Defaults to `SELECT 1` through Prisma. */
+  ping?: () => Promise<unknown>,
 ): Database {
   const prisma = new PrismaClient({ adapter: clientAdapter });
   let closing: Promise<void> | undefined;
+  const query = ping ?? (() => withTimeout(prisma.$queryRaw`SELECT 1`, PING_TIMEOUT_MS, "ping timed out"));
   const db: Database = {
     kind,
     prisma,
-    ping: () => (closing ? Promise.resolve(false) : pingDatabase(prisma)),
+    ping: () => (closing ? Promise.resolve(false) : query().then(() => true, () => false)),
     close() {
       closing ??= prisma.$disconnect().finally(closeDriver);
       return closing;
@@ -154,14 +163,6 @@ function createDatabase(
   };
   engineFactories.set(db, engineFactory);
   return db;
-}
-
-async function pingDatabase(prisma: PrismaClient): Promise<boolean> {
-  const query = prisma.$queryRaw`SELECT 1`;
-  return withTimeout(query, PING_TIMEOUT_MS, "ping timed out").then(
-    () => true,
-    () => false,
-  );
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {

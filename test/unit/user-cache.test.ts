@@ -72,13 +72,15 @@ describe("user cache", () => {
     expect(cache.get(c.id, T0)).toBeDefined();
   });
 
-  it("hands out a frozen copy, so one request cannot change the row for the next", () => {
+  it("hands each caller its own copy, so one request cannot change the row for the next", () => {
     const cache = createUserCache({ maxEntries: 10, ttlMs: TTL });
     const user = aUser();
+    const email = user.email;
     cache.remember(user, T0, cache.epoch);
     const served = cache.get(user.id, T0)!;
-    expect(Object.isFrozen(served)).toBe(true);
-    user.email = "changed@example.io";
-    expect(cache.get(user.id, T0)?.email).not.toBe("changed@example.io");
+    served.email = "changed-by-one-request@example.io";
+    user.email = "changed-at-the-source@example.io";
+    expect(cache.get(user.id, T0)?.email).toBe(email);
+    expect(cache.get(user.id, T0)).not.toBe(cache.get(user.id, T0));
   });
 });
