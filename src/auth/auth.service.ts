@@ -72,7 +72,14 @@ export class AuthService {
     const matches = await this.options.passwords.verifyPassword(password, user?.passwordHash ?? null);
     if (!user || !matches || user.disabledAt) throw unauthenticated("INVALID_CREDENTIALS");
     await this.options.limits.clearLoginFailures(email, request.ip);
-    return this.authenticate(user, await this.options.sessions.startSession(user.id, request));
+    const issued = await this.options.sessions.startSession(user.id, request);
+    // disableUser may have run between the read above and this insert; it sets the
+    // flag before ending sessions, so one read after the insert sees it either way.
+    if (!(await this.findActiveUser(user.id))) {
+      await this.options.sessions.endSession(issued.session.id, "USER_DISABLED");
+      throw unauthenticated("INVALID_CREDENTIALS");
+    }
+    return this.authenticate(user, issued);
   }
 
   async refresh(refreshToken: string | null, request: AuthRequest): Promise<Authenticated> {

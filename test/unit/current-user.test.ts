@@ -47,6 +47,24 @@ describe("me and the user cache", () => {
     expect(await server.services.auth.disableUser(account.userId)).toBe(false);
   });
 
+  it("a login racing with disableUser never leaves a live session behind", async () => {
+    const account = await signUp(server.url);
+    const sessions = server.services.sessions;
+    const startSession = sessions.startSession.bind(sessions);
+    // The login has read the user (still active) and checked the password; the account is disabled just before its session is inserted.
+    const spy = jest.spyOn(sessions, "startSession").mockImplementation(async (userId, meta) => {
+      await server.services.auth.disableUser(userId);
+      return startSession(userId, meta);
+    });
+    try {
+      const loggedIn = await callGraphQL(server.url, LOGIN, { variables: { input: { email: account.email, password: DEFAULT_PASSWORD } } });
+      expect(errorOf(loggedIn)).toEqual({ code: "UNAUTHENTICATED", reason: "INVALID_CREDENTIALS" });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await sessions.listLiveSessions(account.userId)).toEqual([]);
+  });
+
   it("serves a row disabled in SQL (no session ended) for at most the cache's TTL", async () => {
     const account = await signUp(server.url);
     expect(errorOf(await me(account.accessToken))).toBeUndefined(); // now cached
