@@ -26,7 +26,8 @@ export function runKeyway(env: Record<string, string>, args: string[] = []): { c
   const runLog = logSink("child");
   child.stdout.on("data", (chunk) => ((stdout += chunk), runLog(String(chunk))));
   child.stderr.on("data", (chunk) => ((stderr += chunk), runLog(String(chunk))));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // "close", not "exit": only then has every line the child wrote to its pipes been read.
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   return { child, output: () => ({ stdout, stderr }), exited };
 }
 
