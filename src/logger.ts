@@ -42,14 +42,12 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 /**
- * stdout, written asynchronously: lines logged while a write is in flight go out
- * together in the next one, instead of one write system call per line on the
- * request path (pino flushes what is left at exit). It gives up when its reader
- * is gone: sonic-boom retries a failed flush forever, so without this a closed
- * pipe (EPIPE) turns the final flush at exit into a busy loop and the process never stops.
+ * stdout that gives up when its reader is gone. sonic-boom retries a failed
+ * synchronous flush forever, so without this a closed pipe (EPIPE) turns the
+ * final flush at exit into a busy loop and the process never stops.
  */
 function standardOutput(): pino.DestinationStream {
-  const destination = pino.destination({ dest: 1, sync: false });
+  const destination = pino.destination({ dest: 1, sync: true });
   destination.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE" || error.code === "EBADF") destination.destroy();
   });

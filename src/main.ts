@@ -16,7 +16,6 @@ import { createRotatingKeySet } from "./token/key-rotation";
 import { loadKeySet } from "./token/keys";
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
-const FLUSH_DEADLINE_MS = 1_000;
 
 async function main(argv: string[]): Promise<void> {
   const config = readConfigOrExit();
@@ -104,23 +103,16 @@ function handleShutdown(logger: Logger, stop: () => Promise<void>): void {
     stop().then(
       () => {
         safely(() => logger.info("stopped"));
-        exitAfterFlush(logger, 0);
+        process.exit(0);
       },
       (error: unknown) => {
         safely(() => logger.error({ err: error }, "shutdown failed"));
-        exitAfterFlush(logger, 1);
+        process.exit(1);
       },
     );
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
-}
-
-/** stdout is written asynchronously: the last lines go out before the exit, unless the sink is stuck or gone. */
-function exitAfterFlush(logger: Logger, code: number): void {
-  const exit = () => process.exit(code);
-  setTimeout(exit, FLUSH_DEADLINE_MS).unref();
-  safely(() => logger.flush(exit));
 }
 
 /** Logging never stands between a signal and the exit (its sink may be gone). */
