@@ -152,7 +152,8 @@ suite("the demo client in Chromium", () => {
       const { page } = await openDemo(context);
       await waitForStatus(page, "Signed in");
       // The page marks the moment its first screen is complete (sessions listed); "Signed in" shows a little earlier.
-      await page.waitForFunction("performance.getEntriesByName('keyway:ready').length > 0");
+      // A function, not a string: the demo's CSP forbids eval, which a string predicate needs.
+      await page.waitForFunction(() => performance.getEntriesByName("keyway:ready").length > 0);
       samples.push(await page.evaluate(() => performance.getEntriesByName("keyway:ready")[0]!.startTime));
       state = await context.storageState(); // the rotated cookie, as a browser would keep it
       await context.close();
