@@ -95,6 +95,13 @@ export function createPgEngineFactory(config: PoolConfig): SqlMigrationAwareDriv
   const connectWhole = async (connecting: ReturnType<PrismaPg["connect"]>) => {
     const connection = await connecting;
     const pool = connection.underlyingDriver();
+    const dispose = connection.dispose.bind(connection);
+    // Ending the connection frees the engine's lock only once the server process has
+    // gone; unlocking first frees it before the next instance (or check) looks.
+    connection.dispose = async () => {
+      await pool.query("SELECT pg_advisory_unlock_all()").catch(() => undefined);
+      await dispose();
+    };
     return runScriptsWhole(connection, (script) => pool.query(script));
   };
   return {
