@@ -84,7 +84,7 @@ export function identifyCaller(request: FastifyRequest, options: Pick<ContextBui
     const verified = verifyAccessToken(options.accessTokens, token, now);
     if (!verified.ok) return refuse(verified.reason);
     claims = verified.claims;
-    options.verifiedTokens?.remember(token, claims);
+    options.verifiedTokens?.remember(token, claims, now);
   }
   // Every request, cached or not: a session can end while its token is still unexpired.
   if (options.revocations.has(claims.sid)) return refuse("SESSION_ENDED");

@@ -10,8 +10,8 @@ import type { AccessClaims } from "./access-token";
 export interface VerifiedTokenCache {
   /** Claims of a token that passed verification, if it has not expired by `now` (ms). */
   get(token: string, now: number): AccessClaims | undefined;
-  /** Only for tokens that just passed full verification. */
-  remember(token: string, claims: AccessClaims): void;
+  /** Only for tokens that just passed full verification; `now` (ms) lets it drop expired entries. */
+  remember(token: string, claims: AccessClaims, now?: number): void;
   readonly size: number;
 }
 
@@ -33,12 +33,15 @@ export function createVerifiedTokenCache(options: VerifiedTokenCacheOptions): Ve
       entries.set(token, claims);
       return claims;
     },
-    remember(token, claims) {
+    remember(token, claims, now) {
       entries.delete(token);
       // Shared by every request presenting this token: nobody may change it for the others.
       entries.set(token, Object.freeze({ ...claims }));
-      while (entries.size > options.maxEntries) {
-        const oldest = entries.keys().next().value as string;
+      // Rotation leaves every previous token unused until it expires; dropping expired
+      // ones from the old end keeps the cache near the live tokens rather than at its cap.
+      for (const [oldest, oldestClaims] of entries) {
+        const expired = now !== undefined && now >= oldestClaims.exp * 1000;
+        if (!expired && entries.size <= options.maxEntries) break;
         entries.delete(oldest);
       }
     },

@@ -75,6 +75,21 @@ describe("verified-token cache", () => {
     expect(cache.get("c", T0)).toBeDefined();
   });
 
+  it("drops expired entries from the old end when it remembers a new token, well before its cap", () => {
+    const cache = createVerifiedTokenCache({ maxEntries: 100 });
+    const t0 = Math.floor(T0 / 1000);
+    cache.remember("rotated-1", claimsExpiringAt(t0 + 20), T0);
+    cache.remember("rotated-2", claimsExpiringAt(t0 + 40), T0);
+    cache.remember("current", claimsExpiringAt(t0 + 60), T0 + 30_000); // rotated-1 has expired by now
+    expect(cache.size).toBe(2);
+    expect(cache.get("rotated-2", T0 + 30_000)).toBeDefined();
+    cache.remember("next", claimsExpiringAt(t0 + 90), T0 + 45_000); // rotated-2 expired, but it is now the most recently used
+    expect(cache.size).toBe(3);
+    cache.remember("later", claimsExpiringAt(t0 + 120), T0 + 65_000); // current, then rotated-2, are the oldest and expired
+    expect(cache.size).toBe(2);
+    expect(cache.get("later", T0 + 65_000)).toBeDefined();
+  });
+
   it("hands out claims nobody can change for the next request", () => {
     const cache = createVerifiedTokenCache({ maxEntries: 2 });
     cache.remember("a", claimsExpiringAt(Math.floor(T0 / 1000) + 600));
