@@ -6,7 +6,7 @@ import "reflect-metadata";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 import { AdminError, createUser, disableUser, listSessions, migrate, migrationStatus, revokeSession, rotateKeys, type AdminContext } from "./admin/commands";
-import { ConfigError, loadConfig, type Config } from "./config";
+import { loadConfigOrReport } from "./config";
 import { openDatabase } from "./db/client";
 import { createLogger } from "./logger";
 import { createServices } from "./services";
@@ -108,7 +108,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${name && !command ? `keyway: unknown command "${name}"\n` : ""}${USAGE}\n`);
     return 2;
   }
-  const config = readConfig();
+  const config = loadConfigOrReport();
   if (!config) return 2;
   // Audit lines and warnings go to stderr so stdout stays the command's answer.
   const logger = createLogger({ level: config.logLevel, destination: process.stderr });
@@ -132,16 +132,6 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await context.services?.close();
     await database.close();
-  }
-}
-
-function readConfig(): Config | null {
-  try {
-    return loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) process.stderr.write(`keyway: ${problem}\n`);
-    return null;
   }
 }
 

@@ -179,3 +179,14 @@ function readPrivateKey(env: NodeJS.ProcessEnv, problems: string[]): string | un
   }
   return undefined;
 }
+
+/** The configuration, or null after writing each problem as one `keyway: …` line to stderr (main and the CLI exit 2). */
+export function loadConfigOrReport(): Config | null {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`keyway: ${problem}\n`);
+    return null;
+  }
+}

@@ -3,7 +3,7 @@
 // the cluster primary (cluster.ts) and each worker runs serve() on the same port.
 import "reflect-metadata";
 import cluster from "node:cluster";
-import { ConfigError, loadConfig, type Config } from "./config";
+import { loadConfigOrReport, type Config } from "./config";
 import { runPrimary } from "./cluster";
 import { openDatabase, type Database } from "./db/client";
 import { ensureWritableDataDir, fileSystemReason } from "./db/data-dir";
@@ -30,13 +30,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 function readConfigOrExit(): Config {
-  try {
-    return loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) process.stderr.write(`keyway: ${problem}\n`);
-    process.exit(2);
-  }
+  return loadConfigOrReport() ?? process.exit(2);
 }
 
 /** What must happen once per deployment start, before any server listens. */

@@ -1,13 +1,12 @@
 // What `keyway <command>` does, over the same services the server uses, so an
 // operator's action is audited, counted and propagated (revocations reach every
 // running instance) exactly as a user's would be.
-import { readdirSync } from "node:fs";
 import { normalizeCredentials } from "../auth/credentials";
 import { hashPassword } from "../auth/password";
 import type { Config } from "../config";
 import type { Database } from "../db/client";
 import { migrateDatabase } from "../db/migrate";
-import { DEFAULT_MIGRATIONS_DIR } from "../db/migrations";
+import { DEFAULT_MIGRATIONS_DIR, readMigrationList } from "../db/migrations";
 import { isUuid } from "../ids";
 import type { Logger } from "../logger";
 import type { Services } from "../services";
@@ -82,10 +81,8 @@ export async function migrate(context: AdminContext) {
 
 /** Migrations in prisma/migrations against those the database has finished. */
 export async function migrationStatus(context: AdminContext) {
-  const known = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => entry.name)
-    .sort();
+  // The same list, in the same order, that migrateDatabase applies.
+  const known = (await readMigrationList(DEFAULT_MIGRATIONS_DIR)).migrationDirectories.map((directory) => directory.path);
   const applied = new Set(await appliedMigrations(context.database));
   return { applied: known.filter((name) => applied.has(name)), pending: known.filter((name) => !applied.has(name)) };
 }

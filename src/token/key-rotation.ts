@@ -17,6 +17,8 @@ export const RELOAD_INTERVAL_MS = 5_000;
 export const ACTIVATION_DELAY_MS = 6 * RELOAD_INTERVAL_MS;
 /** Beyond the access-token lifetime: identity tokens (30 s), clock skew, a late reload. */
 const VERIFY_SLACK_MS = 60_000;
+/** How long a key verifies after it stopped signing: every token it signed has expired by then. */
+const verifyWindowMs = (accessTokenTtlSeconds: number): number => accessTokenTtlSeconds * 1000 + VERIFY_SLACK_MS;
 
 export interface RotatingKeySet extends KeySet {
   /** Reads the rotated keys from the database. */
@@ -39,14 +41,14 @@ interface Scheduled {
 
 export function createRotatingKeySet(options: RotatingKeySetOptions): RotatingKeySet {
   const { root, now } = options;
-  const verifyWindowMs = options.accessTokenTtlSeconds * 1000 + VERIFY_SLACK_MS;
+  const window = verifyWindowMs(options.accessTokenTtlSeconds);
   let rootRetiredAt: number | null = null;
   let rotated: Scheduled[] = [];
 
-  const rootVerifies = () => rootRetiredAt === null || now() < rootRetiredAt + verifyWindowMs;
+  const rootVerifies = () => rootRetiredAt === null || now() < rootRetiredAt + window;
   const verifying = (): SigningKey[] => [
     ...(rootVerifies() ? [root.signing] : []),
-    ...rotated.filter((entry) => entry.retiredAt === null || now() < entry.retiredAt + verifyWindowMs).map((entry) => entry.key),
+    ...rotated.filter((entry) => entry.retiredAt === null || now() < entry.retiredAt + window).map((entry) => entry.key),
   ];
 
   return {
@@ -98,7 +100,7 @@ export async function rotateSigningKey(options: RotatingKeySetOptions): Promise<
   await keys.reload();
   const at = options.now();
   const activatesAt = new Date(at + ACTIVATION_DELAY_MS);
-  const verifyWindowMs = options.accessTokenTtlSeconds * 1000 + VERIFY_SLACK_MS;
+  const window = verifyWindowMs(options.accessTokenTtlSeconds);
   const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const pem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
   const key = toSigningKey(pem);
@@ -117,13 +119,13 @@ export async function rotateSigningKey(options: RotatingKeySetOptions): Promise<
     }
     await tx.signingKey.create({ data: { kid: key.kid, sealedPrivateKey: sealPrivateKey(pem, options.root.signing), activatesAt } });
     const expired = await tx.signingKey.findMany({
-      where: { sealedPrivateKey: { not: null }, retiredAt: { lt: new Date(at - verifyWindowMs) } },
+      where: { sealedPrivateKey: { not: null }, retiredAt: { lt: new Date(at - window) } },
       select: { kid: true },
     });
     await tx.signingKey.deleteMany({ where: { kid: { in: expired.map((row) => row.kid) } } });
     return expired.map((row) => row.kid);
   });
-  return { kid: key.kid, activatesAt, replaces, replacedVerifiesUntil: new Date(activatesAt.getTime() + verifyWindowMs), removed };
+  return { kid: key.kid, activatesAt, replaces, replacedVerifiesUntil: new Date(activatesAt.getTime() + window), removed };
 }
 
 const SEAL_INFO = "keyway signing-key seal v1";
