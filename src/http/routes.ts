@@ -28,7 +28,8 @@ export function registerOperationalRoutes(app: FastifyInstance, options: Operati
   });
 
   app.get("/.well-known/jwks.json", async (_request, reply) => {
-    // Short caching: verifiers refetch on an unknown kid anyway, and rotation should spread quickly.
-    return reply.header("cache-control", "public, max-age=300").send(options.keys.jwks());
+    // keyway/subgraph refetches when this runs out: 15 s sees a new key at least once before it signs
+    // (published ≥ 25 s ahead) and stops trusting a key that left within 15 s.
+    return reply.header("cache-control", "public, max-age=15").send(options.keys.jwks());
   });
 }
