@@ -85,16 +85,15 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     allowSignup: config.allowSignup,
     now,
   });
-  const startedAt = new Date(now());
   const restored = await sessions.loadRecentlyEnded(config.accessTokenTtl);
-  if (restored > 0) logger.info({ restored }, "restored recently ended sessions into the revocation list");
+  if (restored.count > 0) logger.info({ restored: restored.count }, "restored recently ended sessions into the revocation list");
   const sync = startRevocationSync({
     revocations,
     store,
     redis,
     channel: `${config.redisKeyPrefix}sessions-ended`,
     pollIntervalMs: config.revocationPollInterval * 1000,
-    startAt: startedAt,
+    horizon: restored.horizon,
     logger,
   });
   revocationSync = sync;

@@ -1,5 +1,5 @@
 import { Prisma, type PrismaClient, type User } from "../generated/prisma/client";
-import type { RotatedSession, SessionRecord, SessionStore } from "./session.store";
+import type { EndedSessions, RotatedSession, SessionRecord, SessionStore } from "./session.store";
 
 const SESSION_FIELDS = [
   "id", "userId", "tokenFamily", "tokenHash", "previousTokenHash", "sealedToken", "generation",
@@ -18,6 +18,16 @@ function splitRotatedRow(row: RotatedRow): RotatedSession {
   const user = Object.fromEntries(USER_FIELDS.map((field) => [field, row[`user.${field}`]])) as unknown as User;
   return { session, user };
 }
+
+/** The oldest transaction running at this statement's snapshot (stamped into Session.endedTxid by a trigger). */
+const HORIZON = Prisma.raw("pg_snapshot_xmin(pg_current_snapshot())::text");
+
+type EndedRow = { id: string | null; horizon: string };
+
+const endedSessions = (rows: EndedRow[]): EndedSessions => ({
+  ids: rows.flatMap((row) => (row.id ? [row.id] : [])),
+  horizon: BigInt(rows[0]!.horizon),
+});
 
 export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
   return {
@@ -97,9 +107,19 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
         orderBy: { createdAt: "desc" },
       }),
 
-    async listEndedSince(since) {
-      const ended = await prisma.session.findMany({ where: { endedAt: { gte: since } }, select: { id: true, endedAt: true } });
-      return ended.flatMap((session) => (session.endedAt ? [{ id: session.id, endedAt: session.endedAt }] : []));
-    },
+    // One statement each: the rows and the horizon come from the same snapshot.
+    listEndedSince: async (since) =>
+      endedSessions(
+        await prisma.$queryRaw<EndedRow[]>`
+          SELECT s.id, h.horizon FROM (SELECT ${HORIZON} AS horizon) AS h
+          LEFT JOIN "public"."Session" AS s ON s."endedAt" >= ${since}`,
+      ),
+
+    listEndedFrom: async (horizon) =>
+      endedSessions(
+        await prisma.$queryRaw<EndedRow[]>`
+          SELECT s.id, h.horizon FROM (SELECT ${HORIZON} AS horizon) AS h
+          LEFT JOIN "public"."Session" AS s ON s."endedTxid" >= ${horizon.toString()}::bigint`,
+      ),
   };
 }

@@ -43,6 +43,8 @@ export type RefreshOutcome =
 /** Attempts at the compare-and-swap before giving up; each retry follows a competitor's win. */
 const MAX_ROTATION_ATTEMPTS = 3;
 const USER_AGENT_MAX = 512;
+/** How far instances' clocks may disagree for start-up to still find every relevant end (README: several instances). */
+const MAX_CLOCK_SKEW_SECONDS = 5 * 60;
 
 export class SessionService {
   constructor(private readonly options: SessionServiceOptions) {}
@@ -145,12 +147,18 @@ export class SessionService {
     return Math.max(0, Math.floor((session.expiresAt.getTime() - this.options.now()) / 1000));
   }
 
-  /** Fill the revocation list with sessions ended recently enough to have unexpired access tokens. */
-  async loadRecentlyEnded(accessTokenTtlSeconds: number): Promise<number> {
-    const since = new Date(this.options.now() - (accessTokenTtlSeconds + 1) * 1000);
+  /**
+   * Fills the revocation list with sessions ended recently enough to have unexpired
+   * access tokens, and says where polling for later ends goes on from. No access
+   * token is accepted longer than ACCESS_TOKEN_TTL after its `iat` (access-token.ts),
+   * whatever lifetime it was signed with, so that TTL bounds how far back to look;
+   * `endedAt` comes from the ending instance's clock, hence the allowance for skew.
+   */
+  async loadRecentlyEnded(accessTokenTtlSeconds: number): Promise<{ count: number; horizon: bigint }> {
+    const since = new Date(this.options.now() - (accessTokenTtlSeconds + MAX_CLOCK_SKEW_SECONDS) * 1000);
     const ended = await this.options.store.listEndedSince(since);
-    for (const session of ended) this.options.revocations.add(session.id);
-    return ended.length;
+    for (const id of ended.ids) this.options.revocations.add(id);
+    return { count: ended.ids.length, horizon: ended.horizon };
   }
 
   /**

@@ -80,6 +80,18 @@ export interface SessionStore {
   endAllOfUser(userId: string, reason: SessionEndReason, now: Date): Promise<string[]>;
   /** Sessions not ended, not past absolute expiry and used since `usedSince`, newest first. */
   listLive(userId: string, now: Date, usedSince: Date): Promise<SessionRecord[]>;
-  /** Sessions ended at or after `since`, with when (the index on endedAt makes this cheap). */
-  listEndedSince(since: Date): Promise<Array<{ id: string; endedAt: Date }>>;
+  /** Sessions ended at or after `since` by their own `endedAt` (start-up), and where polling goes on from. */
+  listEndedSince(since: Date): Promise<EndedSessions>;
+  /** Sessions ended by transactions from `horizon` on (a poll), and where the next poll goes on from. */
+  listEndedFrom(horizon: bigint): Promise<EndedSessions>;
+}
+
+export interface EndedSessions {
+  ids: string[];
+  /**
+   * The oldest transaction still running when these were read. Every session ended
+   * by a transaction that had not committed by then has an `endedTxid` at least this,
+   * so reading from here on next time misses none, whatever the clocks say.
+   */
+  horizon: bigint;
 }

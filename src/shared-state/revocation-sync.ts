@@ -2,6 +2,9 @@
 // published and every instance adds it to its revocation list within moments.
 // Always, as the floor that holds when Redis is absent or down, each instance
 // polls the database once per interval for sessions ended since the last poll.
+// "Since" is counted in transactions, not time: an instance's clock may lag, and
+// a commit may land long after the moment it stamped, so the poll reads from the
+// oldest transaction that was still running at the previous one (EndedSessions).
 import type { Logger } from "../logger";
 import type { RevocationList } from "../session/revocation-list";
 import type { SessionStore } from "../session/session.store";
@@ -17,24 +20,18 @@ export interface RevocationSync {
 
 export interface RevocationSyncOptions {
   revocations: RevocationList;
-  store: Pick<SessionStore, "listEndedSince">;
+  store: Pick<SessionStore, "listEndedFrom">;
   redis: SharedRedis | null;
   channel: string;
   pollIntervalMs: number;
-  /** Where polling starts: sessions ended before this were loaded at start-up. */
-  startAt: Date;
+  /** Where polling starts: the horizon of the start-up read of recently ended sessions. */
+  horizon: bigint;
   logger: Logger;
 }
 
-/**
- * How far each poll looks back before the newest end it has seen: other instances'
- * clocks may lag, and a transaction may commit a little after the time it wrote.
- */
-const POLL_OVERLAP_MS = 5_000;
-
 export function startRevocationSync(options: RevocationSyncOptions): RevocationSync {
   const { revocations, redis, channel, logger } = options;
-  let watermark = options.startAt.getTime();
+  let horizon = options.horizon;
   let polling: Promise<void> | null = null;
 
   if (redis) {
@@ -50,12 +47,9 @@ export function startRevocationSync(options: RevocationSyncOptions): RevocationS
   }
 
   const poll = async () => {
-    const since = new Date(watermark - POLL_OVERLAP_MS);
-    const ended = await options.store.listEndedSince(since);
-    for (const session of ended) {
-      revocations.add(session.id);
-      watermark = Math.max(watermark, session.endedAt.getTime());
-    }
+    const ended = await options.store.listEndedFrom(horizon);
+    for (const id of ended.ids) revocations.add(id);
+    horizon = ended.horizon;
   };
   const pollOnce = () => {
     polling ??= poll()

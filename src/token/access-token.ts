@@ -1,7 +1,7 @@
 // Access tokens: ES256/RS256 JWTs typed `at+jwt` (RFC 9068), verified against the
 // gateway's own key set.
 import { randomUUID } from "node:crypto";
-import { signJwt, verifyJwt, type JwtFailure, type VerifiedClaims } from "./jwt-verify";
+import { CLOCK_TOLERANCE_SECONDS, signJwt, verifyJwt, type JwtFailure, type VerifiedClaims } from "./jwt-verify";
 import type { KeySet } from "./keys";
 
 export type AccessClaims = VerifiedClaims;
@@ -32,7 +32,16 @@ export function signAccessToken(options: AccessTokenOptions, input: SignAccessTo
   return { token: signJwt(claims, options.keys.signing, "at+jwt"), expiresIn: Math.max(0, exp - iat) };
 }
 
+/**
+ * A token lives at most ACCESS_TOKEN_TTL as configured now, whatever `exp` it was
+ * signed with: after the TTL is lowered across a restart, older and longer-lived
+ * tokens end on the new schedule, so the revocation list rebuilt at start-up (one
+ * TTL back) covers every token still accepted.
+ */
 export function verifyAccessToken(options: AccessTokenOptions, token: string, now: number): VerifyAccessTokenResult {
   const result = verifyJwt(token, { types: ACCESS_TOKEN_TYPES, issuer: options.issuer, audience: options.audience, findKey: (kid) => options.keys.find(kid), now });
-  return result.ok ? result : { ok: false, reason: result.reason };
+  if (!result.ok) return { ok: false, reason: result.reason };
+  const exp = Math.min(result.claims.exp, result.claims.iat + options.ttlSeconds);
+  if (exp !== result.claims.exp && Math.floor(now / 1000) > exp + CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: "TOKEN_EXPIRED" };
+  return { ok: true, claims: exp === result.claims.exp ? result.claims : { ...result.claims, exp } };
 }

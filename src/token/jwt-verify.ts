@@ -34,7 +34,7 @@ export type JwtFailure = "TOKEN_INVALID" | "TOKEN_EXPIRED";
 export type JwtVerifyResult = { ok: true; claims: VerifiedClaims } | { ok: false; reason: JwtFailure; kid?: string };
 
 /** Seconds of clock skew tolerated on exp/nbf/iat (the contract allows at most 1). */
-const CLOCK_TOLERANCE_SECONDS = 1;
+export const CLOCK_TOLERANCE_SECONDS = 1;
 /** A token this long is refused before any parsing or crypto. */
 const MAX_TOKEN_LENGTH = 4096;
 /** Header members that try to tell the verifier where keys live; keyway never issues them. */

@@ -11,7 +11,7 @@ import { createServer, type KeywayServer } from "../../src/server";
 import { createServices, type Services } from "../../src/services";
 import { createRotatingKeySet, type RotatingKeySet } from "../../src/token/key-rotation";
 import { loadKeySet } from "../../src/token/keys";
-import { createTestDatabase } from "./database";
+import { createTestDatabase, type TestDatabase } from "./database";
 import { logSink, recordSecret } from "./log-capture";
 
 export interface TestServer {
@@ -33,6 +33,8 @@ export interface TestServerOptions {
   clock?: TestClock;
   /** Default 0 (any free port). */
   port?: number;
+  /** A database shared with other instances (several instances on one PostgreSQL); the caller drops it. Default: a fresh one. */
+  database?: TestDatabase;
 }
 
 export class TestClock {
@@ -44,7 +46,8 @@ export class TestClock {
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const testDatabase = await createTestDatabase();
+  const shared = options.database !== undefined;
+  const testDatabase = options.database ?? (await createTestDatabase());
   const config = loadConfig({
     NODE_ENV: "test",
     DATA_DIR: testDatabase.dataDir,
@@ -91,7 +94,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       await server.close();
       await services.close();
       await database.close();
-      await testDatabase.drop();
+      if (!shared) await testDatabase.drop();
     },
   };
 }
