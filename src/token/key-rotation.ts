@@ -96,18 +96,21 @@ export interface Rotation {
 
 /** Adds a new signing key; run by `keyway keys:rotate`. */
 export async function rotateSigningKey(options: RotatingKeySetOptions): Promise<Rotation> {
-  const keys = createRotatingKeySet(options);
-  await keys.reload();
   const at = options.now();
   const activatesAt = new Date(at + ACTIVATION_DELAY_MS);
   const window = verifyWindowMs(options.accessTokenTtlSeconds);
   const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const pem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
   const key = toSigningKey(pem);
-  const replaces = keys.signing.kid;
   const rootKid = options.root.signing.kid;
 
-  const removed = await options.prisma.$transaction(async (tx) => {
+  const { replaces, removed } = await options.prisma.$transaction(async (tx) => {
+    // Two rotations at once would each retire only what they saw, and the one that
+    // committed first would leave a key that never retires: one rotation at a time.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEY_ROTATION_LOCK}::bigint)`;
+    // The newest rotated key this root can open signs now or is about to; without one, the root does.
+    const newest = await tx.signingKey.findFirst({ where: { retiredAt: null, sealedPrivateKey: { not: null } }, orderBy: { activatesAt: "desc" } });
+    const replaces = newest?.sealedPrivateKey && unsealPrivateKey(newest.sealedPrivateKey, options.root.signing) !== null ? newest.kid : rootKid;
     // Whatever signs now (or is already scheduled to) stops when the new key starts.
     await tx.signingKey.updateMany({ where: { retiredAt: null }, data: { retiredAt: activatesAt } });
     if (replaces === rootKid || !(await tx.signingKey.findUnique({ where: { kid: rootKid } }))) {
@@ -123,10 +126,13 @@ export async function rotateSigningKey(options: RotatingKeySetOptions): Promise<
       select: { kid: true },
     });
     await tx.signingKey.deleteMany({ where: { kid: { in: expired.map((row) => row.kid) } } });
-    return expired.map((row) => row.kid);
+    return { replaces, removed: expired.map((row) => row.kid) };
   });
   return { kid: key.kid, activatesAt, replaces, replacedVerifiesUntil: new Date(activatesAt.getTime() + window), removed };
 }
+
+/** An arbitrary constant naming the rotation's advisory lock among the database's. */
+const KEY_ROTATION_LOCK = 7_152_025_002;
 
 const SEAL_INFO = "keyway signing-key seal v1";
 

@@ -7,6 +7,9 @@ import { callGraphQL, errorOf } from "../helpers/http";
 import { startTestServer, TestClock, type TestServer } from "../helpers/server";
 import { ACTIVATION_DELAY_MS, createRotatingKeySet, rotateSigningKey } from "../../src/token/key-rotation";
 import { loadKeySet } from "../../src/token/keys";
+import { openDatabase } from "../../src/db/client";
+import { migrateDatabase } from "../../src/db/migrate";
+import { createTestDatabase } from "../helpers/database";
 
 const ACCESS_TTL_SECONDS = 600;
 const clock = new TestClock();
@@ -73,4 +76,28 @@ it("keys sealed under another root key are ignored, not trusted", async () => {
   const kids = elsewhere.jwks().keys.map((key) => key.kid);
   expect(kids).toEqual([elsewhere.signing.kid]);
   expect(kids).not.toContain(server.keys.signing.kid);
+});
+
+describe("concurrent rotations (PostgreSQL: separate connections, as separate CLI runs are)", () => {
+  it("leave exactly one key that has not been scheduled to retire", async () => {
+    const database = await createTestDatabase({ kind: "postgres" });
+    const connections = await Promise.all([0, 1, 2, 3].map(() => openDatabase({ url: database.url, dataDir: database.dataDir })));
+    try {
+      await migrateDatabase(connections[0]!);
+      const root = loadKeySet({ privateKeyPem: undefined, dataDir: database.dataDir });
+      const rotateOn = (connection: (typeof connections)[number]) => rotateSigningKey({ root, prisma: connection.prisma, accessTokenTtlSeconds: ACCESS_TTL_SECONDS, now: Date.now });
+      // One rotation first, as on a deployment that has rotated before; then three at once.
+      const first = await rotateOn(connections[0]!);
+      const rotations = await Promise.all(connections.slice(1).map(rotateOn));
+      const rows = await connections[0]!.prisma.signingKey.findMany();
+      // The root's own row and four new keys; only the newest may still be waiting to retire.
+      expect(rows).toHaveLength(5);
+      expect(rows.filter((row) => row.retiredAt === null)).toHaveLength(1);
+      // Each rotation replaced what signed, or was about to, when it ran: they form one chain.
+      expect(new Set([first, ...rotations].map((rotation) => rotation.replaces)).size).toBe(4);
+    } finally {
+      await Promise.all(connections.map((connection) => connection.close()));
+      await database.drop();
+    }
+  });
 });
