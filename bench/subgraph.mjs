@@ -35,7 +35,14 @@ const start = (file, env, ready) => new Promise((resolve, reject) => {
   child.on("exit", (code) => reject(new Error(`${file} exited ${code}: ${out}`)));
 });
 const gql = async (url, query, headers = {}) => (await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query }) })).json();
-const load = (url, headers, body) => new Promise((resolve, reject) => autocannon({ url, method: "POST", connections, duration: seconds, headers: { "content-type": "application/json", ...headers }, body }, (error, result) => (error ? reject(error) : resolve(result))));
+/** `headersFor()` is called for every request, so each can carry an identity of its own. */
+const load = (url, headersFor, body) =>
+  new Promise((resolve, reject) =>
+    autocannon(
+      { url, connections, duration: seconds, requests: [{ method: "POST", body, setupRequest: (request) => ({ ...request, headers: { "content-type": "application/json", ...headersFor() } }) }] },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    ),
+  );
 
 const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
 const [keywayPort, notesPort] = [await freePort(), await freePort()];
@@ -49,15 +56,17 @@ try {
   await gql(keywayUrl, 'mutation { addNote(text: "hello") { id } }', { authorization: `Bearer ${accessToken}` });
   const claims = JSON.parse(Buffer.from(accessToken.split(".")[1], "base64url").toString());
   const key = toSigningKey(pem);
-  // Identities live 30 s, as keyway mints them: a fresh one for each use here.
-  const mintIdentity = () => signIdentityToken({ keys: { signing: key, find: () => key, jwks: () => ({ keys: [] }) }, issuer: "keyway" }, claims, "notes", Date.now());
   const body = JSON.stringify({ query: "{ myNotes { text } }" });
+  // An identity is good for one request, as keyway mints them: a fresh one for each request
+  // here too, minted in this process (the load generator), bound to the body.
+  const mintIdentity = () => signIdentityToken({ keys: { signing: key, find: () => key, jwks: () => ({ keys: [] }) }, issuer: "keyway" }, claims, "notes", Date.now(), body);
   const direct = await gql(notesUrl, "{ myNotes { text } }", { "keyway-identity": mintIdentity() });
   const through = await gql(keywayUrl, "{ myNotes { text } }", { authorization: `Bearer ${accessToken}` });
   if (JSON.stringify(direct) !== JSON.stringify(through)) throw new Error(`answers differ: ${JSON.stringify(direct)} vs ${JSON.stringify(through)}`);
-  await load(keywayUrl, { authorization: `Bearer ${accessToken}` }, body); // warm-up of both paths
-  const viaKeyway = await load(keywayUrl, { authorization: `Bearer ${accessToken}` }, body);
-  const directly = await load(notesUrl, { "keyway-identity": mintIdentity() }, body);
+  const bearer = () => ({ authorization: `Bearer ${accessToken}` });
+  await load(keywayUrl, bearer, body); // warm-up of both paths
+  const viaKeyway = await load(keywayUrl, bearer, body);
+  const directly = await load(notesUrl, () => ({ "keyway-identity": mintIdentity() }), body);
   const summary = (r) => ({ requestsPerSecond: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
   console.log(JSON.stringify({ connections, seconds, throughKeyway: summary(viaKeyway), subgraphDirect: summary(directly), ratio: +(viaKeyway.requests.average / directly.requests.average).toFixed(2) }, null, 2));
 } finally {

@@ -2,18 +2,23 @@
 // notes subgraph, authenticating with its JWT plugin against keyway's public
 // key (ES256, issuer and audience checked as keyway checks them).
 //
-// The notes subgraph trusts only keyway identity tokens, so this harness adds a
-// small plugin that mints one per (session, subgraph) with keyway's key and
-// reuses it until 5 s before it expires — the same policy keyway follows — so
-// both gateways do the same cryptographic work per request.
+// The notes subgraph trusts only keyway identity tokens, each good for one
+// request: this harness adds a small plugin that mints one per subgraph request
+// with keyway's key, bound to the body it travels with (the `bh` claim) — the
+// same policy keyway follows — so both gateways do the same cryptographic work
+// per request. Outbound deduplication of identical requests is off, as in
+// keyway, where merging two callers' requests would mix their identities.
 // Env: SUBGRAPH_URL, KEYWAY_JWKS_URL, JWT_PRIVATE_KEY (PEM). Prints its URL.
 import { randomUUID, createPrivateKey, createPublicKey } from "node:crypto";
+import { createRequire } from "node:module";
 import { createServer } from "node:http";
 import { createGatewayRuntime } from "@graphql-hive/gateway";
 import { createInlineSigningKeyProvider, useJWT } from "@graphql-mesh/plugin-jwt-auth";
 import { composeServices } from "@theguild/federation-composition";
 import { parse } from "graphql";
 import { SignJWT } from "jose";
+
+const { hashRequestBody } = createRequire(import.meta.url)("../../dist/token/identity-token.js");
 
 const subgraphUrl = process.env.SUBGRAPH_URL;
 const sdlResponse = await fetch(subgraphUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ _service { sdl } }" }) });
@@ -26,35 +31,28 @@ const jwk = jwks.keys[0];
 const publicPem = createPublicKey({ key: jwk, format: "jwk" }).export({ type: "spki", format: "pem" }).toString();
 const privateKey = createPrivateKey(process.env.JWT_PRIVATE_KEY);
 
-const REUSE_MARGIN_SECONDS = 5;
-const identities = new Map();
-async function identityFor(claims, subgraph) {
-  const key = `${claims.sid}\u0000${subgraph}`;
+function mintIdentity(claims, subgraph, body) {
   const now = Math.floor(Date.now() / 1000);
-  const cached = identities.get(key);
-  if (cached && cached.exp - REUSE_MARGIN_SECONDS > now) return cached.token;
-  const exp = Math.min(now + 30, claims.exp);
-  const token = await new SignJWT({ sub: claims.sub, sid: claims.sid })
+  return new SignJWT({ sub: claims.sub, sid: claims.sid, bh: hashRequestBody(body) })
     .setProtectedHeader({ alg: "ES256", typ: "keyway-identity+jwt", kid: jwk.kid })
-    .setIssuer("keyway").setAudience(subgraph).setIssuedAt(now).setExpirationTime(exp).setJti(randomUUID())
+    .setIssuer("keyway").setAudience(subgraph).setIssuedAt(now).setExpirationTime(Math.min(now + 30, claims.exp)).setJti(randomUUID())
     .sign(privateKey);
-  if (identities.size > 10_000) identities.clear();
-  identities.set(key, { token, exp });
-  return token;
 }
 
 const forwardIdentity = {
-  async onSubgraphExecute({ executionRequest, subgraphName, setExecutionRequest }) {
-    const claims = executionRequest.context?.jwt?.payload;
+  onFetch({ context, options, setOptions }) {
+    const claims = context?.jwt?.payload;
     if (!claims) return;
-    const token = await identityFor(claims, subgraphName);
-    setExecutionRequest({ ...executionRequest, extensions: { ...executionRequest.extensions, headers: { "keyway-identity": token } } });
+    return mintIdentity(claims, "notes", options.body).then((token) => {
+      setOptions({ ...options, headers: { ...options.headers, "keyway-identity": token } });
+    });
   },
 };
 
 const gateway = createGatewayRuntime({
   supergraph: composed.supergraphSdl,
   logging: "error",
+  transportEntries: { "*.http": { options: { deduplicateInflightRequests: false } } },
   plugins: () => [
     useJWT({
       signingKeyProviders: [createInlineSigningKeyProvider(publicPem)],

@@ -26,12 +26,13 @@ export async function buildNotesSchema(): Promise<GraphQLSchema> {
 }
 
 export async function startNotesSubgraph(options: NotesSubgraphOptions): Promise<{ url: string; stop(): Promise<void> }> {
-  // Adopting keyway: one verifier, one line in the context function.
+  // Adopting keyway: one verifier, one line in the context function. It needs the parsed
+  // body as well as the headers: an identity is good for the one request it came with.
   const identity = createIdentityVerifier({ jwksUrl: options.jwksUrl, audience: "notes" });
   const server = new ApolloServer<NotesContext>({ schema: await buildNotesSchema(), plugins: [ApolloServerPluginInlineTraceDisabled()] });
   const { url } = await startStandaloneServer(server, {
     listen: { port: options.port, host: "127.0.0.1" },
-    context: async ({ req }) => ({ identity: await identity.verifyRequest(req.headers) }),
+    context: async ({ req }) => ({ identity: await identity.verifyHttpRequest(req) }),
   });
   return { url, stop: () => server.stop() };
 }

@@ -7,8 +7,19 @@ import { GraphQLError } from "graphql";
 import type { GraphQLContext } from "../auth/context";
 import { ErrorCode, KeywayError, type ErrorCode as Code } from "../errors";
 
-/** Headers for one subgraph request; never derived from the client's headers by keyway itself. */
-export type HeadersFor = (subgraph: string, context: GraphQLContext) => Record<string, string> | Promise<Record<string, string>>;
+/** The headers of one subgraph request, given the exact body it sends. */
+export type HeadersForBody = (body: string) => Record<string, string>;
+/**
+ * Decides who a subgraph request is sent as (or refuses it by throwing) before
+ * anything is sent; never from the client's headers. What it returns is called
+ * with the body once that is final, so a header can be bound to it.
+ */
+export type HeadersFor = (subgraph: string, context: GraphQLContext) => HeadersForBody | Promise<HeadersForBody>;
+
+/** What executor-http hands our fetch as its context: only the hook's decision. */
+interface OutgoingContext {
+  headersForBody: HeadersForBody;
+}
 
 export interface RemoteSubgraph {
   name: string;
@@ -28,15 +39,19 @@ export function createRemoteExecutor(subgraph: RemoteSubgraph, headersFor: Heade
     endpoint: subgraph.url,
     fetch: transportCheckedFetch(subgraph.name),
     timeout: timeoutMs,
+    // executor-http would send one request for identical ones in flight, keyed on
+    // what it knows — not the headers our fetch adds — and so answer one caller
+    // with another's identity.
+    deduplicateInflightRequests: false,
   }) as Executor;
   const executor = async (request: ExecutionRequest) => {
-    const context = request.context as GraphQLContext;
-    const headers = { ...(await headersFor(subgraph.name, context)) };
+    const headersForBody = await headersFor(subgraph.name, request.context as GraphQLContext);
     let result: Awaited<ReturnType<Executor>>;
     try {
-      // Extensions are rebuilt, not extended: executor-http reads endpoint/fetch/headers
-      // from them, and nothing but our hook may decide those.
-      result = await http({ ...request, extensions: { headers } });
+      // Extensions are emptied: executor-http reads endpoint/fetch/headers from them, and
+      // nothing but our hook may decide those. The context reaches only our fetch.
+      const context: OutgoingContext = { headersForBody };
+      result = await http({ ...request, context, extensions: {} });
     } catch (error) {
       return { errors: [subgraphUnavailable(subgraph.name)] };
     }
@@ -48,10 +63,13 @@ export function createRemoteExecutor(subgraph: RemoteSubgraph, headersFor: Heade
 }
 
 function transportCheckedFetch(subgraph: string) {
-  return async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  return async (input: string, init: RequestInit | undefined, context: OutgoingContext): Promise<Response> => {
     let response: Response;
     try {
-      response = await fetch(input, init);
+      // The body executor-http serialised is the one that leaves; a multipart upload never does.
+      if (typeof init?.body !== "string") throw new Error("a subgraph request without a JSON body");
+      const headers = { ...(init.headers as Record<string, string>), ...context.headersForBody(init.body) };
+      response = await fetch(input, { ...init, headers });
     } catch (error) {
       throw new SubgraphTransportError(`${subgraph}: ${(error as Error).message}`, { cause: error });
     }

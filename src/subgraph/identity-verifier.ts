@@ -1,46 +1,86 @@
 // What a subgraph calls in its context function: turn the gateway's forwarded
-// identity into trusted claims, null for an anonymous request, or refuse a forgery.
+// identity into trusted claims, null for an anonymous request, or refuse it.
+//
+// An identity is good for one request: the one whose body it was minted for (its
+// `bh` claim), once (its `jti`, remembered until it expires). So a header captured
+// from the network, a log or a compromised neighbour cannot be sent again, with
+// that body or another. That needs the body, which is why leaving it out throws.
 import { GraphQLError } from "graphql";
 import { readKeyId, verifyJwt, type VerifiedClaims } from "../token/jwt-verify";
-import { IDENTITY_HEADER, IDENTITY_TOKEN_TYPE } from "../token/identity-token";
+import { hashRequestBody, IDENTITY_HEADER, IDENTITY_TOKEN_TYPE, readBodyHash, type GraphQLRequestBody } from "../token/identity-token";
 import { createJwksCache, type JwksCacheOptions } from "./jwks-cache";
+import { createReplayCache, DEFAULT_REPLAY_CACHE_SIZE } from "./replay-cache";
 
 export type IdentityClaims = VerifiedClaims;
+export type { GraphQLRequestBody };
 
 export interface IdentityVerifierOptions extends JwksCacheOptions {
   /** This subgraph's name, exactly as in keyway's SUBGRAPHS. */
   audience: string;
   /** keyway's JWT_ISSUER (default "keyway"). */
   issuer?: string;
-  now?: () => number;
+  /** Accepted identities remembered against replay (default 100 000); when full, the least recently accepted is forgotten. */
+  replayCacheSize?: number;
 }
 
 type HeaderSource = Headers | { get(name: string): string | null | undefined } | Record<string, string | string[] | undefined>;
 
+/** A Node request after a JSON body parser ran: Apollo's standalone `req`, Express's `req`, Fastify's `request`. */
+export interface ParsedHttpRequest {
+  headers: HeaderSource;
+  body?: unknown;
+}
+
+export type IdentityRefusal = "IDENTITY_INVALID" | "IDENTITY_EXPIRED" | "IDENTITY_REPLAYED";
+
 export interface IdentityVerifier {
-  /** Claims of the caller, or null when the gateway forwarded no identity (anonymous). */
-  verifyRequest(headers: HeaderSource): Promise<IdentityClaims | null>;
+  /**
+   * Claims of the caller, or null when the gateway forwarded no identity (anonymous).
+   * `body` is the request's GraphQL body as parsed (`req.body`) or as JSON text, null
+   * for a request without one. Throws UNAUTHENTICATED for a forged, expired, replayed
+   * or other-request identity, and a TypeError when `body` is undefined.
+   */
+  verifyRequest(headers: HeaderSource, body: GraphQLRequestBody | null): Promise<IdentityClaims | null>;
+  /** verifyRequest(req.headers, req.body); a TypeError when no body parser ran (`req` has no `body`). */
+  verifyHttpRequest(req: ParsedHttpRequest): Promise<IdentityClaims | null>;
 }
 
 const TYPES = new Set([IDENTITY_TOKEN_TYPE]);
 
 export function createIdentityVerifier(options: IdentityVerifierOptions): IdentityVerifier {
-  const jwks = createJwksCache(options);
   const now = options.now ?? Date.now;
+  const jwks = createJwksCache({ ...options, now });
+  const replays = createReplayCache({ max: options.replayCacheSize ?? DEFAULT_REPLAY_CACHE_SIZE, now });
+
+  const verifyRequest = async (headers: HeaderSource, body: unknown): Promise<IdentityClaims | null> => {
+    if (body === undefined) {
+      throw new TypeError("verifyRequest(headers, body) needs the request body (req.body, its JSON text, or null for none): without it a replayed identity cannot be refused");
+    }
+    const token = readHeader(headers, IDENTITY_HEADER);
+    if (token === null || token === "") return null;
+    const kid = readKeyId(token);
+    if (kid) await jwks.resolve(kid);
+    const verified = verifyJwt(token, { types: TYPES, issuer: options.issuer ?? "keyway", audience: options.audience, findKey: jwks.peek, now: now() });
+    if (!verified.ok) throw refuse(verified.reason === "TOKEN_EXPIRED" ? "IDENTITY_EXPIRED" : "IDENTITY_INVALID");
+    // From here to remember() nothing awaits: two requests with one jti cannot both pass.
+    const { claims } = verified;
+    if (replays.seen(claims.jti)) throw refuse("IDENTITY_REPLAYED");
+    const bound = readBodyHash(token);
+    if (bound === null || bound !== hashRequestBody(body)) throw refuse("IDENTITY_INVALID");
+    replays.remember(claims.jti, claims.exp);
+    return claims;
+  };
+
   return {
-    async verifyRequest(headers) {
-      const token = readHeader(headers, IDENTITY_HEADER);
-      if (token === null || token === "") return null;
-      const kid = readKeyId(token);
-      if (kid) await jwks.resolve(kid);
-      const verified = verifyJwt(token, { types: TYPES, issuer: options.issuer ?? "keyway", audience: options.audience, findKey: jwks.peek, now: now() });
-      if (!verified.ok) throw refuse(verified.reason === "TOKEN_EXPIRED" ? "IDENTITY_EXPIRED" : "IDENTITY_INVALID");
-      return verified.claims;
+    verifyRequest,
+    async verifyHttpRequest(req) {
+      if (!("body" in req)) throw new TypeError("verifyHttpRequest(req) needs a request whose JSON body was parsed (req.body)");
+      return verifyRequest(req.headers, req.body ?? null);
     },
   };
 }
 
-function refuse(reason: "IDENTITY_INVALID" | "IDENTITY_EXPIRED"): GraphQLError {
+function refuse(reason: IdentityRefusal): GraphQLError {
   return new GraphQLError("The forwarded identity is not valid", { extensions: { code: "UNAUTHENTICATED", reason, http: { status: 401 } } });
 }
 

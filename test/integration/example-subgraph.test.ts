@@ -65,23 +65,29 @@ it("refuses an ended session's token at the gateway, before any subgraph is call
   expect(errorOf(spoofed)).toEqual({ code: "UNAUTHENTICATED", reason: "TOKEN_INVALID" });
 });
 
-it("refuses requests sent straight to the subgraph with a forged, other-audience, expired or access-token identity", async () => {
+it("refuses requests sent straight to the subgraph with a forged, other-audience, expired, other-body, access-token or replayed identity", async () => {
   const dave = await signUp(keyway.url);
   const claims = JSON.parse(Buffer.from(dave.accessToken.split(".")[1]!, "base64url").toString());
   const now = Date.now();
+  // The body callGraphQL sends: what an identity for this request is bound to.
+  const body = JSON.stringify({ query: ADD });
+  const mint = (audience: string, at: number, forBody = body) => signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, audience, at, forBody);
   const identities = {
     forged: `${Buffer.from('{"alg":"none","typ":"keyway-identity+jwt"}').toString("base64url")}.${Buffer.from(JSON.stringify({ ...claims, aud: "notes" })).toString("base64url")}.`,
-    otherAudience: signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "billing", now),
-    expired: signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "notes", now - 120_000),
+    otherAudience: mint("billing", now),
+    expired: mint("notes", now - 120_000),
+    otherBody: mint("notes", now, JSON.stringify({ query: "{ myNotes { text } }" })),
     accessToken: dave.accessToken,
   };
   for (const [name, identity] of Object.entries(identities)) {
     const response = await callGraphQL(notes.url, ADD, { headers: { "keyway-identity": identity } }).catch(() => null);
     expect({ name, code: response ? errorOf(response)?.code : "no answer" }).toEqual({ name, code: "UNAUTHENTICATED" });
   }
-  const genuine = signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "notes", now);
+  const genuine = mint("notes", now);
   const accepted = await callGraphQL(notes.url, ADD, { headers: { "keyway-identity": genuine } });
   expect(accepted.body.errors).toBeUndefined();
+  const replayed = await callGraphQL(notes.url, ADD, { headers: { "keyway-identity": genuine } });
+  expect(errorOf(replayed)).toEqual({ code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" });
 });
 
 describe("key rotation", () => {

@@ -23,23 +23,28 @@ import { freePort } from "../helpers/net";
 import { callGraphQL, errorOf } from "../helpers/http";
 
 const IDENTITY = "keyway-identity";
-/** What the gateway's hook sends: a marker standing in for the signed identity token. */
-const headersFor = (subgraph: string, context: GraphQLContext): Record<string, string> =>
-  context.caller ? { [IDENTITY]: `test-identity:${subgraph}:${context.caller.sub}` } : {};
+/** What the gateway's hook sends: a marker standing in for the signed identity token, given the body it is for. */
+const headersFor = (subgraph: string, context: GraphQLContext) => {
+  const caller = context.caller;
+  return (body: string): Record<string, string> => (caller ? { [IDENTITY]: `test-identity:${subgraph}:${caller.sub}:${Buffer.from(body).toString("base64url")}` } : {});
+};
+const markerOf = (header: string | undefined) => header?.split(":").slice(0, 3).join(":");
 
 /** The notes subgraph: extends User with notes that echo the headers the subgraph received. */
 async function startNotesSubgraph(port = 0) {
   const received: Record<string, string>[] = [];
+  const bodies: unknown[] = [];
   const schema = buildSubgraphSchema([
     {
       typeDefs: parse(`
         extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
         type User @key(fields: "id") { id: ID! notes: [String!]! }
-        type Query { notesVersion: String! authorsOf(ids: [ID!]!): [User]! refused: String crashed: String }
+        type Query { notesVersion: String! authorsOf(ids: [ID!]!): [User]! refused: String crashed: String whoami: String }
       `),
       resolvers: {
         Query: {
           notesVersion: () => "1",
+          whoami: (_root: unknown, _args: unknown, context: { headers: Record<string, string> }) => markerOf(context.headers[IDENTITY]) ?? null,
           authorsOf: (_root: unknown, args: { ids: string[] }) => args.ids.map((id) => ({ id })),
           refused: () => {
             throw new GraphQLError("Not your notes", { extensions: { code: "FORBIDDEN" } });
@@ -61,10 +66,11 @@ async function startNotesSubgraph(port = 0) {
     context: async ({ req }) => {
       const headers = Object.fromEntries(Object.entries(req.headers).map(([name, value]) => [name, String(value)]));
       received.push(headers);
+      bodies.push((req as { body?: unknown }).body);
       return { headers };
     },
   });
-  return { url, port: Number(new URL(url).port), received, stop: () => server.stop() };
+  return { url, port: Number(new URL(url).port), received, bodies, stop: () => server.stop() };
 }
 
 async function startGateway(subgraphs: { name: string; url: string }[], maxRetryDelayMs?: number) {
@@ -171,7 +177,7 @@ describe("keyway composing a subgraph that extends User", () => {
       expect(headers).not.toHaveProperty("x-refresh-token");
       expect(headers).not.toHaveProperty("x-user-id");
       expect(headers).not.toHaveProperty("x-forwarded-for");
-      expect(headers[IDENTITY]).toBe(`test-identity:notes:${account.userId}`);
+      expect(markerOf(headers[IDENTITY])).toBe(`test-identity:notes:${account.userId}`);
       // Beyond the hook's headers and content-type/accept, only what Node's fetch adds for any request.
       const transport = ["host", "connection", "content-length", "user-agent", "accept-encoding", "accept-language", "sec-fetch-mode"];
       expect(Object.keys(headers).filter((name) => !transport.includes(name)).sort()).toEqual(["accept", "content-type", IDENTITY]);
@@ -180,6 +186,24 @@ describe("keyway composing a subgraph that extends User", () => {
     expect(echoed).not.toContain(loggedIn.accessToken);
     expect(echoed).not.toContain(loggedIn.refreshToken);
     expect(echoed).not.toContain("forged");
+  });
+
+  it("hands the identity hook the exact body each subgraph request sends", async () => {
+    notes.received.length = 0;
+    notes.bodies.length = 0;
+    const response = await callGraphQL(keyway.url, "{ notesVersion }", { accessToken: account.accessToken });
+    expect(response.body).toEqual({ data: { notesVersion: "1" } });
+    expect(notes.received).toHaveLength(1);
+    const signedFor = JSON.parse(Buffer.from(notes.received[0]![IDENTITY]!.split(":")[3]!, "base64url").toString());
+    expect(signedFor).toEqual(notes.bodies[0]);
+    expect(signedFor.query).toContain("notesVersion");
+  });
+
+  it("never merges the same subgraph request of two callers, which would answer one with the other's identity", async () => {
+    const other = await signUp(keyway.url);
+    const callers = Array.from({ length: 20 }, (_, i) => (i % 2 ? other : account));
+    const answers = await Promise.all(callers.map((caller) => callGraphQL<{ whoami: string }>(keyway.url, "{ whoami }", { accessToken: caller.accessToken })));
+    answers.forEach((answer, i) => expect(answer.body.data?.whoami).toBe(`test-identity:notes:${callers[i]!.userId}`));
   });
 
   it("sends no identity for anonymous requests", async () => {

@@ -18,6 +18,9 @@ const headers = (token: string) => new Headers({ [IDENTITY_HEADER]: token });
 const newKey = () => toSigningKey(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString());
 const keySetOf = (signing: SigningKey): KeySet => ({ signing, find: (kid) => (kid === signing.kid ? signing : undefined), jwks: () => ({ keys: [signing.publicJwk] }) });
 
+const QUERY = { query: "{ myNotes { text } }" };
+const ADD = { query: "mutation($text: String!, $tags: [String!]) { addNote(text: $text, tags: $tags) { id } }", variables: { text: "milk", tags: ["a", "b"] } };
+
 /** A JWKS endpoint whose key set, Cache-Control max-age (or absence) the test controls. */
 function startJwksServer() {
   let published: SigningKey[] = [];
@@ -62,39 +65,60 @@ describe("createIdentityVerifier", () => {
   afterAll(() => jwks.close());
 
   const verifier = (options: Partial<IdentityVerifierOptions> = {}) => createIdentityVerifier({ jwksUrl: jwks.url, audience: "notes", now: clock, ...options });
-  /** An identity as keyway mints it for the notes subgraph. */
-  const mint = (who = caller(now), keySet = keys) => signIdentityToken({ keys: keySet, issuer: "keyway" }, who, "notes", now);
+  /** An identity as keyway mints it: for the notes subgraph, bound to this request body. */
+  const mint = (body: object | string, who = caller(now), keySet = keys) => signIdentityToken({ keys: keySet, issuer: "keyway" }, who, "notes", now, typeof body === "string" ? body : JSON.stringify(body));
   const reasonOf = (promise: Promise<unknown>) => promise.then(() => "accepted", (error) => String(error.extensions?.reason ?? error));
 
   describe("claims", () => {
-    it("returns the caller's claims for an identity the gateway signed for this subgraph", async () => {
+    it("returns the caller's claims for an identity the gateway signed for this subgraph and this request", async () => {
       const who = caller(now);
-      const claims = await verifier().verifyRequest(headers(mint(who)));
+      const claims = await verifier().verifyRequest(headers(mint(QUERY, who)), QUERY);
       expect(claims).toMatchObject({ sub: who.sub, sid: who.sid, aud: "notes", iss: "keyway" });
       expect(claims!.exp - claims!.iat).toBeLessThanOrEqual(30);
     });
 
     it("returns null for an anonymous request, also from a plain header object", async () => {
-      expect(await verifier().verifyRequest(new Headers())).toBeNull();
-      expect(await verifier().verifyRequest({ "content-type": "application/json" })).toBeNull();
+      expect(await verifier().verifyRequest(new Headers(), QUERY)).toBeNull();
+      expect(await verifier().verifyRequest({ "content-type": "application/json" }, QUERY)).toBeNull();
+    });
+
+    it("reads headers and the parsed body from a Node request in one call (Apollo standalone, Express, Fastify)", async () => {
+      const sub = verifier();
+      const identity = mint(ADD);
+      const req = { headers: { [IDENTITY_HEADER]: identity, "content-type": "application/json" }, body: structuredClone(ADD) };
+      await expect(sub.verifyHttpRequest(req)).resolves.toMatchObject({ aud: "notes" });
+      // The body parser ran and found nothing (a GET): anonymous is fine, an identity is refused,
+      // since keyway sends identities only with POST bodies.
+      expect(await sub.verifyHttpRequest({ headers: {}, body: undefined })).toBeNull();
+      await expect(reasonOf(sub.verifyHttpRequest({ headers: { [IDENTITY_HEADER]: mint(QUERY) }, body: undefined }))).resolves.toBe("IDENTITY_INVALID");
+      // No body parser ran at all: the subgraph's mistake, not the caller's.
+      await expect(sub.verifyHttpRequest({ headers: { [IDENTITY_HEADER]: mint(QUERY) } })).rejects.toThrow(TypeError);
+      await expect(sub.verifyHttpRequest({ headers: {} })).rejects.toThrow(TypeError);
+    });
+
+    it("throws a TypeError when called without the request body, identity or not: it could not refuse a replay", async () => {
+      const sub = verifier();
+      const withoutBody = sub.verifyRequest as (headers: Headers) => Promise<unknown>;
+      await expect(withoutBody(headers(mint(QUERY)))).rejects.toThrow(TypeError);
+      await expect(withoutBody(new Headers())).rejects.toThrow(TypeError);
     });
 
     it("refuses forged, unsigned, expired, other-audience and mistyped identities with UNAUTHENTICATED", async () => {
       const who = caller(now);
-      const identity = mint(who);
+      const identity = mint(QUERY, who);
       const [header, payload] = identity.split(".");
       const iat = Math.floor(now / 1000);
       const forgeries: Record<string, string> = {
         foreignKeySameKid: signJwt({ ...who, aud: "notes", iat, exp: iat + 30 }, { ...newKey(), kid: keys.signing.kid }, "keyway-identity+jwt"),
         unsigned: `${Buffer.from(JSON.stringify({ alg: "none", typ: "keyway-identity+jwt", kid: keys.signing.kid })).toString("base64url")}.${payload}.`,
         tampered: `${header}.${Buffer.from(JSON.stringify({ ...who, aud: "notes", sub: randomUUID() })).toString("base64url")}.${identity.split(".")[2]}`,
-        otherAudience: signIdentityToken({ keys, issuer: "keyway" }, who, "billing", now),
+        otherAudience: signIdentityToken({ keys, issuer: "keyway" }, who, "billing", now, JSON.stringify(QUERY)),
         accessTokenType: signJwt({ ...who, aud: "notes" }, keys.signing, "at+jwt"),
-        otherIssuer: signIdentityToken({ keys, issuer: "elsewhere" }, who, "notes", now),
+        otherIssuer: signIdentityToken({ keys, issuer: "elsewhere" }, who, "notes", now, JSON.stringify(QUERY)),
         garbage: "not-a-token",
       };
       for (const [name, token] of Object.entries(forgeries)) {
-        await expect(verifier().verifyRequest(headers(token)).catch((error) => ({ name, code: error.extensions.code, reason: error.extensions.reason }))).resolves.toEqual({
+        await expect(verifier().verifyRequest(headers(token), QUERY).catch((error) => ({ name, code: error.extensions.code, reason: error.extensions.reason }))).resolves.toEqual({
           name,
           code: "UNAUTHENTICATED",
           reason: "IDENTITY_INVALID",
@@ -102,7 +126,71 @@ describe("createIdentityVerifier", () => {
       }
       const later = verifier();
       now += 32_000; // the 30 s identity has expired
-      await expect(later.verifyRequest(headers(identity))).rejects.toMatchObject({ extensions: { code: "UNAUTHENTICATED", reason: "IDENTITY_EXPIRED" } });
+      await expect(later.verifyRequest(headers(identity), QUERY)).rejects.toMatchObject({ extensions: { code: "UNAUTHENTICATED", reason: "IDENTITY_EXPIRED" } });
+    });
+  });
+
+  describe("replay", () => {
+    it("refuses an identity it has already accepted, with the same body or another (IDENTITY_REPLAYED)", async () => {
+      const sub = verifier();
+      const identity = mint(ADD);
+      await expect(sub.verifyRequest(headers(identity), ADD)).resolves.not.toBeNull();
+      await expect(sub.verifyRequest(headers(identity), ADD)).rejects.toMatchObject({ extensions: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
+      await expect(reasonOf(sub.verifyRequest(headers(identity), { ...ADD, variables: { text: "steal" } }))).resolves.toBe("IDENTITY_REPLAYED");
+      await expect(reasonOf(sub.verifyRequest(headers(identity), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
+    });
+
+    it("accepts only one of two concurrent requests carrying the same identity", async () => {
+      const sub = verifier();
+      const identity = mint(QUERY);
+      const outcomes = await Promise.all([1, 2, 3].map(() => reasonOf(sub.verifyRequest(headers(identity), QUERY))));
+      expect(outcomes.sort()).toEqual(["IDENTITY_REPLAYED", "IDENTITY_REPLAYED", "accepted"]);
+    });
+
+    it("refuses an identity with another request's body, and one bound to no body, without spending it (IDENTITY_INVALID)", async () => {
+      const sub = verifier();
+      const identity = mint(ADD);
+      await expect(reasonOf(sub.verifyRequest(headers(identity), { ...ADD, variables: { ...ADD.variables, text: "steal" } }))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(identity), { query: ADD.query }))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(identity), { ...ADD, operationName: "Other" }))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(identity), null))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(identity), "not json"))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(identity), [ADD] as never))).resolves.toBe("IDENTITY_INVALID");
+      // A body hash keyway never signed: a token without `bh`, or with one made up, signed with a key the subgraph does not trust.
+      const iat = Math.floor(now / 1000);
+      const unbound = signJwt({ ...caller(now), aud: "notes", iat, exp: iat + 30 }, keys.signing, "keyway-identity+jwt");
+      await expect(reasonOf(sub.verifyRequest(headers(unbound), ADD))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(unbound), null))).resolves.toBe("IDENTITY_INVALID");
+      const [header, payload, signature] = identity.split(".");
+      const claims = JSON.parse(Buffer.from(payload!, "base64url").toString());
+      const rebound = `${header}.${Buffer.from(JSON.stringify({ ...claims, bh: "A".repeat(43) })).toString("base64url")}.${signature}`;
+      await expect(reasonOf(sub.verifyRequest(headers(rebound), ADD))).resolves.toBe("IDENTITY_INVALID");
+      // The genuine request still goes through: the failed attempts did not use the identity up.
+      await expect(reasonOf(sub.verifyRequest(headers(identity), ADD))).resolves.toBe("accepted");
+    });
+
+    it("verifies the body after any JSON re-serialisation: member order, white space, escapes", async () => {
+      const sent = JSON.stringify({ query: ADD.query, variables: { tags: ["a", "b"], text: "milk é", nested: { z: 1, a: [{ y: 2, b: null }] } }, operationName: null });
+      const received = '{ "operationName": null, "variables": { "nested": { "a": [ { "b": null, "y": 2.0 } ], "z": 1e0 }, "text": "milk \\u00e9", "tags": [ "a", "b" ] }, "query": ' + JSON.stringify(ADD.query) + " }";
+      await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), received))).resolves.toBe("accepted");
+      await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), JSON.parse(received)))).resolves.toBe("accepted");
+      await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), Buffer.from(received)))).resolves.toBe("accepted");
+      // Absent and null members are the same; array order is not.
+      await expect(reasonOf(verifier().verifyRequest(headers(mint({ query: QUERY.query, variables: null })), QUERY))).resolves.toBe("accepted");
+      const swapped = JSON.parse(sent);
+      swapped.variables.tags.reverse();
+      await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), swapped))).resolves.toBe("IDENTITY_INVALID");
+    });
+
+    it("forgets an identity once it has expired, and keeps at most replayCacheSize of them", async () => {
+      const sub = verifier({ replayCacheSize: 2 });
+      const identities = [mint(QUERY), mint(QUERY), mint(QUERY)];
+      for (const identity of identities) await expect(reasonOf(sub.verifyRequest(headers(identity), QUERY))).resolves.toBe("accepted");
+      // Full: the least recently seen identity was forgotten, the newer two are still refused.
+      await expect(reasonOf(sub.verifyRequest(headers(identities[2]!), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
+      await expect(reasonOf(sub.verifyRequest(headers(identities[1]!), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
+      now += 32_000;
+      await expect(reasonOf(sub.verifyRequest(headers(identities[2]!), QUERY))).resolves.toBe("IDENTITY_EXPIRED");
     });
   });
 
@@ -111,22 +199,22 @@ describe("createIdentityVerifier", () => {
       const next = newKey();
       jwks.publish([keys.signing, next]);
       const sub = verifier();
-      await expect(reasonOf(sub.verifyRequest(headers(mint())))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("accepted");
       const fetched = jwks.fetches();
       jwks.publish([next]); // keyway retired the old key (or an operator pulled a leaked one)
       now += 14_000;
-      await expect(reasonOf(sub.verifyRequest(headers(mint())))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("accepted");
       expect(jwks.fetches()).toBe(fetched);
       now += 1_000;
-      await expect(reasonOf(sub.verifyRequest(headers(mint())))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("IDENTITY_INVALID");
       expect(jwks.fetches()).toBe(fetched + 1);
-      await expect(reasonOf(sub.verifyRequest(headers(mint(caller(now), keySetOf(next)))))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe("accepted");
     });
 
     it("follows the max-age the JWKS sends, within 10 s to 10 min; 60 s without one", async () => {
       const fetchesAfter = async (sub: ReturnType<typeof verifier>, seconds: number) => {
         now += seconds * 1000;
-        await sub.verifyRequest(headers(mint()));
+        await sub.verifyRequest(headers(mint(QUERY)), QUERY);
         return jwks.fetches();
       };
       for (const [maxAge, refreshEvery] of [[120, 120], [0, 10], [86_400, 600], [null, 60]] as const) {
@@ -141,61 +229,61 @@ describe("createIdentityVerifier", () => {
     it("refetches for an unknown kid at most once per 10 s by default, so forged kids cannot flood keyway", async () => {
       jwks.setMaxAge(600); // only refetches for unknown kids in play
       const sub = verifier();
-      await sub.verifyRequest(headers(mint()));
+      await sub.verifyRequest(headers(mint(QUERY)), QUERY);
       now += 10_000;
-      const forged = () => mint(caller(now), keySetOf(newKey()));
+      const forged = () => mint(QUERY, caller(now), keySetOf(newKey()));
       const start = jwks.fetches();
       for (let i = 0; i < 20; i++) {
-        await expect(reasonOf(sub.verifyRequest(headers(forged())))).resolves.toBe("IDENTITY_INVALID");
+        await expect(reasonOf(sub.verifyRequest(headers(forged()), QUERY))).resolves.toBe("IDENTITY_INVALID");
         now += 400;
       }
       expect(jwks.fetches()).toBe(start + 1); // 8 s of forged kids: one fetch
       now += 2_000;
-      await expect(reasonOf(sub.verifyRequest(headers(forged())))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(forged()), QUERY))).resolves.toBe("IDENTITY_INVALID");
       expect(jwks.fetches()).toBe(start + 2);
     });
 
     it("lets an unknown kid be looked up again later: a kid sent before its key was published still works once it is", async () => {
       const next = newKey();
       const sub = verifier();
-      await sub.verifyRequest(headers(mint()));
+      await sub.verifyRequest(headers(mint(QUERY)), QUERY);
       // Someone sends the next key's kid before keyway publishes it.
-      await expect(reasonOf(sub.verifyRequest(headers(mint(caller(now), keySetOf(next)))))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe("IDENTITY_INVALID");
       jwks.publish([keys.signing, next]);
       now += 10_000;
-      await expect(reasonOf(sub.verifyRequest(headers(mint(caller(now), keySetOf(next)))))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe("accepted");
     });
 
     it("knows a key published 30 s before it signs at its first use, even while forged kids use up every refetch", async () => {
       jwks.setMaxAge(600); // only refetches for unknown kids in play
       const sub = verifier();
-      await sub.verifyRequest(headers(mint()));
+      await sub.verifyRequest(headers(mint(QUERY)), QUERY);
       const next = newKey();
       // The attacker knows the schedule: forged kids every 500 ms from well before publication until first use.
       for (let t = 0; t < 60_000; t += 500) {
         if (t === 30_000) jwks.publish([keys.signing, next]);
-        await sub.verifyRequest(headers(mint(caller(now), keySetOf(newKey())))).catch(() => undefined);
+        await sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(newKey()))), QUERY).catch(() => undefined);
         now += 500;
       }
-      await expect(reasonOf(sub.verifyRequest(headers(mint(caller(now), keySetOf(next)))))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe("accepted");
     });
 
     it("keeps verifying known keys through a JWKS outage, without waiting on it, and refuses unknown kids meanwhile", async () => {
       const next = newKey();
       jwks.publish([keys.signing, next]);
       const sub = verifier();
-      await expect(reasonOf(sub.verifyRequest(headers(mint())))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("accepted");
       jwks.setUp(false);
       const during = jwks.fetches();
       now += 60_000; // well past max-age: the scheduled refetch fails
-      for (const keySet of [keys, keySetOf(next)]) await expect(reasonOf(sub.verifyRequest(headers(mint(caller(now), keySet))))).resolves.toBe("accepted");
+      for (const keySet of [keys, keySetOf(next)]) await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySet)), QUERY))).resolves.toBe("accepted");
       expect(jwks.fetches()).toBe(during + 1);
       now += 5_000; // a failed refetch is retried after 10 s, not on every request
-      await expect(reasonOf(sub.verifyRequest(headers(mint())))).resolves.toBe("accepted");
-      await expect(reasonOf(sub.verifyRequest(headers(mint(caller(now), keySetOf(newKey())))))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(newKey()))), QUERY))).resolves.toBe("IDENTITY_INVALID");
       expect(jwks.fetches()).toBe(during + 1);
       now += 5_000;
-      await expect(reasonOf(sub.verifyRequest(headers(mint())))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("accepted");
       expect(jwks.fetches()).toBe(during + 2);
     });
   });
@@ -221,7 +309,8 @@ describe("the helper against keyway's own JWKS through a signing-key rotation", 
     const sub = createIdentityVerifier({ jwksUrl: `${keyway.url}/.well-known/jwks.json`, audience: "notes", now: clock.now, fetch: switchable });
     const root = loadKeySet({ privateKeyPem: keyway.config.jwt.privateKeyPem, dataDir: keyway.config.dataDir });
     const verify = (keySet: KeySet) => {
-      return sub.verifyRequest(headers(signIdentityToken({ keys: keySet, issuer: "keyway" }, caller(clock.now()), "notes", clock.now()))).then(
+      const body = JSON.stringify(QUERY);
+      return sub.verifyRequest(headers(signIdentityToken({ keys: keySet, issuer: "keyway" }, caller(clock.now()), "notes", clock.now(), body)), body).then(
         () => "accepted",
         (error) => String(error.extensions?.reason),
       );
