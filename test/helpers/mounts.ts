@@ -1,7 +1,8 @@
 // Small file systems for fault tests: a tmpfs of a given size (a disk that fills
-// up) and a read-only bind mount. Both need root (CAP_SYS_ADMIN); `mountReason()`
-// says why they are unavailable, if they are. Every mount made here is tracked so
-// `unmountAll()` can undo them even after a failed test.
+// up) and a read-only bind mount. Both need root (CAP_SYS_ADMIN). CI demands them
+// (.ci/run sets REQUIRE_MOUNTS=1, so a machine that cannot mount fails there);
+// elsewhere the suites that need them are skipped with the reason. Every mount
+// made here is tracked so `unmountAll()` can undo them even after a failed test.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,8 +14,17 @@ function mount(args: string[]): void {
   execFileSync("mount", args, { stdio: ["ignore", "ignore", "pipe"] });
 }
 
-/** Undefined when this process may mount; otherwise why not (for a skip message). */
-export function mountReason(): string | undefined {
+/** Whether the mount suites can run; throws when CI demands mounts this process cannot make. */
+export function mountsAvailable(suite: string): boolean {
+  const reason = mountReason();
+  if (!reason) return true;
+  if (process.env.REQUIRE_MOUNTS === "1") throw new Error(`REQUIRE_MOUNTS=1 but ${suite} cannot run: ${reason}`);
+  console.warn(`Skipping ${suite}: ${reason} (CI sets REQUIRE_MOUNTS=1 to fail instead).`);
+  return false;
+}
+
+/** Undefined when this process may mount; otherwise why not. */
+function mountReason(): string | undefined {
   if (process.getuid?.() !== 0) return "mounting needs root";
   const probe = mkdtempSync(path.join(tmpdir(), "keyway-mount-probe-"));
   try {
