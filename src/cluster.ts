@@ -3,6 +3,7 @@
 // they relate exactly as separate instances do (Redis, or the database poll).
 import cluster, { type Worker } from "node:cluster";
 import type { Config } from "./config";
+import { startClusterLimits } from "./auth/rate-limits";
 import type { Logger } from "./logger";
 
 export interface PrimaryOptions {
@@ -14,6 +15,8 @@ const MIN_WORKER_LIFETIME_MS = 5_000;
 
 export async function runPrimary(config: Config, logger: Logger, options: PrimaryOptions): Promise<void> {
   await options.prepare();
+  // The workers' login and auth-call limits are counted here, once for all of them.
+  startClusterLimits();
   let stopping = false;
   const startedAt = new Map<number, number>();
   const fork = (): Worker => {
@@ -23,6 +26,11 @@ export async function runPrimary(config: Config, logger: Logger, options: Primar
   };
   for (let i = 0; i < config.workers; i++) fork();
   logger.info({ workers: config.workers }, "started workers");
+  logger.info(
+    config.redisUrl
+      ? "login and auth-call limits are counted in Redis for every instance (here while Redis is down)"
+      : `login and auth-call limits are counted here for all ${config.workers} workers; set REDIS_URL to share them with other instances`,
+  );
 
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) {

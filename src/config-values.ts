@@ -1,5 +1,6 @@
 // Small parsers for configuration values. Each returns a value or a message that
 // says what was accepted, so config.ts can report every problem at once.
+import { isIP } from "node:net";
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; accepts: string };
 
@@ -44,16 +45,29 @@ export function parsePort(raw: string): Parsed<number> {
     : { ok: false, accepts: "a port number from 0 to 65535" };
 }
 
-/** Fastify's trustProxy: `true`/`false`, a hop count, or a comma-separated list of addresses/CIDRs. */
+/**
+ * Whose `X-Forwarded-For` to believe: `true`/`false` (only those words), a hop
+ * count (`1`: the one proxy in front; the client is the address it appended), or a
+ * comma-separated list of proxy addresses/CIDRs. A number is never a boolean here:
+ * `1` read as `true` would take the left-most entry, which the client writes.
+ */
 export function parseTrustProxy(raw: string): Parsed<boolean | number | string[]> {
-  const bool = parseBoolean(raw);
-  if (bool.ok) return bool;
-  if (/^\d{1,3}$/.test(raw.trim())) return { ok: true, value: Number(raw.trim()) };
+  const value = raw.trim().toLowerCase();
+  if (value === "true") return { ok: true, value: true };
+  if (value === "false") return { ok: true, value: false };
+  if (/^\d{1,2}$/.test(value)) return { ok: true, value: Number(value) };
   const list = splitList(raw);
-  const cidr = /^[0-9a-fA-F:.]+(\/\d{1,3})?$/;
-  return list.length > 0 && list.every((entry) => cidr.test(entry))
+  return list.length > 0 && list.every(isAddressOrCidr)
     ? { ok: true, value: list }
-    : { ok: false, accepts: "true, false, a hop count, or a comma-separated list of IP addresses/CIDRs" };
+    : { ok: false, accepts: "true, false, a hop count (0-99), or a comma-separated list of IP addresses/CIDRs" };
+}
+
+/** Dotted-quad IPv4 or IPv6, optionally with a prefix length that fits it ("100" or "0x7f.1" are not addresses here). */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = "", prefix, ...rest] = entry.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }
 
 /** Exact origins (`https://app.example.com`); wildcards are refused because credentials are allowed. */

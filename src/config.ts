@@ -56,6 +56,10 @@ export interface Config {
   logLevel: string;
   /** Serve the demo web client at /demo. */
   demo: boolean;
+  /** Set: /metrics is served on this port (same HOST) instead of the public one. */
+  metricsPort: number | undefined;
+  /** Settings that work but weaken a production deployment; main.ts logs each at start-up. */
+  warnings: string[];
 }
 
 export class ConfigError extends Error {
@@ -97,6 +101,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   if (accessTokenTtl >= refreshTokenTtl) {
     problems.push(`ACCESS_TOKEN_TTL (${accessTokenTtl}s) must be shorter than REFRESH_TOKEN_TTL (${refreshTokenTtl}s)`);
   }
+  // A session idle longer than its access token lives could never be refreshed in time.
+  if (sessionIdleTtl < accessTokenTtl) {
+    problems.push(`SESSION_IDLE_TTL (${sessionIdleTtl}s) must be at least ACCESS_TOKEN_TTL (${accessTokenTtl}s): a session would end before its client could refresh`);
+  }
 
   const privateKeyPem = readPrivateKey(env, problems);
   if (production && !privateKeyPem) {
@@ -126,6 +134,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   // Ended sessions must outlive their access tokens: start-up rebuilds the revocation list from them.
   if (sessionRetention < accessTokenTtl) problems.push(`SESSION_RETENTION (${sessionRetention} s) must be at least ACCESS_TOKEN_TTL (${accessTokenTtl} s)`);
 
+  const trustProxy = read("TRUST_PROXY", false, parseTrustProxy);
+  const corsOrigins = read("CORS_ORIGINS", [], parseOrigins);
+  const metricsPort = read<number | undefined>("METRICS_PORT", undefined, parsePort);
+  const warnings = production ? productionWarnings({ cookieSecure, trustProxy, corsOrigins }) : [];
+
   const config: Config = {
     env: runtime,
     port: read("PORT", 4000, parsePort),
@@ -138,12 +151,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     refreshReuseGrace,
     jwt: { privateKeyPem, issuer: text("JWT_ISSUER", "keyway"), audience: text("JWT_AUDIENCE", "keyway") },
     cookie: { secure: cookieSecure, name: cookieName },
-    corsOrigins: read("CORS_ORIGINS", [], parseOrigins),
+    corsOrigins,
     allowSignup: read("ALLOW_SIGNUP", true, parseBoolean),
     demo: read("DEMO", false, parseBoolean),
     loginAttemptsLimit: read("LOGIN_ATTEMPTS_LIMIT", { points: 10, durationSeconds: 900 }, parseRateLimit),
     authIpLimit: read("AUTH_IP_LIMIT", { points: 600, durationSeconds: 60 }, parseRateLimit),
-    trustProxy: read("TRUST_PROXY", false, parseTrustProxy),
+    trustProxy,
     redisUrl,
     redisKeyPrefix: text("REDIS_KEY_PREFIX", "keyway:"),
     revocationPollInterval: read("REVOCATION_POLL_INTERVAL", 2, parseDuration),
@@ -152,9 +165,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     workers,
     subgraphs: read("SUBGRAPHS", [], parseSubgraphs),
     logLevel,
+    metricsPort,
+    warnings,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/**
+ * Allowed, because a deployment may have its reasons, but said loudly: each of
+ * these undoes a protection production otherwise has.
+ */
+function productionWarnings(settings: { cookieSecure: boolean; trustProxy: Config["trustProxy"]; corsOrigins: string[] }): string[] {
+  const warnings: string[] = [];
+  if (!settings.cookieSecure) warnings.push("COOKIE_SECURE=false in production: browsers will send the refresh cookie over plain HTTP");
+  if (settings.trustProxy === true) {
+    warnings.push("TRUST_PROXY=true in production: any X-Forwarded-For is believed, so a client that reaches keyway directly chooses its own address (limits, Session.ip); set the hop count or the proxies' addresses");
+  }
+  const plain = settings.corsOrigins.filter((origin) => origin.startsWith("http://"));
+  if (plain.length > 0) warnings.push(`CORS_ORIGINS lists plain-HTTP origins in production (${plain.join(", ")}): pages served over HTTP can be altered in transit and then call keyway with credentials`);
+  return warnings;
 }
 
 function readPrivateKey(env: NodeJS.ProcessEnv, problems: string[]): string | undefined {

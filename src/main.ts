@@ -20,6 +20,7 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 async function main(argv: string[]): Promise<void> {
   const config = readConfigOrExit();
   const logger = createLogger({ level: config.logLevel }).child(cluster.isWorker ? { worker: cluster.worker?.id } : {});
+  if (cluster.isPrimary) for (const warning of config.warnings) logger.warn({ insecure: true }, warning);
   const migrating = argv.includes("migrate");
   // Before anything is created in it; a deployment with a database server and a
   // configured key never writes to DATA_DIR, so it need not be writable there.
@@ -78,7 +79,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
       await database.close();
     });
     const url = await server.listen();
-    logger.info({ url, database: database.kind, kid: keys.signing.kid }, "keyway is listening");
+    logger.info({ url, metricsUrl: server.metricsUrl ?? undefined, database: database.kind, kid: keys.signing.kid }, "keyway is listening");
   } catch (error) {
     await database.close().catch(() => undefined);
     throw error;

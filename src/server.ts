@@ -13,9 +13,10 @@ import type { Config } from "./config";
 import type { Database } from "./db/client";
 import { createErrorFormatter, ErrorCode } from "./errors";
 import { createDocumentSizeGuard, createLimitOptions } from "./graphql/limits";
+import { trustProxyOption } from "./http/client-address";
 import { registerRequestObservability } from "./http/observability";
 import { registerDemoRoutes } from "./http/demo";
-import { registerOperationalRoutes } from "./http/routes";
+import { registerMetricsRoute, registerOperationalRoutes } from "./http/routes";
 import type { Logger } from "./logger";
 import { createMetrics, type Metrics } from "./metrics";
 import type { Services } from "./services";
@@ -37,6 +38,8 @@ export interface KeywayServer {
   metrics: Metrics;
   /** Resolves with the base URL, e.g. http://127.0.0.1:4000. */
   listen(port?: number, host?: string): Promise<string>;
+  /** With METRICS_PORT, where /metrics is served once listening (e.g. http://127.0.0.1:9464/metrics); else null. */
+  readonly metricsUrl: string | null;
   /** Stops accepting, drains in-flight requests. The database is the caller's to close. */
   close(): Promise<void>;
 }
@@ -53,8 +56,7 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
   });
   const app = Fastify({
     logger: false,
-    // Fastify accepts a hop count at run time; its types only list the other forms.
-    trustProxy: config.trustProxy as boolean | string | string[],
+    trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
     forceCloseConnections: "idle",
     return503OnClosing: true,
@@ -110,7 +112,15 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     metrics,
     isDatabaseReady: () => deps.database.ping(),
     redisState: () => redis?.state() ?? "disabled",
+    serveMetrics: config.metricsPort === undefined,
   });
+  // Scrapers reach /metrics on a private port, so login and revocation counts never face the public listener.
+  const metricsApp = config.metricsPort === undefined ? null : Fastify({ logger: false });
+  if (metricsApp) {
+    registerMetricsRoute(metricsApp, metrics);
+    metricsApp.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: "Not found", code: "NOT_FOUND" }));
+  }
+  let metricsUrl: string | null = null;
   if (config.demo) registerDemoRoutes(app);
   registerErrorReplies(app, logger);
 
@@ -119,16 +129,28 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     metrics,
     async listen(port = config.port, host = config.host) {
       await app.listen({ port, host });
-      const address = app.server.address();
-      const bound = typeof address === "object" && address ? address.port : port;
-      return `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+      if (metricsApp) {
+        await metricsApp.listen({ port: config.metricsPort, host });
+        metricsUrl = `${baseUrl(metricsApp, host, config.metricsPort ?? 0)}/metrics`;
+      }
+      return baseUrl(app, host, port);
+    },
+    get metricsUrl() {
+      return metricsUrl;
     },
     async close() {
       draining = true;
       // Apollo's drain plugin closes Fastify, which stops accepting and waits for in-flight requests.
       await apollo.stop();
+      await metricsApp?.close();
     },
   };
+}
+
+function baseUrl(app: FastifyInstance, host: string, port: number): string {
+  const address = app.server.address();
+  const bound = typeof address === "object" && address ? address.port : port;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
 }
 
 /** Puts the resolved operation name on the request for the access log. */

@@ -1,9 +1,10 @@
 // The composition root of the auth core: storage, token, session and account
 // services wired from configuration. main.ts and the tests both go through here.
+import cluster from "node:cluster";
 import { createAuthEvents, writeAuditLog, type AuthEvents } from "./auth/auth-events";
 import { createContextBuilder } from "./auth/context";
 import { AuthService } from "./auth/auth.service";
-import { createPasswordVerifier } from "./auth/password";
+import { createPasswordHasher, type PasswordHasher } from "./auth/password";
 import { createAuthRateLimits } from "./auth/rate-limits";
 import type { Config } from "./config";
 import type { Database } from "./db/client";
@@ -29,6 +30,8 @@ export interface ServicesDeps {
 
 export interface Services {
   auth: AuthService;
+  /** argon2 behind the bounded line; the CLI hashes through it too. */
+  passwords: PasswordHasher;
   sessions: SessionService;
   revocations: RevocationList;
   /** Security events: the audit log and the auth metrics subscribe. */
@@ -72,14 +75,17 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     audience: config.jwt.audience,
     ttlSeconds: config.accessTokenTtl,
   };
+  const passwords = await createPasswordHasher({ workers: config.workers });
   const auth = new AuthService({
     prisma: deps.database.prisma,
     sessions,
-    passwords: await createPasswordVerifier(),
+    passwords,
     limits: createAuthRateLimits({
       loginAttempts: config.loginAttemptsLimit,
       authCallsPerIp: config.authIpLimit,
       redis: redis ? { client: redis.client, keyPrefix: `${config.redisKeyPrefix}rl:`, available: () => redis.state() === "up" } : undefined,
+      // Workers of one instance count together in the cluster primary (main.ts starts it).
+      local: cluster.isWorker ? "cluster" : "memory",
     }),
     accessTokens,
     allowSignup: config.allowSignup,
@@ -110,6 +116,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   const buildContext = createContextBuilder({ accessTokens, revocations, cookie: config.cookie, auth, events, now });
   return {
     auth,
+    passwords,
     events,
     sessions,
     revocations,

@@ -1,8 +1,7 @@
 // What `keyway <command>` does, over the same services the server uses, so an
 // operator's action is audited, counted and propagated (revocations reach every
 // running instance) exactly as a user's would be.
-import { normalizeCredentials } from "../auth/credentials";
-import { hashPassword } from "../auth/password";
+import { normalizeCredentials, normalizeEmail } from "../auth/credentials";
 import type { Config } from "../config";
 import type { Database } from "../db/client";
 import { migrateDatabase } from "../db/migrate";
@@ -31,7 +30,7 @@ export class AdminError extends Error {
 export async function createUser(context: AdminContext, rawEmail: string, rawPassword: string) {
   const credentials = normalizeCredentials(rawEmail, rawPassword);
   if (!credentials.ok) throw new AdminError(credentials.message);
-  const passwordHash = await hashPassword(credentials.password);
+  const passwordHash = await services(context).passwords.hash(credentials.password, "cli");
   try {
     const user = await context.database.prisma.user.create({ data: { email: credentials.email, passwordHash } });
     audit(context, "user.created", { userId: user.id });
@@ -96,7 +95,9 @@ async function appliedMigrations(database: Database): Promise<string[]> {
 }
 
 async function findUser(context: AdminContext, rawEmail: string) {
-  const email = rawEmail.trim().toLowerCase();
+  const normalized = normalizeEmail(rawEmail);
+  if (!normalized.ok) throw new AdminError(normalized.message);
+  const { email } = normalized;
   const user = await context.database.prisma.user.findUnique({ where: { email } });
   if (!user) throw new AdminError(`no account with the email ${email}`);
   return user;

@@ -7,14 +7,14 @@ import type { ClientMeta, IssuedSession, SessionService } from "../session/sessi
 import type { SessionRecord } from "../session/session.store";
 import { signAccessToken, type AccessTokenOptions } from "../token/access-token";
 import { normalizeCredentials } from "./credentials";
-import { hashPassword, type PasswordVerifier } from "./password";
-import type { AuthRateLimits, LimitResult } from "./rate-limits";
+import { HashingOverloaded, type PasswordHasher } from "./password";
+import { clientLimitKey, type AuthRateLimits, type LimitResult } from "./rate-limits";
 import { createUserCache, type UserCache } from "./user-cache";
 
 export interface AuthServiceOptions {
   prisma: PrismaClient;
   sessions: SessionService;
-  passwords: PasswordVerifier;
+  passwords: PasswordHasher;
   limits: AuthRateLimits;
   accessTokens: AccessTokenOptions;
   allowSignup: boolean;
@@ -37,8 +37,11 @@ export interface Authenticated extends IssuedSession {
 }
 
 export interface AuthRequest extends ClientMeta {
-  /** Where throttling counts the caller; the socket address unless TRUST_PROXY says otherwise. */
-  ip: string;
+  /**
+   * Where throttling counts the caller and what the session records: the socket
+   * address unless TRUST_PROXY says otherwise; null when no well-formed address came.
+   */
+  ip: string | null;
 }
 
 export class AuthService {
@@ -52,7 +55,7 @@ export class AuthService {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
     if (!this.options.allowSignup) throw forbidden("Sign-up is closed");
     const { email, password } = validCredentials(rawEmail, rawPassword);
-    const passwordHash = await hashPassword(password);
+    const passwordHash = await overloadRefused(this.options.passwords.hash(password, clientLimitKey(request.ip)));
     let user: User;
     try {
       user = await this.options.prisma.user.create({ data: { email, passwordHash } });
@@ -69,7 +72,9 @@ export class AuthService {
     enforce(await this.options.limits.consumeLoginAttempt(email, request.ip));
     const user = await this.options.prisma.user.findUnique({ where: { email } });
     // An unknown email pays for a full argon2 verification too, and gets the same answer.
-    const matches = await this.options.passwords.verifyPassword(password, user?.passwordHash ?? null);
+    const matches = await overloadRefused(this.options.passwords.verify(password, user?.passwordHash ?? null, clientLimitKey(request.ip)), () =>
+      this.options.limits.refundLoginAttempt(email, request.ip),
+    );
     if (!user || !matches || user.disabledAt) throw unauthenticated("INVALID_CREDENTIALS");
     await this.options.limits.clearLoginFailures(email, request.ip);
     const issued = await this.options.sessions.startSession(user.id, request);
@@ -165,6 +170,17 @@ export class AuthService {
 }
 
 const activeOrNull = (user: User | null): User | null => (user && !user.disabledAt ? user : null);
+
+/** Saturated hashing answers RATE_LIMITED at once (README: "Overload"); `refund` undoes what was counted for the call. */
+async function overloadRefused<T>(work: Promise<T>, refund?: () => Promise<void>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (!(error instanceof HashingOverloaded)) throw error;
+    await refund?.();
+    throw rateLimited(error.retryAfterSeconds);
+  }
+}
 
 function enforce(limit: LimitResult): void {
   if (!limit.ok) throw rateLimited(limit.retryAfterSeconds);

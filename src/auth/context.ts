@@ -4,6 +4,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AccessTokenReason } from "../errors";
 import type { AuthEvents } from "./auth-events";
+import { canonicalAddress } from "../http/client-address";
 import { readRefreshToken, refreshTransportOf, type RefreshCookieOptions, type RefreshTransport } from "../http/cookies";
 import type { RevocationList } from "../session/revocation-list";
 import { verifyAccessToken, type AccessClaims, type AccessTokenOptions } from "../token/access-token";
@@ -50,7 +51,7 @@ export function createContextBuilder(options: ContextBuilderOptions) {
     ...observed(identifyCaller(request, identify), options.events),
     refreshToken: readRefreshToken(request, options.cookie),
     refreshTransport: refreshTransportOf(request),
-    client: { ip: request.ip, userAgent: headerValue(request.headers["user-agent"]) },
+    client: { ip: canonicalAddress(request.ip), userAgent: headerValue(request.headers["user-agent"]) },
     auth: options.auth,
     cookie: options.cookie,
     events: options.events,
@@ -71,6 +72,10 @@ export function identifyCaller(request: FastifyRequest, options: Pick<ContextBui
   if (count > 1) return refuse("TOKEN_INVALID");
   const value = request.headers.authorization ?? "";
   if (value === "") return refuse("TOKEN_MISSING");
+  // One canonical form: the scheme, one space, the token. A single word is a bare
+  // token or a scheme without one: "Bearer" alone is the Bearer scheme without its
+  // token (TOKEN_MISSING); any other single word, "Basic" included, is not a Bearer
+  // credential (TOKEN_INVALID), as the contract says of bare tokens and other schemes.
   const space = value.indexOf(" ");
   const scheme = space === -1 ? value : value.slice(0, space);
   if (scheme.toLowerCase() !== "bearer") return refuse("TOKEN_INVALID");

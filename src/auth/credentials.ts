@@ -3,21 +3,40 @@ export const EMAIL_MAX_LENGTH = 254;
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 128;
 
-export type CredentialsResult = { ok: true; email: string; password: string } | { ok: false; message: string; field: "email" | "password" };
+type Invalid = { ok: false; message: string; field: "email" | "password" };
+export type EmailResult = { ok: true; email: string } | Invalid;
+export type CredentialsResult = { ok: true; email: string; password: string } | Invalid;
 
 const codePoints = (value: string): number => [...value].length;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-/** Trim, bound, and lower-case the email; bound the password (in code points). */
-export function normalizeCredentials(rawEmail: string, password: string): CredentialsResult {
-  const trimmed = rawEmail.trim();
-  if (codePoints(trimmed) > EMAIL_MAX_LENGTH) return { ok: false, field: "email", message: `Email must be at most ${EMAIL_MAX_LENGTH} characters` };
-  if (CONTROL_CHARACTERS.test(trimmed) || !EMAIL_SHAPE.test(trimmed)) return { ok: false, field: "email", message: "Email is not a valid address" };
+/**
+ * Trimmed and lower-cased, then bounded: lower-casing can lengthen a string
+ * ("İ" becomes "i̇", two code points), and the stored form is what must fit.
+ * Text that is not well-formed UTF-16 (a lone surrogate) is refused, because it
+ * would be stored as U+FFFD and so match other addresses.
+ */
+export function normalizeEmail(raw: string): EmailResult {
+  const email = raw.trim().toLowerCase();
+  if (codePoints(email) > EMAIL_MAX_LENGTH) return { ok: false, field: "email", message: `Email must be at most ${EMAIL_MAX_LENGTH} characters` };
+  if (!email.isWellFormed() || CONTROL_CHARACTERS.test(email) || !EMAIL_SHAPE.test(email)) return { ok: false, field: "email", message: "Email is not a valid address" };
+  return { ok: true, email };
+}
+
+/** A password's bounds, in code points; a lone surrogate would hash like U+FFFD, so it is refused. */
+export function checkPassword(password: string): Invalid | null {
   const length = codePoints(password);
   if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
     return { ok: false, field: "password", message: `Password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters` };
   }
-  return { ok: true, email: trimmed.toLowerCase(), password };
+  if (!password.isWellFormed()) return { ok: false, field: "password", message: "Password contains an invalid character" };
+  return null;
+}
+
+export function normalizeCredentials(rawEmail: string, password: string): CredentialsResult {
+  const email = normalizeEmail(rawEmail);
+  if (!email.ok) return email;
+  return checkPassword(password) ?? { ok: true, email: email.email, password };
 }

@@ -1,54 +1,95 @@
 // Throttling of the unauthenticated entry points: every signUp/login/refreshToken
-// call counts per client IP, and failed logins count per account and IP.
+// call counts per client address, and failed logins count per account and address.
+//
+// Where the counts live: Redis when configured (shared by every instance); else,
+// with WORKERS > 1, the cluster primary through Node's IPC (shared by the workers
+// of this instance, so workers do not multiply the limits); else this process.
 import type Redis from "ioredis";
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import ipaddr from "ipaddr.js";
+import { RateLimiterCluster, RateLimiterClusterMaster, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { RateLimit } from "../config-values";
 
 export type LimitResult = { ok: true } | { ok: false; retryAfterSeconds: number };
 
 export interface AuthRateLimits {
-  /** Counts one auth call from this IP, refused or not. */
-  consumeAuthCall(ip: string): Promise<LimitResult>;
+  /** Counts one auth call from this address (null: not known), refused or not. */
+  consumeAuthCall(ip: string | null): Promise<LimitResult>;
   /**
-   * Counts one password attempt for this account from this IP before it is verified;
-   * a success clears the count. Checking first and counting failures afterwards would
-   * let concurrent guesses all pass the check before any of them is counted.
+   * Counts one password attempt for this account from this address before it is
+   * verified; a success clears the count. Checking first and counting failures
+   * afterwards would let concurrent guesses all pass the check before any is counted.
    */
-  consumeLoginAttempt(email: string, ip: string): Promise<LimitResult>;
-  clearLoginFailures(email: string, ip: string): Promise<void>;
+  consumeLoginAttempt(email: string, ip: string | null): Promise<LimitResult>;
+  clearLoginFailures(email: string, ip: string | null): Promise<void>;
+  /** Gives back an attempt refused before its password was checked (hashing was saturated). */
+  refundLoginAttempt(email: string, ip: string | null): Promise<void>;
 }
 
 export interface AuthRateLimitsOptions {
   loginAttempts: RateLimit;
   authCallsPerIp: RateLimit;
-  /** Counts shared by every instance; while Redis fails, each instance counts on its own. */
+  /** Counts shared by every instance; while Redis fails, counts fall back to `local`. */
   redis?: SharedLimitStore;
+  /** "cluster" in a worker process: count in the cluster primary (see startClusterLimits). Default "memory". */
+  local?: "memory" | "cluster";
 }
 
 export interface SharedLimitStore {
   client: Redis;
   keyPrefix: string;
-  /** False while Redis is down or hung: count in memory at once instead of waiting for a timeout. */
+  /** False while Redis is down or hung: count locally at once instead of waiting for a timeout. */
   available(): boolean;
 }
 
+/** How long a worker waits for the primary's count before counting on its own. */
+const CLUSTER_TIMEOUT_MS = 1000;
+
+/**
+ * Runs in the cluster primary before the workers fork: it holds the counts every
+ * worker's "cluster" limiter asks for.
+ */
+export function startClusterLimits(): void {
+  new RateLimiterClusterMaster();
+}
+
+/**
+ * The key an address is counted under. IPv6 hosts usually own a whole /64, so
+ * counting each address apart would let one host rotate through billions of them.
+ * Addresses keyway could not establish share one key: they come only from a
+ * broken or hostile proxy chain, never from a client behind a working one.
+ */
+export function clientLimitKey(ip: string | null): string {
+  if (ip === null || !ipaddr.isValid(ip)) return "unknown";
+  const address = ipaddr.parse(ip);
+  if (address instanceof ipaddr.IPv4) return address.toString();
+  if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
+  return `${address.parts.slice(0, 4).map((part) => part.toString(16)).join(":")}::/64`;
+}
+
 export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLimits {
-  const limiter = (name: string, limit: RateLimit) => (options.redis ? sharedLimiter(options.redis, name, limit) : memoryLimiter(name, limit));
+  const limiter = (name: string, limit: RateLimit): Counter => {
+    const local = localLimiter(options.local ?? "memory", name, limit);
+    return options.redis ? sharedLimiter(options.redis, local, name, limit) : local;
+  };
   const perIp = limiter("auth-ip", options.authCallsPerIp);
   const loginFailures = limiter("login-fail", options.loginAttempts);
-  const loginKey = (email: string, ip: string) => `${email}|${ip}`;
+  const loginKey = (email: string, ip: string | null) => `${email}|${clientLimitKey(ip)}`;
   return {
-    consumeAuthCall: (ip) => consume(perIp, ip),
+    consumeAuthCall: (ip) => consume(perIp, clientLimitKey(ip)),
     consumeLoginAttempt: (email, ip) => consume(loginFailures, loginKey(email, ip)),
     async clearLoginFailures(email, ip) {
       await loginFailures.delete(loginKey(email, ip));
     },
+    async refundLoginAttempt(email, ip) {
+      await loginFailures.reward(loginKey(email, ip), 1);
+    },
   };
 }
 
-/** The two operations the auth flows need from a limiter. */
+/** The operations the auth flows need from a limiter. */
 interface Counter {
   consume(key: string): Promise<RateLimiterRes>;
+  reward(key: string, points: number): Promise<RateLimiterRes>;
   delete(key: string): Promise<boolean>;
 }
 
@@ -56,9 +97,21 @@ function memoryLimiter(keyPrefix: string, limit: RateLimit): RateLimiterMemory {
   return new RateLimiterMemory({ keyPrefix, points: limit.points, duration: limit.durationSeconds });
 }
 
-/** Redis while it is available; otherwise, and for any command that fails, the same in-memory counts. */
-function sharedLimiter(store: SharedLimitStore, name: string, limit: RateLimit): Counter {
-  const local = memoryLimiter(name, limit);
+function localLimiter(kind: "memory" | "cluster", name: string, limit: RateLimit): RateLimiterAbstract & Counter {
+  const memory = memoryLimiter(name, limit);
+  if (kind === "memory") return memory;
+  const shared = new RateLimiterCluster({ keyPrefix: name, points: limit.points, duration: limit.durationSeconds, timeoutMs: CLUSTER_TIMEOUT_MS });
+  // A primary that does not answer (busy, or gone while the worker drains) must not
+  // fail a login: this worker counts on its own until it answers again.
+  const guarded = Object.create(shared) as RateLimiterAbstract & Counter;
+  guarded.consume = (key) => shared.consume(key).catch((error: unknown) => (error instanceof RateLimiterRes ? Promise.reject(error) : memory.consume(key)));
+  guarded.reward = (key, points) => shared.reward(key, points).catch(() => memory.reward(key, points));
+  guarded.delete = (key) => shared.delete(key).catch(() => memory.delete(key));
+  return guarded;
+}
+
+/** Redis while it is available; otherwise, and for any command that fails, the local counts. */
+function sharedLimiter(store: SharedLimitStore, local: RateLimiterAbstract & Counter, name: string, limit: RateLimit): Counter {
   const shared = new RateLimiterRedis({
     storeClient: store.client,
     keyPrefix: `${store.keyPrefix}${name}`,
@@ -68,7 +121,7 @@ function sharedLimiter(store: SharedLimitStore, name: string, limit: RateLimit):
     insuranceLimiter: local,
   });
   const pick = () => (store.available() ? shared : local);
-  return { consume: (key) => pick().consume(key), delete: (key) => pick().delete(key) };
+  return { consume: (key) => pick().consume(key), reward: (key, points) => pick().reward(key, points), delete: (key) => pick().delete(key) };
 }
 
 async function consume(limiter: Counter, key: string): Promise<LimitResult> {

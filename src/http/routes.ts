@@ -10,6 +10,8 @@ export interface OperationalRoutesOptions {
   isDatabaseReady(): Promise<boolean>;
   /** Redis is shared state, not a dependency: its state is reported, never a reason for 503. */
   redisState(): "up" | "down" | "disabled";
+  /** False when /metrics has a listener of its own (METRICS_PORT). */
+  serveMetrics: boolean;
 }
 
 export function registerOperationalRoutes(app: FastifyInstance, options: OperationalRoutesOptions): void {
@@ -22,14 +24,18 @@ export function registerOperationalRoutes(app: FastifyInstance, options: Operati
       .send({ status: database === "up" ? "ok" : "unavailable", database, redis: options.redisState() });
   });
 
-  app.get("/metrics", async (_request, reply) => {
-    const body = await options.metrics.registry.metrics();
-    return reply.type(options.metrics.registry.contentType).send(body);
-  });
+  if (options.serveMetrics) registerMetricsRoute(app, options.metrics);
 
   app.get("/.well-known/jwks.json", async (_request, reply) => {
     // keyway/subgraph refetches when this runs out: 15 s sees a new key at least once before it signs
     // (published ≥ 25 s ahead) and stops trusting a key that left within 15 s.
     return reply.header("cache-control", "public, max-age=15").send(options.keys.jwks());
+  });
+}
+
+export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics): void {
+  app.get("/metrics", async (_request, reply) => {
+    const body = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(body);
   });
 }

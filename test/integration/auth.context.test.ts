@@ -29,6 +29,10 @@ describe("reasons recorded by the context builder", () => {
     ["an empty value", "TOKEN_MISSING", ""],
     ["the scheme alone", "TOKEN_MISSING", "Bearer"],
     ["another scheme", "TOKEN_INVALID", "Basic dXNlcjpwYXNz"],
+    // Both a scheme without a token and a bare token: not a Bearer credential either way.
+    ["another scheme alone", "TOKEN_INVALID", "Basic"],
+    ["only white space", "TOKEN_MISSING", "   "],
+    ["the scheme, then only white space", "TOKEN_MISSING", "Bearer    "],
   ])("%s → %s", async (_label, reason, authorization) => {
     expect(await meWith(authorization)).toEqual({ code: "UNAUTHENTICATED", reason });
   });

@@ -1,6 +1,5 @@
 // What signUp, login and revokeSession accept, and how they refuse the rest.
 import { randomUUID } from "node:crypto";
-import { hashPassword } from "../../src/auth/password";
 import { DEFAULT_PASSWORD, LOGIN, ME, REVOKE_SESSION, SIGN_UP, login, refresh, signUp, uniqueEmail } from "../helpers/auth";
 import { callGraphQL, errorOf, type GraphQLResponse } from "../helpers/http";
 import { startTestServer, type TestServer } from "../helpers/server";
@@ -65,6 +64,9 @@ describe("auth input", () => {
       ["with a control character (BEL)", "ctl\u0007x@example.io"],
       ["with a control character (NUL)", "ctl\u0000x@example.io"],
       ["with a control character (DEL)", "ctl\u007fx@example.io"],
+      // 250 characters as sent, 495 once lower-cased: "İ" becomes "i" and a combining dot.
+      ["that grows past 254 characters when lower-cased", `${"\u0130".repeat(245)}@x.io`],
+      ["with a lone surrogate", "lone\ud800x@example.io"],
     ])("refuses signUp with an email %s", async (_label, email) => {
       await expectRefusedWithoutTrace(() => callSignUp(email, DEFAULT_PASSWORD));
     });
@@ -74,6 +76,7 @@ describe("auth input", () => {
       ["of 129 characters", "p".repeat(129)],
       ["of 129 emoji", EMOJI.repeat(129)],
       ["that is empty", ""],
+      ["with a lone surrogate", "password\udc00!"],
     ])("refuses signUp with a password %s", async (_label, password) => {
       await expectRefusedWithoutTrace(() => callSignUp(uniqueEmail("weak"), password));
     });
@@ -84,6 +87,30 @@ describe("auth input", () => {
         await expectRefusedWithoutTrace(() => callLogin(account.email, password));
       }
       await expectRefusedWithoutTrace(() => callLogin("not-an-email", DEFAULT_PASSWORD));
+    });
+  });
+
+  describe("unicode emails (property)", () => {
+    it("never answers 5xx or INTERNAL_SERVER_ERROR, and what is stored is what logs in", async () => {
+      const fc = await import("fast-check");
+      const local = fc.string({ unit: "grapheme", minLength: 1, maxLength: 140 });
+      const domain = fc.string({ unit: "grapheme", minLength: 1, maxLength: 60 });
+      const email = fc.tuple(local, domain, fc.constantFrom("io", "com", "İO", "ǅ", "ß")).map(([l, d, t]) => `${l}@${d}.${t}`);
+      // Characters whose lower case is longer than they are, near the length bound.
+      const growing = fc.tuple(fc.integer({ min: 120, max: 252 }), fc.constantFrom("\u0130", "A")).map(([n, c]) => `${c.repeat(n - 5)}@x.io`);
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(email, growing, fc.string({ unit: "binary", maxLength: 300 })), async (candidate) => {
+          const response = await callSignUp(candidate, DEFAULT_PASSWORD);
+          expect(response.status).toBeLessThan(500);
+          const code = errorOf(response)?.code;
+          expect(["BAD_USER_INPUT", "CONFLICT", undefined]).toContain(code);
+          if (code !== undefined) return;
+          const stored = (response.body.data as { signUp: { user: { email: string } } }).signUp.user.email;
+          expect([...stored].length).toBeLessThanOrEqual(254);
+          expect(errorOf(await callLogin(candidate, DEFAULT_PASSWORD))).toBeUndefined();
+        }),
+        { numRuns: 150, seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) },
+      );
     });
   });
 
@@ -189,7 +216,7 @@ describe("sign-up closed (ALLOW_SIGNUP=false)", () => {
 
   it("still lets existing accounts log in", async () => {
     const email = uniqueEmail("existing");
-    const user = await server.database.prisma.user.create({ data: { email, passwordHash: await hashPassword(DEFAULT_PASSWORD) } });
+    const user = await server.database.prisma.user.create({ data: { email, passwordHash: await server.services.passwords.hash(DEFAULT_PASSWORD, "test") } });
     await expect(login(server.url, email)).resolves.toMatchObject({ userId: user.id });
   });
 });

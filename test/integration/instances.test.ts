@@ -504,3 +504,32 @@ describe("WORKERS=2: two workers of one process on one port, with Redis", () => 
     await expect(fetch(`${keyway.url}/healthz`)).rejects.toThrow();
   }, 30_000);
 });
+
+describe("WORKERS=2 without Redis: the workers count limits together, in the primary", () => {
+  let keyway: KeywayProcess;
+  const fresh = callOnFreshConnection;
+  beforeAll(async () => {
+    keyway = await startKeyway(baseEnv({ WORKERS: "2", LOGIN_ATTEMPTS_LIMIT: "4/15m", AUTH_IP_LIMIT: "12/1m" }));
+    await waitFor("two listening workers", async () => keyway.logs, (logs) => new Set(logs.filter((line) => line.msg === "keyway is listening").map((line) => line.worker)).size === 2, 30_000);
+  }, 60_000);
+  afterAll(async () => {
+    if (keyway?.child.exitCode === null) await stopKeyway(keyway);
+  });
+
+  const workersThatServed = (operation: string, since: number) =>
+    new Set(keyway.logs.filter((line) => line.msg === "request" && line.operation === operation && Date.parse(String(line.time)) >= since).map((line) => line.worker));
+
+  it("refuses the fifth failed login for an account (LOGIN_ATTEMPTS_LIMIT=4/15m), then the 13th auth call (AUTH_IP_LIMIT=12/1m)", async () => {
+    const email = uniqueEmail("wnoredis");
+    tokensOf(await fresh(keyway.url, SIGN_UP, { headers: { [REFRESH_HEADER]: "1" }, variables: { input: { email, password: DEFAULT_PASSWORD } } }), "signUp");
+    const startedAt = Date.now();
+    for (let i = 0; i < 4; i++) expect(reasonOf(await callLogin(keyway.url, email, WRONG_PASSWORD, fresh))).toBe("INVALID_CREDENTIALS");
+    await sleep(100);
+    // Both workers answered, so neither could have counted all four on its own.
+    expect(workersThatServed("Login", startedAt).size).toBe(2);
+    for (let i = 0; i < 2; i++) expect(reasonOf(await callLogin(keyway.url, email, DEFAULT_PASSWORD, fresh))).toBe("RATE_LIMITED");
+    // Seven calls so far; five more are allowed, the thirteenth is refused whichever worker takes it.
+    for (let i = 0; i < 5; i++) expect(reasonOf(await callLogin(keyway.url, uniqueEmail("wip"), WRONG_PASSWORD, fresh))).toBe("INVALID_CREDENTIALS");
+    for (let i = 0; i < 2; i++) expect(reasonOf(await callLogin(keyway.url, uniqueEmail("wip"), WRONG_PASSWORD, fresh))).toBe("RATE_LIMITED");
+  });
+});

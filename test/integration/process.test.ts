@@ -86,3 +86,29 @@ describe("refusing to start", () => {
     expect(run.output().stderr).toMatch(/keyway: failed to start: .*(ENOTDIR|not a directory)/i);
   });
 });
+
+describe("warning about production settings that undo a protection", () => {
+  it("starts, and says so once per setting before listening", async () => {
+    const database = await createTestDatabase();
+    const { generateKeyPairSync } = await import("node:crypto");
+    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const keyway = await startKeyway({
+      ...databaseEnv(database),
+      NODE_ENV: "production",
+      JWT_PRIVATE_KEY: pem,
+      COOKIE_SECURE: "false",
+      TRUST_PROXY: "true",
+      CORS_ORIGINS: "http://app.example.com",
+    });
+    try {
+      const warnings = keyway.logs.filter((line) => line.insecure === true);
+      expect(warnings.map((line) => line.level)).toEqual([40, 40, 40]);
+      expect(warnings.map((line) => String(line.msg).split(" ")[0])).toEqual(["COOKIE_SECURE=false", "TRUST_PROXY=true", "CORS_ORIGINS"]);
+      const listening = keyway.logs.findIndex((line) => line.msg === "keyway is listening");
+      expect(keyway.logs.indexOf(warnings[2]!)).toBeLessThan(listening);
+    } finally {
+      expect(await stopKeyway(keyway)).toBe(0);
+      await database.drop();
+    }
+  }, 60_000);
+});

@@ -45,7 +45,7 @@ describe("loadConfig", () => {
     ["12h", 43200],
     ["30d", 2592000],
   ])("reads ACCESS_TOKEN_TTL=%s as %i seconds", (raw, seconds) => {
-    expect(loadConfig({ ACCESS_TOKEN_TTL: raw, REFRESH_TOKEN_TTL: "90d" }).accessTokenTtl).toBe(seconds);
+    expect(loadConfig({ ACCESS_TOKEN_TTL: raw, REFRESH_TOKEN_TTL: "90d", SESSION_IDLE_TTL: "30d" }).accessTokenTtl).toBe(seconds);
   });
 
   it("names the variable, the value and what it accepts", () => {
@@ -105,5 +105,37 @@ describe("loadConfig", () => {
 
   it("refuses an access token that outlives its session", () => {
     expect(problemsOf({ ACCESS_TOKEN_TTL: "31d" }).join()).toMatch(/shorter than REFRESH_TOKEN_TTL/);
+  });
+
+  it("reads TRUST_PROXY's words as booleans and its numbers as hop counts, never a number as a boolean", () => {
+    expect(loadConfig({ TRUST_PROXY: "1" }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: "0" }).trustProxy).toBe(0);
+    expect(loadConfig({ TRUST_PROXY: "true" }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: " FALSE " }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: "::1, 2001:db8::/32" }).trustProxy).toEqual(["::1", "2001:db8::/32"]);
+    for (const bad of ["yes", "on", "-1", "100", "10.0.0.0/99", "10.0.0.300", "proxy.internal"]) expect(problemsOf({ TRUST_PROXY: bad }).join()).toMatch(/TRUST_PROXY/);
+  });
+
+  it("refuses a SESSION_IDLE_TTL shorter than ACCESS_TOKEN_TTL", () => {
+    expect(problemsOf({ ACCESS_TOKEN_TTL: "15m", SESSION_IDLE_TTL: "10m" }).join()).toMatch(/SESSION_IDLE_TTL \(600s\) must be at least ACCESS_TOKEN_TTL \(900s\)/);
+    expect(problemsOf({ ACCESS_TOKEN_TTL: "15m", SESSION_IDLE_TTL: "15m" })).toEqual([]);
+  });
+
+  it("warns, in production only, about settings that undo a protection", () => {
+    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const risky = { COOKIE_SECURE: "false", TRUST_PROXY: "true", CORS_ORIGINS: "https://app.example.com,http://app.example.com" };
+    const warnings = loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, ...risky }).warnings;
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatch(/^COOKIE_SECURE=false in production/);
+    expect(warnings[1]).toMatch(/^TRUST_PROXY=true in production/);
+    expect(warnings[2]).toMatch(/CORS_ORIGINS lists plain-HTTP origins in production \(http:\/\/app\.example\.com\)/);
+    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "1", CORS_ORIGINS: "https://app.example.com" }).warnings).toEqual([]);
+    expect(loadConfig(risky).warnings).toEqual([]);
+  });
+
+  it("reads METRICS_PORT", () => {
+    expect(loadConfig({}).metricsPort).toBeUndefined();
+    expect(loadConfig({ METRICS_PORT: "9464" }).metricsPort).toBe(9464);
+    expect(problemsOf({ METRICS_PORT: "http" }).join()).toMatch(/METRICS_PORT/);
   });
 });
