@@ -5,6 +5,7 @@
 import { hashSecret, parseRefreshToken } from "../../src/token/refresh-token";
 import { REFRESH_HEADER, REFRESH_TOKEN, signUp, tokensOf } from "./auth";
 import { callGraphQL, errorOf } from "./http";
+import type { KeywayProcess } from "./process";
 
 /** A refresh token and the number of answered rotations of its session when it arrived. */
 export interface Held {
@@ -20,6 +21,8 @@ export interface StormSession {
   answered: number;
   /** Answers other than a rotated token (a connection cut by the kill is not one). */
   unexpected: string[];
+  /** When the round that got no HTTP answer (cut by the kill, or sent after it) was sent. */
+  unansweredSentAt?: number;
 }
 
 /** The columns of "Session" the crash rules are about. */
@@ -59,6 +62,7 @@ export function runStorm(url: string, sessions: StormSession[], stop: () => bool
 
 async function stormOne(url: string, session: StormSession, stop: () => boolean): Promise<void> {
   while (!stop()) {
+    const sentAt = Date.now();
     const attempts = await Promise.allSettled(session.forks.map((held) => refreshWith(url, held.token)));
     let rotated = false;
     attempts.forEach((attempt, index) => {
@@ -71,7 +75,8 @@ async function stormOne(url: string, session: StormSession, stop: () => boolean)
       }
     });
     if (rotated) session.answered += 1;
-    if (attempts.some((attempt) => attempt.status === "rejected") || session.unexpected.length > 0) return;
+    if (attempts.some((attempt) => attempt.status === "rejected")) session.unansweredSentAt = sentAt;
+    if (session.unansweredSentAt !== undefined || session.unexpected.length > 0) return;
   }
 }
 
@@ -141,5 +146,78 @@ export async function waitForRotations(sessions: StormSession[], min: number, ti
   while (sessions.reduce((sum, session) => sum + session.answered, 0) < min) {
     if (Date.now() > deadline) throw new Error(`the storm answered fewer than ${min} rotations in ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Rotations whose answer the kill took away: what a crash test must have produced to prove anything. */
+export interface CutRotations {
+  /** Sessions whose row is one generation ahead of the answers: the rotation committed, its answer was lost. */
+  committedUnanswered: number;
+  /** Other sessions with a refresh sent before the kill that never got an answer: it was in flight. */
+  inFlight: number;
+}
+
+export function cutRotations(sessions: StormSession[], rows: Map<string, SessionRow>, killedAt: number): CutRotations {
+  let committedUnanswered = 0;
+  let inFlight = 0;
+  for (const session of sessions) {
+    if (rows.get(session.sessionId)?.generation === session.answered + 1) committedUnanswered++;
+    else if (session.unansweredSentAt !== undefined && session.unansweredSentAt < killedAt) inFlight++;
+  }
+  return { committedUnanswered, inFlight };
+}
+
+export interface KillDuringStormOptions {
+  /** Starts keyway on the database under test; every attempt uses the same one. */
+  start(): Promise<KeywayProcess>;
+  /** The Session rows as the kill left them, read before keyway opens the database again. */
+  readRows(): Promise<Map<string, SessionRow>>;
+  sessions: number;
+  /** The first attempt kills after this many answered rotations, each later one a round later. */
+  rotationsBeforeKill: number;
+  maxAttempts: number;
+}
+
+export interface KillDuringStorm {
+  /** How many attempts it took for the kill to cut a rotation (the last one's results follow). */
+  attempts: number;
+  sessions: StormSession[];
+  rows: Map<string, SessionRow>;
+  cut: CutRotations;
+}
+
+/**
+ * Starts keyway, storms it with fresh sessions and SIGKILLs it mid-storm. A kill that
+ * cut no rotation proves nothing about crashes, so then it tries again (keyway
+ * started anew on the same database, fresh sessions, a later kill), at most
+ * `maxAttempts` times; the caller asserts on the last attempt's `cut`.
+ */
+export async function killDuringStorm(options: KillDuringStormOptions): Promise<KillDuringStorm> {
+  for (let attempt = 1; ; attempt++) {
+    const keyway = await options.start();
+    let stopped = false;
+    try {
+      const sessions = await createStormSessions(keyway.url, options.sessions);
+      const storm = runStorm(keyway.url, sessions, () => stopped);
+      await waitForRotations(sessions, options.rotationsBeforeKill + (attempt - 1) * options.sessions);
+      const killedAt = Date.now();
+      keyway.child.kill("SIGKILL");
+      await keyway.exited;
+      stopped = true;
+      await storm;
+      const rows = await options.readRows();
+      const cut = cutRotations(sessions, rows, killedAt);
+      console.log(
+        `kill during refresh, attempt ${attempt}: ${sessions.reduce((sum, session) => sum + session.answered, 0)} answered rotations before the kill; ` +
+          `of ${sessions.length} sessions, ${cut.committedUnanswered} had a rotation committed whose answer the kill cut, ${cut.inFlight} one in flight`,
+      );
+      if (cut.committedUnanswered + cut.inFlight > 0 || attempt >= options.maxAttempts) return { attempts: attempt, sessions, rows, cut };
+    } finally {
+      stopped = true;
+      if (keyway.child.exitCode === null && keyway.child.signalCode === null) {
+        keyway.child.kill("SIGKILL");
+        await keyway.exited;
+      }
+    }
   }
 }
