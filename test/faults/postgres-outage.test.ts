@@ -2,11 +2,16 @@
 // SERVICE_UNAVAILABLE quickly instead of hanging, /readyz says 503, the process
 // survives, and full service returns within two seconds of PostgreSQL's return,
 // with no restart. The cluster is the test's own, so this runs in both CI passes.
+//
+// The load's callers call `me` all the time, so their users are in keyway's 30 s
+// in-process user cache and their `me` never needs the database. One more caller
+// signs up before the outage and calls `me` for the first time in the middle of
+// it: that `me` must read the database, and so must answer 503.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { DEFAULT_PASSWORD, LOGIN, REFRESH_HEADER, REFRESH_TOKEN, signUp } from "../helpers/auth";
-import { pause, runUserLoop, timedGraphQL, timedReadyz, type LoadUser, type Sample } from "../helpers/fault-load";
+import { DEFAULT_PASSWORD, LOGIN, REFRESH_HEADER, REFRESH_TOKEN, signUp, type Account } from "../helpers/auth";
+import { pause, runUserLoop, signUpLoadUsers, timedGraphQL, timedMe, timedReadyz, type CallResult, type Sample } from "../helpers/fault-load";
 import { createPgCluster, waitForConnections, type PgCluster } from "../helpers/pg-cluster";
 import { startKeyway, stopKeyway, type KeywayProcess } from "../helpers/process";
 
@@ -37,6 +42,10 @@ describe("PostgreSQL stopped for ten seconds under load", () => {
   let restartingAt = 0;
   let acceptingAt = 0;
   let recoveredAt = 0;
+  /** Signed up before the outage; its first `me` comes during it, its second after recovery. */
+  let uncached: Account;
+  let uncachedDuring: CallResult;
+  let uncachedAfter: CallResult;
 
   beforeAll(async () => {
     cluster = await createPgCluster();
@@ -50,12 +59,8 @@ describe("PostgreSQL stopped for ten seconds under load", () => {
       await cluster.destroy();
       throw error;
     });
-    const users: LoadUser[] = await Promise.all(
-      Array.from({ length: USERS }, async () => {
-        const account = await signUp(keyway.url, undefined, DEFAULT_PASSWORD, { headers: { [REFRESH_HEADER]: "1" } });
-        return { email: account.email, accessToken: account.accessToken };
-      }),
-    );
+    const users = await signUpLoadUsers(keyway.url, USERS);
+    uncached = await signUp(keyway.url);
 
     let stopping = false;
     const loops = users.map((user) => runUserLoop(keyway.url, user, samples, () => stopping, CUT_OFF_MS));
@@ -70,12 +75,16 @@ describe("PostgreSQL stopped for ten seconds under load", () => {
     stoppingAt = Date.now();
     await cluster.stop("immediate");
     stoppedAt = Date.now();
+    const firstMe = pause(OUTAGE_MS / 2).then(() => timedMe(keyway.url, uncached.accessToken, CUT_OFF_MS));
     await pause(OUTAGE_MS);
+    uncachedDuring = await firstMe;
     restartingAt = Date.now();
     await cluster.start();
     await waitForConnections(cluster.url);
     acceptingAt = Date.now();
     recoveredAt = await firstFullService(keyway.url, users[0]!.email);
+    uncachedAfter = await timedMe(keyway.url, uncached.accessToken, CUT_OFF_MS);
+    samples.push(uncachedDuring.sample, uncachedAfter.sample);
     await pause(1_000);
     stopping = true;
     await Promise.all([...loops, probeReadiness]);
@@ -117,6 +126,14 @@ describe("PostgreSQL stopped for ten seconds under load", () => {
     const after = me.filter((sample) => sample.startedAt >= recoveredAt);
     expect(after.length).toBeGreaterThan(0);
     expect(after.every((sample) => sample.status === 200)).toBe(true);
+  });
+
+  test("me for a caller whose user was never cached answers 503 SERVICE_UNAVAILABLE during the outage, and works after it", () => {
+    expect(uncachedDuring.sample.startedAt).toBeGreaterThanOrEqual(stoppedAt);
+    expect(uncachedDuring.sample.endedAt).toBeLessThanOrEqual(restartingAt);
+    expect(`${uncachedDuring.sample.status} ${uncachedDuring.sample.code}`).toBe("503 SERVICE_UNAVAILABLE");
+    expect(uncachedAfter.sample.status).toBe(200);
+    expect(uncachedAfter.body?.data?.me).toMatchObject({ id: uncached.userId, email: uncached.email });
   });
 
   test("/readyz answers 503 while PostgreSQL is down and 200 before and after", () => {

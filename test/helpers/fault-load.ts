@@ -1,6 +1,7 @@
 // Steady client load for fault tests: every request is timed and recorded, and a
 // hang is cut off (and recorded as such) instead of stalling the test.
-import { DEFAULT_PASSWORD, LOGIN, ME, REFRESH_HEADER, REFRESH_TOKEN } from "./auth";
+import { HASHING_QUEUE_LIMITS } from "../../src/auth/password";
+import { DEFAULT_PASSWORD, LOGIN, ME, REFRESH_HEADER, REFRESH_TOKEN, signUp } from "./auth";
 
 export type Operation = "login" | "refreshToken" | "me" | "readyz";
 
@@ -47,6 +48,10 @@ export async function timedGraphQL(
   }
 }
 
+export function timedMe(baseUrl: string, accessToken: string, cutOffMs: number): Promise<CallResult> {
+  return timedGraphQL(baseUrl, "me", ME, { headers: { authorization: `Bearer ${accessToken}` }, cutOffMs });
+}
+
 export async function timedReadyz(baseUrl: string, cutOffMs: number): Promise<Sample> {
   const startedAt = Date.now();
   try {
@@ -64,6 +69,18 @@ export interface LoadUser {
   accessToken: string;
 }
 
+/** Signs up `count` load users, as many at a time as keyway lets one client wait for password hashing. */
+export async function signUpLoadUsers(baseUrl: string, count: number): Promise<LoadUser[]> {
+  const users: LoadUser[] = [];
+  for (let start = 0; start < count; start += HASHING_QUEUE_LIMITS.maxQueuedPerClient) {
+    const batch = Array.from({ length: Math.min(HASHING_QUEUE_LIMITS.maxQueuedPerClient, count - start) }, () =>
+      signUp(baseUrl, undefined, DEFAULT_PASSWORD, { headers: { [REFRESH_HEADER]: "1" } }),
+    );
+    users.push(...(await Promise.all(batch)).map((account) => ({ email: account.email, accessToken: account.accessToken })));
+  }
+  return users;
+}
+
 /**
  * One virtual user until `stop()` is true: login (cookieless) → refreshToken with the
  * token just received → me with the fresh access token, and `me` with the token
@@ -72,7 +89,7 @@ export interface LoadUser {
 export async function runUserLoop(baseUrl: string, user: LoadUser, samples: Sample[], stop: () => boolean, cutOffMs: number): Promise<void> {
   const cookieless = { [REFRESH_HEADER]: "1" };
   while (!stop()) {
-    const early = await timedGraphQL(baseUrl, "me", ME, { headers: { authorization: `Bearer ${user.accessToken}` }, cutOffMs });
+    const early = await timedMe(baseUrl, user.accessToken, cutOffMs);
     samples.push(early.sample);
     const login = await timedGraphQL(baseUrl, "login", LOGIN, {
       variables: { input: { email: user.email, password: DEFAULT_PASSWORD } },
@@ -89,7 +106,7 @@ export async function runUserLoop(baseUrl: string, user: LoadUser, samples: Samp
     samples.push(rotated.sample);
     const payload = rotated.body?.data?.refreshToken as { accessToken?: string } | undefined;
     if (rotated.sample.status !== 200 || !payload?.accessToken) continue;
-    const me = await timedGraphQL(baseUrl, "me", ME, { headers: { authorization: `Bearer ${payload.accessToken}` }, cutOffMs });
+    const me = await timedMe(baseUrl, payload.accessToken, cutOffMs);
     samples.push(me.sample);
   }
 }
