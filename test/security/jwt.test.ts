@@ -60,6 +60,20 @@ function hmac(alg: "HS256" | "HS384" | "HS512", secret: string): string {
 /** The same claims with one member repeated first: a last-wins parser sees only the genuine value. */
 const withPayloadPrefix = (prefix: string) => signTexts(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid }), `{${prefix},${JSON.stringify(claims).slice(1)}`);
 const withHeader = (header: string) => signTexts(header, JSON.stringify(claims));
+/** A token keyway would accept but for its length, exactly `length` characters long: the payload padded, the header spaced. */
+function tokenOfLength(length: number): string {
+  const encodedLength = (text: string) => Math.ceil((Buffer.byteLength(text) * 4) / 3);
+  const padded = (pad: number) => JSON.stringify({ ...claims, pad: "x".repeat(pad) });
+  // base64url cannot be 4n + 1 characters long, so one of a few header spacings lands on `length`.
+  for (let spaces = 0; spaces < 3; spaces++) {
+    const header = `{${" ".repeat(spaces)}${JSON.stringify({ alg: "ES256", typ: "at+jwt", kid }).slice(1)}`;
+    const fixed = encodedLength(header) + ".".length * 2 + encodedLength("x".repeat(64)); // ES256 signatures are 64 bytes
+    for (let pad = 0; fixed + encodedLength(padded(pad)) <= length; pad++) {
+      if (fixed + encodedLength(padded(pad)) === length) return signTexts(header, padded(pad));
+    }
+  }
+  throw new Error(`no token of exactly ${length} characters`);
+}
 
 type Case = [name: string, token: () => string, reason: string, verifications: 0 | 1];
 
@@ -204,10 +218,35 @@ describe("malformed Authorization headers", () => {
     expect(parsed.errors[0]!.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "TOKEN_INVALID" });
   });
 
-  it("answers a 1 MB header with 431 before any GraphQL runs", async () => {
-    verifyCalls.mockClear();
+  // Node's HTTP parser refuses a header block over its 16 KiB limit before keyway sees
+  // a request at all, so no keyway code can be observed here: only the answer.
+  it("answers a 1 MB header with 431 from the HTTP layer: no GraphQL answer, no stack", async () => {
     const response = await postRaw(server.url, "/graphql", [`Authorization: Bearer ${"a".repeat(1024 * 1024)}`], JSON.stringify({ query: ME }));
     expect(response.status).toBe(431);
+    // Fastify's answer to the parser's error: a plain HTTP error object, not a GraphQL response.
+    const body = JSON.parse(response.body) as Record<string, unknown>;
+    expect(body).toMatchObject({ statusCode: 431 });
+    expect(body).not.toHaveProperty("data");
+    expect(body).not.toHaveProperty("errors");
+    expect(response.body).not.toMatch(/\n\s+at |stack|node_modules|\.[cm]?[jt]s:\d+/);
+  });
+
+  // Keyway's own cap sits far below Node's: a token just over it reaches keyway,
+  // and the count of jsonwebtoken.verify calls shows where it was refused.
+  it("verifies and accepts a genuine token of exactly 4096 characters, the cap", async () => {
+    const token = tokenOfLength(4096);
+    verifyCalls.mockClear();
+    const me = await callGraphQL(server.url, ME, { accessToken: token });
+    expect(me.body).toMatchObject({ data: { me: { id: victim.userId } } });
+    expect(verifyCalls).toHaveBeenCalledTimes(1);
+  });
+
+  it("refuses a genuine token of 4097 characters as TOKEN_INVALID without verifying it", async () => {
+    const token = tokenOfLength(4097);
+    verifyCalls.mockClear();
+    const me = await callGraphQL(server.url, ME, { accessToken: token });
+    expect(me.status).toBe(200);
+    expect(errorOf(me)).toEqual({ code: "UNAUTHENTICATED", reason: "TOKEN_INVALID" });
     expect(verifyCalls).not.toHaveBeenCalled();
   });
 });
