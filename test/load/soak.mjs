@@ -1,12 +1,14 @@
 // `npm run soak`: a bounded mixed load against a keyway started from dist/ as an
 // operator would (PGlite in a temp DATA_DIR, or DATABASE_URL when set).
 //
-// 64 virtual users, each a browser with its own cookie jar, sign up, log in, call
-// `me`, refresh (sometimes from two tabs at once), reload the page (a silent
-// refresh with no token in memory) and log out. The run fails (exit 1) on any 5xx,
-// any session lost — a user who did not log out but can no longer refresh — a heap
-// that grew more than 20% between the 10 s mark and the end, or a heap figure it
-// cannot trust (a sample that went unanswered, or a window with too few samples).
+// 64 virtual users, each a browser with its own cookie jar and address, sign up,
+// log in, call `me`, refresh (sometimes from two tabs at once), reload the page (a
+// silent refresh with no token in memory) and log out; a login refused as
+// RATE_LIMITED is tried again after its retryAfter, as clients do. The run fails
+// (exit 1) on any 5xx, a user who never got in, any session lost — a user who did
+// not log out but can no longer refresh — any other refusal, a heap that grew more
+// than 20% between the 10 s mark and the end, or a heap figure it cannot trust (a
+// sample that went unanswered, or a window with too few samples).
 //
 // Usage: npm run soak [-- --duration 120 --users 64]
 import { spawn } from "node:child_process";
@@ -58,6 +60,10 @@ const env = {
   DATA_DIR: dataDir,
   ACCESS_TOKEN_TTL: "20s",
   AUTH_IP_LIMIT: "10000000/1m",
+  // The soak stands where a load balancer would: each user is a person at an address
+  // of their own (X-Forwarded-For), because keyway bounds password hashing per client
+  // address and 64 people are not one client.
+  TRUST_PROXY: "127.0.0.1",
   ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
 };
 const server = spawn(
@@ -86,10 +92,12 @@ server.on("exit", (code, signal) => (serverExit = { code, signal }));
 
 const stats = Object.fromEntries(Object.keys(OPERATIONS).map((name) => [name, { count: 0, latencies: [] }]));
 const failures = { serverErrors: [], lostSessions: [], unexpected: [], heapSamples: [] };
+/** Logins and sign-ups refused as RATE_LIMITED, and the longest a user waited to get in because of them. */
+const overload = { refusals: 0, longestKeptOutMs: 0 };
 const heapSamples = [];
 
 async function call(user, name, { variables, tab = user.jar } = {}) {
-  const headers = { "content-type": "application/json" };
+  const headers = { "content-type": "application/json", "x-forwarded-for": user.address };
   if (user.accessToken && (name === "me" || name === "logout")) headers.authorization = `Bearer ${user.accessToken}`;
   if (tab.cookie) headers.cookie = tab.cookie;
   const started = performance.now();
@@ -123,7 +131,15 @@ function lose(user, what, result) {
 async function authenticate(user, name) {
   const result = await call(user, name, { variables: { input: { email: user.email, password: user.password } } });
   const payload = result.body?.data?.[name];
+  if (!payload && result.error?.code === "RATE_LIMITED" && result.error.retryAfter > 0) {
+    // Password hashing is saturated (README, "Overload"): a client comes back after retryAfter.
+    overload.refusals++;
+    user.keptOutSince ??= Date.now();
+    return new Promise((resolve) => setTimeout(resolve, result.error.retryAfter * 1000));
+  }
   if (!payload) return failures.unexpected.push({ name, error: result.error ?? result.status });
+  if (user.keptOutSince !== undefined) overload.longestKeptOutMs = Math.max(overload.longestKeptOutMs, Date.now() - user.keptOutSince);
+  user.keptOutSince = undefined;
   user.accessToken = payload.accessToken;
   user.expiresAt = Date.now() + payload.expiresIn * 1000;
   user.registered = true;
@@ -173,7 +189,15 @@ async function step(user) {
 }
 
 async function runUser(index, deadline) {
-  const user = { email: `soak-${index}-${process.pid}@example.io`, password: "correct horse battery staple", jar: { cookie: null }, accessToken: null, expiresAt: 0, registered: false };
+  const user = {
+    email: `soak-${index}-${process.pid}@example.io`,
+    password: "correct horse battery staple",
+    address: `10.0.${Math.floor(index / 250)}.${(index % 250) + 1}`,
+    jar: { cookie: null },
+    accessToken: null,
+    expiresAt: 0,
+    registered: false,
+  };
   while (Date.now() < deadline && serverExit === null) {
     try {
       await step(user);
@@ -181,6 +205,7 @@ async function runUser(index, deadline) {
       failures.unexpected.push({ name: "transport", error: String(error) });
     }
   }
+  return user;
 }
 
 // ---- the run ------------------------------------------------------------------
@@ -228,7 +253,8 @@ async function sampleHeap() {
 }
 
 console.log(`soak: ${USERS} users for ${DURATION_S} s against ${baseUrl} (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`);
-await Promise.all([sampleHeap(), ...Array.from({ length: USERS }, (_, index) => runUser(index, deadline))]);
+const [, ...users] = await Promise.all([sampleHeap(), ...Array.from({ length: USERS }, (_, index) => runUser(index, deadline))]);
+const neverIn = users.filter((user) => !user.registered).length;
 
 // ---- report -------------------------------------------------------------------
 
@@ -261,6 +287,7 @@ for (const window of windows) {
       `resident set up to ${mb(window.rss)} MB`,
   );
 }
+console.log(`refused for overload and retried: ${overload.refusals}, longest a user was kept out: ${(overload.longestKeptOutMs / 1000).toFixed(1)} s, users who never got in: ${neverIn}`);
 console.log(`5xx: ${failures.serverErrors.length}, sessions lost: ${failures.lostSessions.length}, other failures: ${failures.unexpected.length}, failed heap samples: ${failures.heapSamples.length}, server exit: ${serverExit ? JSON.stringify(serverExit) : "none"}`);
 for (const [kind, list] of Object.entries(failures)) if (list.length) console.log(`${kind} (first 5):`, JSON.stringify(list.slice(0, 5)));
 
@@ -268,6 +295,7 @@ const passed =
   failures.serverErrors.length === 0 &&
   failures.lostSessions.length === 0 &&
   failures.unexpected.length === 0 &&
+  neverIn === 0 &&
   failures.heapSamples.length === 0 &&
   windows.every((window) => window.samples >= window.needed) &&
   serverExit === null &&
