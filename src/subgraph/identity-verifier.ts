@@ -27,6 +27,7 @@ type HeaderSource = Headers | { get(name: string): string | null | undefined } |
 
 /** A Node request after a JSON body parser ran: Apollo's standalone `req`, Express's `req`, Fastify's `request`. */
 export interface ParsedHttpRequest {
+  method?: string;
   headers: HeaderSource;
   body?: unknown;
 }
@@ -64,10 +65,10 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
     if (!verified.ok) throw refuse(verified.reason === "TOKEN_EXPIRED" ? "IDENTITY_EXPIRED" : "IDENTITY_INVALID");
     // From here to remember() nothing awaits: two requests with one jti cannot both pass.
     const { claims } = verified;
-    if (replays.seen(claims.jti)) throw refuse("IDENTITY_REPLAYED");
+    if (replays.seen(claims.jti, claims.iat)) throw refuse("IDENTITY_REPLAYED");
     const bound = readBodyHash(token);
     if (bound === null || bound !== hashRequestBody(body)) throw refuse("IDENTITY_INVALID");
-    replays.remember(claims.jti, claims.exp);
+    replays.remember(claims.jti, claims.iat, claims.exp);
     return claims;
   };
 
@@ -75,6 +76,9 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
     verifyRequest,
     async verifyHttpRequest(req) {
       if (!("body" in req)) throw new TypeError("verifyHttpRequest(req) needs a request whose JSON body was parsed (req.body)");
+      // keyway sends identities only with POST. A GET runs the query in its URL, not the
+      // body a parser may have read, so the binding would vouch for the wrong operation.
+      if (req.method !== undefined && req.method.toUpperCase() !== "POST" && readHeader(req.headers, IDENTITY_HEADER)) throw refuse("IDENTITY_INVALID");
       return verifyRequest(req.headers, req.body ?? null);
     },
   };

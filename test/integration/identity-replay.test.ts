@@ -2,6 +2,7 @@
 // minted for: a real keyway in front of an in-test subgraph that trusts callers only
 // through keyway/subgraph, and that also records every identity it is sent, as
 // someone reading its traffic or its logs would.
+import http from "node:http";
 import "reflect-metadata";
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/disabled";
@@ -145,6 +146,31 @@ describe("a captured identity", () => {
     const identity = signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "notes", Date.now(), JSON.stringify(read));
     expect(await sendDirect(notes.url, identity, { query: 'mutation { addNote(text: "not mine") }' })).toMatchObject({ error: { code: "UNAUTHENTICATED", reason: "IDENTITY_INVALID" } });
     expect(await sendDirect(notes.url, identity, read)).toMatchObject({ status: 200, data: { myNotes: ["milk"] } });
+  });
+
+  it("is refused on a GET, whose query comes from the URL whatever body a parser read", async () => {
+    // A fresh identity, never used: captured on its way and raced to the subgraph.
+    const claims = JSON.parse(Buffer.from(alice.accessToken.split(".")[1]!, "base64url").toString());
+    const write = { query: 'mutation { addNote(text: "harmless") }' };
+    const identity = signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "notes", Date.now(), JSON.stringify(write));
+    const answer = await new Promise<{ data?: unknown; errors?: Array<{ extensions?: { code?: string; reason?: string } }> }>((resolve, reject) => {
+      const body = JSON.stringify(write);
+      const request = http.request(
+        `${notes.url}?query=${encodeURIComponent("{ myNotes }")}`,
+        { method: "GET", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "apollo-require-preflight": "1", [IDENTITY_HEADER]: identity } },
+        (response) => {
+          let text = "";
+          response.on("data", (chunk) => (text += chunk));
+          response.on("end", () => resolve(JSON.parse(text)));
+        },
+      );
+      request.on("error", reject);
+      request.end(body);
+    });
+    expect(answer.data ?? null).toBeNull();
+    expect(answer.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "IDENTITY_INVALID" });
+    // The identity was not spent by the refusal: keyway's own POST with it would still go through.
+    expect(await sendDirect(notes.url, identity, write)).toMatchObject({ status: 200 });
   });
 
   it("is not followed by new ones once the session has ended", async () => {

@@ -189,7 +189,12 @@ describe("createIdentityVerifier", () => {
       // Full: the least recently seen identity was forgotten, the newer two are still refused.
       await expect(reasonOf(sub.verifyRequest(headers(identities[2]!), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
       await expect(reasonOf(sub.verifyRequest(headers(identities[1]!), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
-      now += 32_000;
+      // The forgotten one had not expired: it, and anything minted no later than it, is refused rather than taken on trust.
+      await expect(reasonOf(sub.verifyRequest(headers(identities[0]!), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
+      now += 1_000;
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("accepted");
+      now += 31_000;
       await expect(reasonOf(sub.verifyRequest(headers(identities[2]!), QUERY))).resolves.toBe("IDENTITY_EXPIRED");
     });
   });
