@@ -56,8 +56,10 @@ export interface Config {
   logLevel: string;
   /** Serve the demo web client at /demo. */
   demo: boolean;
-  /** Set: /metrics is served on this port (same HOST) instead of the public one. */
+  /** Set: /metrics is served on this port (and METRICS_HOST) instead of the public one. */
   metricsPort: number | undefined;
+  /** Where the metrics port binds; defaults to HOST. */
+  metricsHost: string;
   /** Settings that work but weaken a production deployment; main.ts logs each at start-up. */
   warnings: string[];
 }
@@ -166,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     subgraphs: read("SUBGRAPHS", [], parseSubgraphs),
     logLevel,
     metricsPort,
+    metricsHost: text("METRICS_HOST", text("HOST", "127.0.0.1")),
     warnings,
   };
   if (problems.length > 0) throw new ConfigError(problems);
@@ -179,8 +182,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
 function productionWarnings(settings: { cookieSecure: boolean; trustProxy: Config["trustProxy"]; corsOrigins: string[] }): string[] {
   const warnings: string[] = [];
   if (!settings.cookieSecure) warnings.push("COOKIE_SECURE=false in production: browsers will send the refresh cookie over plain HTTP");
-  if (settings.trustProxy === true) {
-    warnings.push("TRUST_PROXY=true in production: any X-Forwarded-For is believed, so a client that reaches keyway directly chooses its own address (limits, Session.ip); set the hop count or the proxies' addresses");
+  const everyone = Array.isArray(settings.trustProxy) && settings.trustProxy.some((entry) => /\/0$/.test(entry));
+  if (settings.trustProxy === true || everyone) {
+    warnings.push(`TRUST_PROXY=${settings.trustProxy === true ? "true" : "…/0"} in production: any X-Forwarded-For is believed, so a client that reaches keyway directly chooses its own address (limits, Session.ip); set the proxies' addresses`);
+  } else if (typeof settings.trustProxy === "number" && settings.trustProxy > 0) {
+    warnings.push(`TRUST_PROXY=${settings.trustProxy} (a hop count) in production: safe only if keyway cannot be reached except through ${settings.trustProxy} prox${settings.trustProxy === 1 ? "y" : "ies"}; a client that reaches it directly chooses its own address. The proxies' addresses or CIDRs are safe either way`);
   }
   const plain = settings.corsOrigins.filter((origin) => origin.startsWith("http://"));
   if (plain.length > 0) warnings.push(`CORS_ORIGINS lists plain-HTTP origins in production (${plain.join(", ")}): pages served over HTTP can be altered in transit and then call keyway with credentials`);

@@ -15,10 +15,13 @@ export interface MetricsSources {
   /** 1 up, 0 down, absent when Redis is not configured. */
   redisUp?: () => number;
   revokedSessions: () => number;
+  /** Labels on every series, e.g. the worker's id under WORKERS. */
+  defaultLabels?: Record<string, string>;
 }
 
 export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
+  if (sources.defaultLabels) registry.setDefaultLabels(sources.defaultLabels);
   collectDefaultMetrics({ register: registry });
   if (sources.redisUp) {
     const redisUp = sources.redisUp;

@@ -1,5 +1,6 @@
 // createServer(deps): the HTTP server with Apollo mounted, shared by main.ts and
 // the tests, which start it on port 0 against a real database.
+import cluster from "node:cluster";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
 import type { GraphQLContext } from "./auth/context";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
@@ -53,6 +54,8 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     redisUp: redis ? () => (redis.state() === "up" ? 1 : 0) : undefined,
     revokedSessions: () => revocations.size,
     events: deps.services.events,
+    // Each worker keeps its own counts; the label tells a scraper which one answered.
+    defaultLabels: cluster.isWorker ? { worker: String(cluster.worker?.id) } : undefined,
   });
   const app = Fastify({
     logger: false,
@@ -130,8 +133,8 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     async listen(port = config.port, host = config.host) {
       await app.listen({ port, host });
       if (metricsApp) {
-        await metricsApp.listen({ port: config.metricsPort, host });
-        metricsUrl = `${baseUrl(metricsApp, host, config.metricsPort ?? 0)}/metrics`;
+        await metricsApp.listen({ port: config.metricsPort, host: config.metricsHost });
+        metricsUrl = `${baseUrl(metricsApp, config.metricsHost, config.metricsPort ?? 0)}/metrics`;
       }
       return baseUrl(app, host, port);
     },

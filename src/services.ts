@@ -100,6 +100,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     channel: `${config.redisKeyPrefix}sessions-ended`,
     pollIntervalMs: config.revocationPollInterval * 1000,
     horizon: restored.horizon,
+    endedSince: () => sessions.recentlyEndedSince(config.accessTokenTtl),
     logger,
   });
   revocationSync = sync;
@@ -113,7 +114,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   });
   // Keys rotated by `keyway keys:rotate` (on any instance) are read well before they sign.
   const keyReload = isRotating(deps.keys) ? setInterval(() => void reloadKeys(deps.keys as RotatingKeySet, logger), RELOAD_INTERVAL_MS).unref() : null;
-  const buildContext = createContextBuilder({ accessTokens, revocations, cookie: config.cookie, auth, events, now });
+  const buildContext = createContextBuilder({ accessTokens, revocations, cookie: config.cookie, auth, events, now, onUnusableAddress: warnUnusableAddress(logger) });
   return {
     auth,
     passwords,
@@ -130,6 +131,16 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
       await sync.stop();
       await redis?.close();
     },
+  };
+}
+
+/** At most one line a minute: the operator needs to learn that TRUST_PROXY and the proxy disagree, not every request. */
+function warnUnusableAddress(logger: Logger): (raw: string) => void {
+  let lastAt = 0;
+  return (raw) => {
+    if (Date.now() - lastAt < 60_000) return;
+    lastAt = Date.now();
+    logger.warn({ forwarded: raw.slice(0, 100) }, "no client address could be established from the connection and TRUST_PROXY: these callers share one limit; check what the proxy writes into X-Forwarded-For");
   };
 }
 

@@ -8,7 +8,7 @@ import type { SessionRecord } from "../session/session.store";
 import { signAccessToken, type AccessTokenOptions } from "../token/access-token";
 import { normalizeCredentials } from "./credentials";
 import { HashingOverloaded, type PasswordHasher } from "./password";
-import { clientLimitKey, type AuthRateLimits, type LimitResult } from "./rate-limits";
+import { hashingLineKey, type AuthRateLimits, type LimitResult } from "./rate-limits";
 import { createUserCache, type UserCache } from "./user-cache";
 
 export interface AuthServiceOptions {
@@ -55,7 +55,7 @@ export class AuthService {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
     if (!this.options.allowSignup) throw forbidden("Sign-up is closed");
     const { email, password } = validCredentials(rawEmail, rawPassword);
-    const passwordHash = await overloadRefused(this.options.passwords.hash(password, clientLimitKey(request.ip)));
+    const passwordHash = await overloadRefused(this.options.passwords.hash(password, hashingLineKey(request.ip)));
     let user: User;
     try {
       user = await this.options.prisma.user.create({ data: { email, passwordHash } });
@@ -72,7 +72,7 @@ export class AuthService {
     enforce(await this.options.limits.consumeLoginAttempt(email, request.ip));
     const user = await this.options.prisma.user.findUnique({ where: { email } });
     // An unknown email pays for a full argon2 verification too, and gets the same answer.
-    const matches = await overloadRefused(this.options.passwords.verify(password, user?.passwordHash ?? null, clientLimitKey(request.ip)), () =>
+    const matches = await overloadRefused(this.options.passwords.verify(password, user?.passwordHash ?? null, hashingLineKey(request.ip)), () =>
       this.options.limits.refundLoginAttempt(email, request.ip),
     );
     if (!user || !matches || user.disabledAt) throw unauthenticated("INVALID_CREDENTIALS");

@@ -34,6 +34,8 @@ export interface ContextBuilderOptions {
   now(): number;
   /** Defaults to a cache of VERIFIED_TOKEN_CACHE_SIZE entries per context builder. */
   verifiedTokens?: VerifiedTokenCache;
+  /** Told what arrived when no client address could be established (a proxy chain writing something else). */
+  onUnusableAddress?(raw: string): void;
 }
 
 /** Room for this many distinct live access tokens; a miss only costs one verification. */
@@ -51,7 +53,7 @@ export function createContextBuilder(options: ContextBuilderOptions) {
     ...observed(identifyCaller(request, identify), options.events),
     refreshToken: readRefreshToken(request, options.cookie),
     refreshTransport: refreshTransportOf(request),
-    client: { ip: canonicalAddress(request.ip), userAgent: headerValue(request.headers["user-agent"]) },
+    client: { ip: clientAddress(request, options.onUnusableAddress), userAgent: headerValue(request.headers["user-agent"]) },
     auth: options.auth,
     cookie: options.cookie,
     events: options.events,
@@ -84,16 +86,22 @@ export function identifyCaller(request: FastifyRequest, options: Pick<ContextBui
   if (!TOKEN68.test(token)) return refuse("TOKEN_INVALID");
 
   const now = options.now();
-  let claims = options.verifiedTokens?.get(token, now);
+  let claims = options.verifiedTokens?.get(token, now, (kid) => options.accessTokens.keys.find(kid) !== undefined);
   if (!claims) {
     const verified = verifyAccessToken(options.accessTokens, token, now);
     if (!verified.ok) return refuse(verified.reason);
     claims = verified.claims;
-    options.verifiedTokens?.remember(token, claims, now);
+    options.verifiedTokens?.remember(token, claims, now, verified.kid);
   }
   // Every request, cached or not: a session can end while its token is still unexpired.
   if (options.revocations.has(claims.sid)) return refuse("SESSION_ENDED");
   return { caller: claims, refusal: null };
+}
+
+function clientAddress(request: FastifyRequest, onUnusable?: (raw: string) => void): string | null {
+  const address = canonicalAddress(request.ip);
+  if (address === null) onUnusable?.(String(request.ip ?? ""));
+  return address;
 }
 
 function countHeader(rawHeaders: string[], name: string): number {

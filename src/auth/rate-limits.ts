@@ -58,13 +58,21 @@ export function startClusterLimits(): void {
  * Addresses keyway could not establish share one key: they come only from a
  * broken or hostile proxy chain, never from a client behind a working one.
  */
-export function clientLimitKey(ip: string | null): string {
+export function clientLimitKey(ip: string | null, ipv6PrefixLength: 48 | 64 = 64): string {
   if (ip === null || !ipaddr.isValid(ip)) return "unknown";
   const address = ipaddr.parse(ip);
   if (address instanceof ipaddr.IPv4) return address.toString();
   if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
-  return `${address.parts.slice(0, 4).map((part) => part.toString(16)).join(":")}::/64`;
+  const groups = ipv6PrefixLength / 16;
+  return `${address.parts.slice(0, groups).map((part) => part.toString(16)).join(":")}::/${ipv6PrefixLength}`;
 }
+
+/**
+ * Whose turn it is in the hashing line (hashing-queue.ts). Coarser than the limits
+ * for IPv6: a /48 is what a site (or a free tunnel) gets, so one attacker cannot
+ * take many places in the line by spreading over its /64s.
+ */
+export const hashingLineKey = (ip: string | null): string => clientLimitKey(ip, 48);
 
 export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLimits {
   const limiter = (name: string, limit: RateLimit): Counter => {

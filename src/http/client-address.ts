@@ -20,10 +20,16 @@ export function trustProxyOption(value: boolean | number | string[]): FastifySer
   return value;
 }
 
-/** A well-formed IP address in canonical form (IPv4-mapped IPv6 as IPv4), or null. */
+/** Some proxies append `a.b.c.d:port` or `[v6]:port`; the port says nothing about the client. */
+const WITH_PORT = /^(?:\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?|(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5})$/;
+
+/** A well-formed IP address in canonical form (IPv4-mapped IPv6 as IPv4, any port dropped), or null. */
 export function canonicalAddress(raw: string | undefined): string | null {
-  if (!raw || raw.length > MAX_ADDRESS_LENGTH || isIP(raw) === 0) return null;
-  let address = ipaddr.parse(raw);
+  if (!raw || raw.length > MAX_ADDRESS_LENGTH) return null;
+  const ported = WITH_PORT.exec(raw);
+  const bare = ported ? (ported[1] ?? ported[2]!) : raw;
+  if (isIP(bare) === 0) return null;
+  let address = ipaddr.parse(bare);
   if (address instanceof ipaddr.IPv6 && address.isIPv4MappedAddress()) address = address.toIPv4Address();
   const text = address.toString();
   return text.length <= MAX_ADDRESS_LENGTH ? text : null;

@@ -26,8 +26,10 @@ export function createRevocationList(options: RevocationListOptions): Revocation
   return {
     add(sessionId) {
       prune();
-      expiries.delete(sessionId);
-      expiries.set(sessionId, options.now() + options.retentionMs);
+      // Kept from when it was first heard of: hearing again (every poll while a long
+      // transaction holds the poll's horizon back, or Redis and the poll both) must
+      // not keep an entry forever.
+      if (!expiries.has(sessionId)) expiries.set(sessionId, options.now() + options.retentionMs);
     },
     has: (sessionId) => expiries.has(sessionId),
     get size() {

@@ -155,10 +155,14 @@ export class SessionService {
    * `endedAt` comes from the ending instance's clock, hence the allowance for skew.
    */
   async loadRecentlyEnded(accessTokenTtlSeconds: number): Promise<{ count: number; horizon: bigint }> {
-    const since = new Date(this.options.now() - (accessTokenTtlSeconds + MAX_CLOCK_SKEW_SECONDS) * 1000);
-    const ended = await this.options.store.listEndedSince(since);
+    const ended = await this.options.store.listEndedSince(this.recentlyEndedSince(accessTokenTtlSeconds));
     for (const id of ended.ids) this.options.revocations.add(id);
     return { count: ended.ids.length, horizon: ended.horizon };
+  }
+
+  /** Ends after this may still have unexpired access tokens (see loadRecentlyEnded). */
+  recentlyEndedSince(accessTokenTtlSeconds: number): Date {
+    return new Date(this.options.now() - (accessTokenTtlSeconds + MAX_CLOCK_SKEW_SECONDS) * 1000);
   }
 
   /**

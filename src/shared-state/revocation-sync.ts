@@ -20,14 +20,24 @@ export interface RevocationSync {
 
 export interface RevocationSyncOptions {
   revocations: RevocationList;
-  store: Pick<SessionStore, "listEndedFrom">;
+  store: Pick<SessionStore, "listEndedFrom" | "listEndedSince">;
   redis: SharedRedis | null;
   channel: string;
   pollIntervalMs: number;
   /** Where polling starts: the horizon of the start-up read of recently ended sessions. */
   horizon: bigint;
+  /**
+   * Where to read from, by `endedAt`, if transaction ids ever go backwards (the
+   * database was restored or replaced under running instances): the start of the
+   * start-up window, relative to now.
+   */
+  endedSince(): Date;
   logger: Logger;
 }
+
+/** A poll that re-reads this many ends means the horizon is held back by a long transaction. */
+const HELD_HORIZON_ROWS = 1000;
+const HELD_HORIZON_WARN_MS = 10 * 60_000;
 
 export function startRevocationSync(options: RevocationSyncOptions): RevocationSync {
   const { revocations, redis, channel, logger } = options;
@@ -46,10 +56,20 @@ export function startRevocationSync(options: RevocationSyncOptions): RevocationS
     });
   }
 
+  let warnedAt = 0;
   const poll = async () => {
-    const ended = await options.store.listEndedFrom(horizon);
+    let ended = await options.store.listEndedFrom(horizon);
+    if (ended.horizon < horizon) {
+      // A new counter: ends committed there may carry ids below the old horizon.
+      logger.warn({ previous: String(horizon), now: String(ended.horizon) }, "transaction ids went backwards (database restored or replaced?); reading recent ends by time once");
+      ended = await options.store.listEndedSince(options.endedSince());
+    }
     for (const id of ended.ids) revocations.add(id);
     horizon = ended.horizon;
+    if (ended.ids.length >= HELD_HORIZON_ROWS && Date.now() - warnedAt > HELD_HORIZON_WARN_MS) {
+      warnedAt = Date.now();
+      logger.warn({ rows: ended.ids.length }, "each revocation poll re-reads many ended sessions: a transaction left open on the database server holds the poll's horizon back");
+    }
   };
   const pollOnce = () => {
     polling ??= poll()

@@ -6,7 +6,7 @@ import type { KeySet } from "./keys";
 
 export type AccessClaims = VerifiedClaims;
 export type AccessTokenFailure = JwtFailure;
-export type VerifyAccessTokenResult = { ok: true; claims: AccessClaims } | { ok: false; reason: AccessTokenFailure };
+export type VerifyAccessTokenResult = { ok: true; claims: AccessClaims; kid: string } | { ok: false; reason: AccessTokenFailure };
 
 export interface AccessTokenOptions {
   keys: KeySet;
@@ -43,5 +43,5 @@ export function verifyAccessToken(options: AccessTokenOptions, token: string, no
   if (!result.ok) return { ok: false, reason: result.reason };
   const exp = Math.min(result.claims.exp, result.claims.iat + options.ttlSeconds);
   if (exp !== result.claims.exp && Math.floor(now / 1000) > exp + CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: "TOKEN_EXPIRED" };
-  return { ok: true, claims: exp === result.claims.exp ? result.claims : { ...result.claims, exp } };
+  return { ok: true, kid: result.kid, claims: exp === result.claims.exp ? result.claims : { ...result.claims, exp } };
 }

@@ -31,7 +31,7 @@ export interface VerifiedClaims {
 }
 
 export type JwtFailure = "TOKEN_INVALID" | "TOKEN_EXPIRED";
-export type JwtVerifyResult = { ok: true; claims: VerifiedClaims } | { ok: false; reason: JwtFailure; kid?: string };
+export type JwtVerifyResult = { ok: true; claims: VerifiedClaims; kid: string } | { ok: false; reason: JwtFailure; kid?: string };
 
 /** Seconds of clock skew tolerated on exp/nbf/iat (the contract allows at most 1). */
 export const CLOCK_TOLERANCE_SECONDS = 1;
@@ -75,7 +75,7 @@ export function verifyJwt(token: string, options: JwtVerifyOptions): JwtVerifyRe
   }
   const claims = toClaims(payload);
   if (!claims || claims.iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) return invalid;
-  return { ok: true, claims };
+  return { ok: true, claims, kid: header.kid };
 }
 
 function toClaims(payload: jwt.JwtPayload): VerifiedClaims | null {

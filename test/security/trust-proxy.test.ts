@@ -105,6 +105,29 @@ describe("an address that is not one", () => {
     expect(sessions.map((session) => session.ip)).toEqual([null, null]);
   });
 
+  it.each([
+    ["an IPv4 address with a port", "203.0.113.7:51234", "203.0.113.7"],
+    ["an IPv6 address in brackets with a port", "[2001:DB8::1]:443", "2001:db8::1"],
+    ["an IPv4-mapped IPv6 address", "::ffff:198.51.100.9", "198.51.100.9"],
+  ])("takes %s as the address it names", async (_label, forwarded, expected) => {
+    const account = await signUp(server.url, uniqueEmail("ported"), DEFAULT_PASSWORD, { headers: { "x-forwarded-for": forwarded } });
+    const sessions = (await callGraphQL(server.url, SESSIONS, { accessToken: account.accessToken })).body.data?.sessions as Array<{ ip: string | null }>;
+    expect(sessions[0]?.ip).toBe(expected);
+  });
+
+  it("tells the operator, at most once a minute, that no address could be established", async () => {
+    const quiet = await startTestServer({ env: { TRUST_PROXY: "true" } });
+    try {
+      const warnings = () => quiet.logs.filter((line) => line.includes("no client address could be established"));
+      await signUp(quiet.url, uniqueEmail("junk-1"), DEFAULT_PASSWORD, { headers: { "x-forwarded-for": "unknown" } });
+      await signUp(quiet.url, uniqueEmail("junk-2"), DEFAULT_PASSWORD, { headers: { "x-forwarded-for": "also-unknown" } });
+      expect(warnings()).toHaveLength(1);
+      expect(warnings()[0]).toContain('"forwarded":"unknown"');
+    } finally {
+      await quiet.stop();
+    }
+  });
+
   it("counts every unusable address in one bucket, so rotating garbage does not escape the limit", async () => {
     const limited = await startTestServer({ env: { TRUST_PROXY: "true", AUTH_IP_LIMIT: "5/1m" } });
     try {

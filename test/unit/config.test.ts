@@ -129,7 +129,9 @@ describe("loadConfig", () => {
     expect(warnings[0]).toMatch(/^COOKIE_SECURE=false in production/);
     expect(warnings[1]).toMatch(/^TRUST_PROXY=true in production/);
     expect(warnings[2]).toMatch(/CORS_ORIGINS lists plain-HTTP origins in production \(http:\/\/app\.example\.com\)/);
-    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "1", CORS_ORIGINS: "https://app.example.com" }).warnings).toEqual([]);
+    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "10.0.0.0/8", CORS_ORIGINS: "https://app.example.com" }).warnings).toEqual([]);
+    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "1" }).warnings).toEqual([expect.stringMatching(/^TRUST_PROXY=1 \(a hop count\) in production/)]);
+    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "10.0.0.0/8,0.0.0.0/0" }).warnings).toEqual([expect.stringMatching(/^TRUST_PROXY=…\/0 in production/)]);
     expect(loadConfig(risky).warnings).toEqual([]);
   });
 

@@ -142,4 +142,18 @@ describe("identifyCaller with the verified-token cache", () => {
     now = T0 + (accessTokens.ttlSeconds + 2) * 1000; // past exp and the verifier's 1 s tolerance
     expect(identifyCaller(bearerRequest(token), options)).toEqual({ caller: null, refusal: "TOKEN_EXPIRED" });
   });
+
+  it("verifies afresh, and refuses, a cached token whose key has left the key set (retired, or pulled after a leak)", () => {
+    const cache = createVerifiedTokenCache({ maxEntries: 10 });
+    const revocations = createRevocationList({ retentionMs: 905_000, now: () => T0 });
+    const { token } = issue();
+    let pulled = false;
+    const keys = { ...accessTokens.keys, find: (kid: string) => (pulled ? undefined : accessTokens.keys.find(kid)) };
+    const options = { accessTokens: { ...accessTokens, keys }, revocations, now: () => T0, verifiedTokens: cache };
+    expect(identifyCaller(bearerRequest(token), options).refusal).toBeNull();
+    expect(cache.size).toBe(1);
+    pulled = true;
+    expect(identifyCaller(bearerRequest(token), options)).toEqual({ caller: null, refusal: "TOKEN_INVALID" });
+    expect(cache.size).toBe(0);
+  });
 });
