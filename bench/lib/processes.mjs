@@ -26,15 +26,28 @@ export const freePort = () =>
  * not a pipe: reading every access-log line would cost the load generator (this
  * process) CPU that no production log shipper takes from the client.
  */
-export function startProcess(file, { env = {}, ready, nodeArgs = [], timeoutMs = 90_000 }) {
+export function startProcess(file, { env = {}, ready, nodeArgs = [], timeoutMs = 90_000, heapProbe = false }) {
   const logDir = mkdtempSync(path.join(tmpdir(), "keyway-bench-log-"));
   const logFile = path.join(logDir, "stdout.log");
   const stdout = openSync(logFile, "w");
-  const child = spawn(process.execPath, [...nodeArgs, path.join(root, file)], {
+  // The soak's probe (test/helpers/heap-after-gc.cjs): on SIGUSR2, a full collection, then the heap in use on fd 3.
+  const probeArgs = heapProbe ? ["--expose-gc", "--require", path.join(root, "test", "helpers", "heap-after-gc.cjs")] : [];
+  const child = spawn(process.execPath, [...probeArgs, ...nodeArgs, path.join(root, file)], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ["ignore", stdout, "pipe"],
+    stdio: ["ignore", stdout, "pipe", ...(heapProbe ? ["pipe"] : [])],
   });
+  /** MB of heap in use right after a full collection, and the resident set. */
+  const heapAfterGc = () =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no heap answer within 5 s")), 5000);
+      child.stdio[3].once("data", (chunk) => {
+        clearTimeout(timer);
+        const [heap, rss] = String(chunk).trim().split(" ").map(Number);
+        resolve({ heap: heap / 2 ** 20, rss: rss / 2 ** 20 });
+      });
+      child.kill("SIGUSR2");
+    });
   closeSync(stdout);
   children.add(child);
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => (children.delete(child), resolve(code ?? signal))));
@@ -53,6 +66,7 @@ export function startProcess(file, { env = {}, ready, nodeArgs = [], timeoutMs =
         resolve({
           pid: child.pid,
           url: match[1],
+          heapAfterGc,
           stop: async () => {
             if (child.exitCode === null) child.kill("SIGTERM");
             const forced = setTimeout(() => child.kill("SIGKILL"), 15_000);
