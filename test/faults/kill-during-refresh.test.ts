@@ -28,11 +28,12 @@ import {
 const SESSIONS = 40;
 // Kill after this many answered rotations (three rounds per session on average).
 const ROTATIONS_BEFORE_KILL = SESSIONS * 3;
-// A kill that cut no rotation is tried again, this many times in all.
-const KILL_ATTEMPTS = 3;
+// A kill that cut no committed rotation off from its answer is tried again, this many
+// times in all (one attempt in four or five cuts none: at most 5 × a storm).
+const KILL_ATTEMPTS = 5;
 
 // Up to KILL_ATTEMPTS storms, each with its sign-ups, before the checks after the restart.
-jest.setTimeout(180_000);
+jest.setTimeout(300_000);
 
 describe("keyway killed with SIGKILL during a refresh storm on PostgreSQL", () => {
   let cluster: PgCluster;
@@ -58,6 +59,7 @@ describe("keyway killed with SIGKILL during a refresh storm on PostgreSQL", () =
       sessions: SESSIONS,
       rotationsBeforeKill: ROTATIONS_BEFORE_KILL,
       maxAttempts: KILL_ATTEMPTS,
+      until: "committed",
     }));
     keyway = await startKeyway(env());
   });
@@ -74,8 +76,8 @@ describe("keyway killed with SIGKILL during a refresh storm on PostgreSQL", () =
     expect(sessions.every((session) => session.unexpected.length === 0)).toBe(true);
   });
 
-  test("the kill cut at least one rotation: committed but unanswered, or in flight", () => {
-    expect(cut.committedUnanswered + cut.inFlight).toBeGreaterThan(0);
+  test("the kill cut at least one committed rotation off from its answer", () => {
+    expect(cut.committedUnanswered).toBeGreaterThan(0);
   });
 
   test("no Session row is half-written and every fork holds the current token or its predecessor", () => {

@@ -52,6 +52,10 @@ describe("embedded PGlite: keyway killed with SIGKILL during a refresh storm", (
       sessions: SESSIONS,
       rotationsBeforeKill: ROTATIONS_BEFORE_KILL,
       maxAttempts: KILL_ATTEMPTS,
+      // On PGlite the commit and its answer are microseconds apart in one process, so a
+      // kill between them was never seen (0 in every run): the PostgreSQL test proves that
+      // case. What this one can insist on is refreshes still unanswered at the kill.
+      until: "outstanding",
     }));
     console.log(`pglite kill: ${usersAfterKill} users and ${rowsAfterKill.size} sessions after ${attempts} attempt(s)`);
 
@@ -72,7 +76,7 @@ describe("embedded PGlite: keyway killed with SIGKILL during a refresh storm", (
     expect(sessions.flatMap((session) => session.unexpected)).toEqual([]);
   });
 
-  test("the kill cut at least one rotation: committed but unanswered, or in flight", () => {
+  test("the kill left refreshes unanswered (sent, never answered)", () => {
     expect(cut.committedUnanswered + cut.inFlight).toBeGreaterThan(0);
   });
 

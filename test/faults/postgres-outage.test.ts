@@ -11,7 +11,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DEFAULT_PASSWORD, LOGIN, REFRESH_HEADER, REFRESH_TOKEN, signUp, type Account } from "../helpers/auth";
-import { pause, runUserLoop, signUpLoadUsers, timedGraphQL, timedMe, timedReadyz, type CallResult, type Sample } from "../helpers/fault-load";
+import { LOAD_PROXY_ENV, loadAddress, pause, runUserLoop, signUpLoadUsers, timedGraphQL, timedMe, timedReadyz, type CallResult, type Sample } from "../helpers/fault-load";
 import { createPgCluster, waitForConnections, type PgCluster } from "../helpers/pg-cluster";
 import { startKeyway, stopKeyway, type KeywayProcess } from "../helpers/process";
 
@@ -55,6 +55,7 @@ describe("PostgreSQL stopped for ten seconds under load", () => {
       DATA_DIR: (dataDir = await mkdtemp(path.join(tmpdir(), "keyway-outage-"))),
       AUTH_IP_LIMIT: "1000000/1m",
       LOGIN_ATTEMPTS_LIMIT: "1000000/1m",
+      ...LOAD_PROXY_ENV,
     }).catch(async (error: unknown) => {
       await cluster.destroy();
       throw error;
@@ -130,7 +131,8 @@ describe("PostgreSQL stopped for ten seconds under load", () => {
 
   test("me for a caller whose user was never cached answers 503 SERVICE_UNAVAILABLE during the outage, and works after it", () => {
     expect(uncachedDuring.sample.startedAt).toBeGreaterThanOrEqual(stoppedAt);
-    expect(uncachedDuring.sample.endedAt).toBeLessThanOrEqual(restartingAt);
+    // Answered before PostgreSQL was even asked to start again (restartingAt follows this call by construction).
+    expect(uncachedDuring.sample.endedAt).toBeLessThanOrEqual(stoppedAt + OUTAGE_MS);
     expect(`${uncachedDuring.sample.status} ${uncachedDuring.sample.code}`).toBe("503 SERVICE_UNAVAILABLE");
     expect(uncachedAfter.sample.status).toBe(200);
     expect(uncachedAfter.body?.data?.me).toMatchObject({ id: uncached.userId, email: uncached.email });
@@ -162,12 +164,13 @@ async function firstFullService(url: string, email: string): Promise<number> {
   while (Date.now() < deadline) {
     const login = await timedGraphQL(url, "login", LOGIN, {
       variables: { input: { email, password: DEFAULT_PASSWORD } },
-      headers: { [REFRESH_HEADER]: "1" },
+      // A client of its own, as whoever checks that service is back would be.
+      headers: { [REFRESH_HEADER]: "1", "x-forwarded-for": loadAddress(USERS + 1) },
       cutOffMs: CUT_OFF_MS,
     });
     const token = login.headers?.get(REFRESH_HEADER);
     if (login.sample.status === 200 && token) {
-      const refresh = await timedGraphQL(url, "refreshToken", REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: token }, cutOffMs: CUT_OFF_MS });
+      const refresh = await timedGraphQL(url, "refreshToken", REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: token, "x-forwarded-for": loadAddress(USERS + 1) }, cutOffMs: CUT_OFF_MS });
       if (refresh.sample.status === 200) return refresh.sample.endedAt;
     }
     await pause(20);

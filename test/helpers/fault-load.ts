@@ -1,6 +1,5 @@
 // Steady client load for fault tests: every request is timed and recorded, and a
 // hang is cut off (and recorded as such) instead of stalling the test.
-import { HASHING_QUEUE_LIMITS } from "../../src/auth/password";
 import { DEFAULT_PASSWORD, LOGIN, ME, REFRESH_HEADER, REFRESH_TOKEN, signUp } from "./auth";
 
 export type Operation = "login" | "refreshToken" | "me" | "readyz";
@@ -67,18 +66,28 @@ export interface LoadUser {
   email: string;
   /** An access token issued before any fault, kept for calling `me`. */
   accessToken: string;
+  /** The user's own client address, sent as X-Forwarded-For: keyway runs with TRUST_PROXY=127.0.0.1 (LOAD_PROXY_ENV). */
+  address: string;
 }
 
-/** Signs up `count` load users, as many at a time as keyway lets one client wait for password hashing. */
+/** keyway's settings for a load of users at addresses of their own: the test is the proxy in front of it. */
+export const LOAD_PROXY_ENV = { TRUST_PROXY: "127.0.0.1" } as const;
+
+/** A client address of its own for the n-th user of a load (10.0.0.0/16). */
+export const loadAddress = (n: number): string => `10.0.${(n >> 8) & 255}.${n & 255}`;
+
+/** Signs up `count` load users, each at an address of its own, as real users are. */
 export async function signUpLoadUsers(baseUrl: string, count: number): Promise<LoadUser[]> {
-  const users: LoadUser[] = [];
-  for (let start = 0; start < count; start += HASHING_QUEUE_LIMITS.maxQueuedPerClient) {
-    const batch = Array.from({ length: Math.min(HASHING_QUEUE_LIMITS.maxQueuedPerClient, count - start) }, () =>
-      signUp(baseUrl, undefined, DEFAULT_PASSWORD, { headers: { [REFRESH_HEADER]: "1" } }),
-    );
-    users.push(...(await Promise.all(batch)).map((account) => ({ email: account.email, accessToken: account.accessToken })));
-  }
-  return users;
+  const accounts = await Promise.all(
+    Array.from({ length: count }, (_, n) =>
+      signUp(baseUrl, undefined, DEFAULT_PASSWORD, { headers: { [REFRESH_HEADER]: "1", "x-forwarded-for": loadAddress(n) } }).then((account) => ({
+        email: account.email,
+        accessToken: account.accessToken,
+        address: loadAddress(n),
+      })),
+    ),
+  );
+  return accounts;
 }
 
 /**
@@ -87,7 +96,7 @@ export async function signUpLoadUsers(baseUrl: string, count: number): Promise<L
  * issued before the fault. A failed step ends the round; the next round starts over.
  */
 export async function runUserLoop(baseUrl: string, user: LoadUser, samples: Sample[], stop: () => boolean, cutOffMs: number): Promise<void> {
-  const cookieless = { [REFRESH_HEADER]: "1" };
+  const cookieless = { [REFRESH_HEADER]: "1", "x-forwarded-for": user.address };
   while (!stop()) {
     const early = await timedMe(baseUrl, user.accessToken, cutOffMs);
     samples.push(early.sample);
@@ -102,7 +111,7 @@ export async function runUserLoop(baseUrl: string, user: LoadUser, samples: Samp
       await pause(50); // a refused round should not turn into a tight loop
       continue;
     }
-    const rotated = await timedGraphQL(baseUrl, "refreshToken", REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: refreshToken }, cutOffMs });
+    const rotated = await timedGraphQL(baseUrl, "refreshToken", REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: refreshToken, "x-forwarded-for": user.address }, cutOffMs });
     samples.push(rotated.sample);
     const payload = rotated.body?.data?.refreshToken as { accessToken?: string } | undefined;
     if (rotated.sample.status !== 200 || !payload?.accessToken) continue;

@@ -176,6 +176,13 @@ export interface KillDuringStormOptions {
   /** The first attempt kills after this many answered rotations, each later one a round later. */
   rotationsBeforeKill: number;
   maxAttempts: number;
+  /**
+   * What counts as a kill that cut a rotation: "committed", only a rotation that
+   * committed and lost its answer (the one case that proves something about crash
+   * recovery); "outstanding", also a refresh that was sent and never answered,
+   * which may not have reached keyway at all.
+   */
+  until: "committed" | "outstanding";
 }
 
 export interface KillDuringStorm {
@@ -211,7 +218,8 @@ export async function killDuringStorm(options: KillDuringStormOptions): Promise<
         `kill during refresh, attempt ${attempt}: ${sessions.reduce((sum, session) => sum + session.answered, 0)} answered rotations before the kill; ` +
           `of ${sessions.length} sessions, ${cut.committedUnanswered} had a rotation committed whose answer the kill cut, ${cut.inFlight} one in flight`,
       );
-      if (cut.committedUnanswered + cut.inFlight > 0 || attempt >= options.maxAttempts) return { attempts: attempt, sessions, rows, cut };
+      const enough = options.until === "committed" ? cut.committedUnanswered > 0 : cut.committedUnanswered + cut.inFlight > 0;
+      if (enough || attempt >= options.maxAttempts) return { attempts: attempt, sessions, rows, cut };
     } finally {
       stopped = true;
       if (keyway.child.exitCode === null && keyway.child.signalCode === null) {

@@ -532,4 +532,22 @@ describe("WORKERS=2 without Redis: the workers count limits together, in the pri
     for (let i = 0; i < 5; i++) expect(reasonOf(await callLogin(keyway.url, uniqueEmail("wip"), WRONG_PASSWORD, fresh))).toBe("INVALID_CREDENTIALS");
     for (let i = 0; i < 2; i++) expect(reasonOf(await callLogin(keyway.url, uniqueEmail("wip"), WRONG_PASSWORD, fresh))).toBe("RATE_LIMITED");
   });
+  it("labels every metric series with the worker that answered the scrape", async () => {
+    const workers = new Set<string>();
+    for (let i = 0; i < 12 && workers.size < 2; i++) {
+      const text = await new Promise<string>((resolve, reject) => {
+        const { hostname, port } = new URL(keyway.url);
+        http.get({ host: hostname, port, path: "/metrics", agent: false, headers: { connection: "close" } }, (response) => {
+          let body = "";
+          response.on("data", (chunk) => (body += chunk));
+          response.on("end", () => resolve(body));
+        }).on("error", reject);
+      });
+      const labels = [...text.matchAll(/^keyway_http_requests_total\{[^}]*worker="(\d+)"/gm)].map((match) => match[1]!);
+      expect(labels.length).toBeGreaterThan(0);
+      expect(new Set(labels).size).toBe(1); // one worker's registry per answer
+      workers.add(labels[0]!);
+    }
+    expect([...workers].sort()).toEqual(["1", "2"]);
+  });
 });

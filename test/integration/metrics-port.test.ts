@@ -24,6 +24,18 @@ it("serves /metrics only on the metrics port", async () => {
   expect((await fetch(metricsUrl!.replace(/\/metrics$/, "/graphql"))).status).toBe(404);
 });
 
+it("binds the metrics port to METRICS_HOST when it is set", async () => {
+  const elsewhere = await startTestServer({ env: { METRICS_PORT: "0", METRICS_HOST: "127.0.0.2" } });
+  try {
+    expect(elsewhere.server.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.2:\d+\/metrics$/);
+    expect((await fetch(elsewhere.server.metricsUrl!)).status).toBe(200);
+    const port = new URL(elsewhere.server.metricsUrl!).port;
+    await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  } finally {
+    await elsewhere.stop();
+  }
+});
+
 it("keeps /metrics on the public port when METRICS_PORT is unset", async () => {
   const plain = await startTestServer();
   try {

@@ -83,6 +83,20 @@ describe("the client address each TRUST_PROXY form derives (Fastify's rules: a h
   });
 });
 
+describe("IPv6 clients", () => {
+  it("are counted per /64: rotating addresses inside one does not escape AUTH_IP_LIMIT, another /64 is another client", async () => {
+    const server = await startTestServer({ env: { TRUST_PROXY: "true", AUTH_IP_LIMIT: "3/1m" } });
+    try {
+      const codes: unknown[] = [];
+      for (let i = 1; i <= 5; i++) codes.push(errorOf(await wrongLogin(server.url, uniqueEmail("v6"), `2001:db8:7:7::${i.toString(16)}`))?.code);
+      expect(codes).toEqual(["UNAUTHENTICATED", "UNAUTHENTICATED", "UNAUTHENTICATED", "RATE_LIMITED", "RATE_LIMITED"]);
+      expect(errorOf(await wrongLogin(server.url, uniqueEmail("v6"), "2001:db8:7:8::1"))?.code).toBe("UNAUTHENTICATED");
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("an address that is not one", () => {
   let server: TestServer;
 
@@ -92,7 +106,8 @@ describe("an address that is not one", () => {
   afterAll(() => server?.stop());
 
   it.each([
-    ["longer than Session.ip", "2001:db8::".padEnd(200, "1")],
+    // A well-formed address (a zone id is allowed) too long for the column.
+    ["longer than Session.ip", `fe80::1%${"a".repeat(100)}`],
     ["not an address", "a".repeat(300)],
     ["a host name", "proxy.internal"],
   ])("signs up and logs in with %s forwarded, storing no address", async (_label, forwarded) => {

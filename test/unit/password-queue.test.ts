@@ -1,5 +1,6 @@
 import { createHashingQueue, HashingOverloaded, type HashingQueueOptions } from "../../src/auth/hashing-queue";
-import { hashingConcurrency } from "../../src/auth/password";
+import { HASHING_QUEUE_LIMITS, hashingConcurrency } from "../../src/auth/password";
+import { clientLimitKey, hashingLineKey } from "../../src/auth/rate-limits";
 
 /** A task that runs until `finish()` is called, recording when it starts. */
 function controlled(started: string[], name: string) {
@@ -11,6 +12,24 @@ function controlled(started: string[], name: string) {
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 const roomy: HashingQueueOptions = { concurrency: 2, maxQueued: 100, maxQueuedPerClient: 100, maxWaitMs: 60_000 };
+
+describe("the line's bounds and keys (README: Overload, Behind proxies)", () => {
+  it("keeps the documented bounds: 8 waiting per client, 64 per hashing slot, 2 s of waiting", () => {
+    expect(HASHING_QUEUE_LIMITS).toEqual({ maxQueuedPerClient: 8, queuedPerSlot: 64, maxWaitMs: 2000 });
+  });
+
+  it("counts IPv4 per address and IPv6 per /64 for limits, per /48 for turns in the line", () => {
+    expect(clientLimitKey("203.0.113.7")).toBe("203.0.113.7");
+    expect(clientLimitKey("::ffff:203.0.113.7")).toBe("203.0.113.7");
+    expect(clientLimitKey("2001:db8:1:2:aaaa::1")).toBe(clientLimitKey("2001:db8:1:2:bbbb::9"));
+    expect(clientLimitKey("2001:db8:1:2::1")).not.toBe(clientLimitKey("2001:db8:1:3::1"));
+    expect(hashingLineKey("2001:db8:1:2::1")).toBe(hashingLineKey("2001:db8:1:ffff::1"));
+    expect(hashingLineKey("2001:db8:1::1")).not.toBe(hashingLineKey("2001:db8:2::1"));
+    expect(hashingLineKey("203.0.113.7")).not.toBe(hashingLineKey("203.0.113.8"));
+    expect(clientLimitKey(null)).toBe("unknown");
+    expect(clientLimitKey("not an address")).toBe("unknown");
+  });
+});
 
 describe("hashingConcurrency", () => {
   it("leaves one core to the event loop, shares the rest among workers, and always hashes on at least one", () => {
