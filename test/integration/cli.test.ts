@@ -9,6 +9,10 @@ import { callGraphQL, errorOf } from "../helpers/http";
 import { childEnv, ROOT, startKeyway, stopKeyway } from "../helpers/process";
 
 const PASSWORD = "a long enough password";
+// Each CLI run is a process that opens the database and builds keyway's services
+// (seconds on a loaded 2-core machine); the longest test runs nine of them and
+// starts keyway twice.
+jest.setTimeout(180_000);
 let database: TestDatabase;
 let env: Record<string, string>;
 
