@@ -5,14 +5,14 @@
 import "reflect-metadata";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
-import { AdminError, createUser, disableUser, listSessions, migrate, migrationStatus, revokeSession, rotateKeys, type AdminContext } from "./admin/commands";
+import { createUser, disableUser, listSessions, migrate, migrationStatus, revokeSession, rotateKeys, type AdminContext } from "./admin/commands";
 import { loadConfigOrReport } from "./config";
 import { openDatabase } from "./db/client";
+import { openKeyway } from "./keyway";
 import { createLogger } from "./logger";
-import { createServices } from "./services";
-import { loadKeySet } from "./token/keys";
 
 const USAGE = `usage: keyway <command> [--json]
+       keyway help                show this
 
   user:create <email>        create an account; the password is read from stdin
   user:disable <email>       disable an account and end all its sessions
@@ -103,6 +103,10 @@ const COMMANDS: Record<string, Command> = {
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes("--json");
   const [name, ...args] = argv.filter((arg) => arg !== "--json");
+  if (name === "help" || name === "--help" || name === "-h") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const command = name ? COMMANDS[name] : undefined;
   if (!command || args.length !== command.args.length || args.some((arg) => arg.startsWith("--"))) {
     process.stderr.write(`${name && !command ? `keyway: unknown command "${name}"\n` : ""}${USAGE}\n`);
@@ -112,15 +116,11 @@ async function main(argv: string[]): Promise<number> {
   if (!config) return 2;
   // Audit lines and warnings go to stderr so stdout stays the command's answer.
   const logger = createLogger({ level: config.logLevel, destination: process.stderr });
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  const context: AdminContext = { config, database, logger, now: Date.now };
+  const context: AdminContext = { config, logger, now: Date.now };
   try {
-    if (command.services) {
-      const { pending } = await migrationStatus(context);
-      if (pending.length) throw new AdminError(`the database schema is not current (${pending.length} pending migration(s)): run \`keyway db:migrate\` first`);
-      context.keys = loadKeySet({ privateKeyPem: config.jwt.privateKeyPem, dataDir: config.dataDir });
-      context.services = await createServices({ config, database, keys: context.keys, logger });
-    }
+    // The same keyway the server runs (rotating keys included), on a schema it must not change.
+    if (command.services) context.keyway = await openKeyway({ config, logger, migrations: "require-current" });
+    else context.database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
     const result = await command.run(context, args);
     process.stdout.write(`${json ? JSON.stringify(result.json, null, 2) : result.text}\n`);
     return result.exitCode ?? 0;
@@ -130,8 +130,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`keyway: ${message}\n`);
     return 1;
   } finally {
-    await context.services?.close();
-    await database.close();
+    await context.keyway?.close();
+    await context.database?.close();
   }
 }
 

@@ -5,15 +5,10 @@ import "reflect-metadata";
 import cluster from "node:cluster";
 import { loadConfigOrReport, type Config } from "./config";
 import { runPrimary } from "./cluster";
-import { openDatabase, type Database } from "./db/client";
+import { openDatabase } from "./db/client";
 import { ensureWritableDataDir, fileSystemReason } from "./db/data-dir";
-import { migrateDatabase } from "./db/migrate";
-import { buildGraphQLSurface } from "./gateway/surface";
+import { applyMigrations, createKeywayServer, loadRootKeys, openKeyway } from "./keyway";
 import { createLogger, type Logger } from "./logger";
-import { createServer } from "./server";
-import { createServices } from "./services";
-import { createRotatingKeySet } from "./token/key-rotation";
-import { loadKeySet } from "./token/keys";
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -37,7 +32,7 @@ function readConfigOrExit(): Config {
 /** What must happen once per deployment start, before any server listens. */
 async function prepare(config: Config, logger: Logger): Promise<void> {
   await migrateOnly(config, logger);
-  loadDevelopmentAwareKeys(config, logger);
+  loadRootKeys(config, logger);
 }
 
 async function migrateOnly(config: Config, logger: Logger): Promise<void> {
@@ -49,39 +44,20 @@ async function migrateOnly(config: Config, logger: Logger): Promise<void> {
   }
 }
 
-async function applyMigrations(database: Database, logger: Logger): Promise<void> {
-  const { applied } = await migrateDatabase(database);
-  logger.info({ applied, database: database.kind }, applied.length > 0 ? "migrations applied" : "database schema is current");
-}
-
-function loadDevelopmentAwareKeys(config: Config, logger: Logger) {
-  return loadKeySet({
-    privateKeyPem: config.jwt.privateKeyPem,
-    dataDir: config.dataDir,
-    onGenerated: (file) => logger.warn({ file }, "generated a development signing key; set JWT_PRIVATE_KEY_FILE in production"),
-  });
-}
-
 async function serve(config: Config, logger: Logger): Promise<void> {
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  // A worker's primary has migrated already; a single process does it here.
+  const keyway = await openKeyway({ config, logger, migrations: cluster.isPrimary ? "apply" : "skip" });
   try {
-    // A worker's primary has migrated already; a single process does it here.
-    if (cluster.isPrimary) await applyMigrations(database, logger);
-    const keys = createRotatingKeySet({ root: loadDevelopmentAwareKeys(config, logger), prisma: database.prisma, accessTokenTtlSeconds: config.accessTokenTtl, now: Date.now });
-    await keys.reload();
-    const services = await createServices({ config, database, keys, logger });
-    const surface = await buildGraphQLSurface({ config, keys, logger });
-    const server = await createServer({ config, database, keys, logger, services, ...surface });
+    const server = await createKeywayServer(keyway);
     // Before listening: a SIGTERM right after "listening" must drain, not kill.
     handleShutdown(logger, async () => {
       await server.close();
-      await services.close();
-      await database.close();
+      await keyway.close();
     });
     const url = await server.listen();
-    logger.info({ url, metricsUrl: server.metricsUrl ?? undefined, database: database.kind, kid: keys.signing.kid }, "keyway is listening");
+    logger.info({ url, metricsUrl: server.metricsUrl ?? undefined, database: keyway.database.kind, kid: keyway.keys.signing.kid }, "keyway is listening");
   } catch (error) {
-    await database.close().catch(() => undefined);
+    await keyway.close().catch(() => undefined);
     throw error;
   }
 }

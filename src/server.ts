@@ -2,7 +2,7 @@
 // the tests, which start it on port 0 against a real database.
 import cluster from "node:cluster";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
-import type { GraphQLContext } from "./auth/context";
+import { createContextBuilder, type GraphQLContext } from "./graphql/context";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import fastifyCookie from "@fastify/cookie";
 import fastifyCors from "@fastify/cors";
@@ -107,7 +107,8 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     plugins: [fastifyApolloDrainPlugin(app), ApolloServerPluginLandingPageDisabled(), recordOperationName],
   });
   await apollo.start();
-  const handler = fastifyApolloHandler(apollo, { context: deps.services.buildContext });
+  const buildContext = createContextBuilder({ identifyCaller: deps.services.identifyCaller, cookie: deps.services.cookie, onUnusableAddress: warnUnusableAddress(logger) });
+  const handler = fastifyApolloHandler(apollo, { context: buildContext });
   app.route({ url: "/graphql", method: ["GET", "POST"], preHandler: createDocumentSizeGuard(), handler });
 
   registerOperationalRoutes(app, {
@@ -147,6 +148,16 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
       await apollo.stop();
       await metricsApp?.close();
     },
+  };
+}
+
+/** At most one line a minute: the operator needs to learn that TRUST_PROXY and the proxy disagree, not every request. */
+function warnUnusableAddress(logger: Logger): (raw: string) => void {
+  let lastAt = 0;
+  return (raw) => {
+    if (Date.now() - lastAt < 60_000) return;
+    lastAt = Date.now();
+    logger.warn({ forwarded: raw.slice(0, 100) }, "no client address could be established from the connection and TRUST_PROXY: these callers share one limit; check what the proxy writes into X-Forwarded-For");
   };
 }
 

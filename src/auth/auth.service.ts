@@ -1,18 +1,18 @@
 // The auth flows the GraphQL operations stand on. Each refusal is a coded error;
 // transport (cookies, headers) is the resolvers' and http/cookies.ts's business.
-import type { PrismaClient, User } from "../generated/prisma/client";
 import { isUuid } from "../ids";
 import { badUserInput, conflict, forbidden, rateLimited, unauthenticated } from "../errors";
 import type { ClientMeta, IssuedSession, SessionService } from "../session/session.service";
 import type { SessionRecord } from "../session/session.store";
 import { signAccessToken, type AccessTokenOptions } from "../token/access-token";
-import { normalizeCredentials } from "./credentials";
+import { normalizeCredentials, normalizeEmail } from "./credentials";
 import { HashingOverloaded, type PasswordHasher } from "./password";
 import { hashingLineKey, type AuthRateLimits, type LimitResult } from "./rate-limits";
 import { createUserCache, type UserCache } from "./user-cache";
+import type { UserRecord, UserStore } from "../users/user.store";
 
 export interface AuthServiceOptions {
-  prisma: PrismaClient;
+  users: UserStore;
   sessions: SessionService;
   passwords: PasswordHasher;
   limits: AuthRateLimits;
@@ -20,7 +20,7 @@ export interface AuthServiceOptions {
   allowSignup: boolean;
   now(): number;
   /** Defaults to USER_CACHE_SIZE users for USER_CACHE_TTL_MS; see user-cache.ts for why it is safe. */
-  users?: UserCache;
+  userCache?: UserCache;
 }
 
 /** Room for this many users seen by `me`; a miss only costs one row read. */
@@ -29,7 +29,7 @@ const USER_CACHE_SIZE = 10_000;
 const USER_CACHE_TTL_MS = 30_000;
 
 export interface Authenticated extends IssuedSession {
-  user: User;
+  user: UserRecord;
   accessToken: string;
   expiresIn: number;
   /** Seconds until the session's absolute expiry: the refresh cookie's Max-Age. */
@@ -45,32 +45,44 @@ export interface AuthRequest extends ClientMeta {
 }
 
 export class AuthService {
-  private readonly users: UserCache;
+  private readonly cache: UserCache;
 
   constructor(private readonly options: AuthServiceOptions) {
-    this.users = options.users ?? createUserCache({ maxEntries: USER_CACHE_SIZE, ttlMs: USER_CACHE_TTL_MS });
+    this.cache = options.userCache ?? createUserCache({ maxEntries: USER_CACHE_SIZE, ttlMs: USER_CACHE_TTL_MS });
   }
 
   async signUp(rawEmail: string, rawPassword: string, request: AuthRequest): Promise<Authenticated> {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
     if (!this.options.allowSignup) throw forbidden("Sign-up is closed");
-    const { email, password } = validCredentials(rawEmail, rawPassword);
-    const passwordHash = await overloadRefused(this.options.passwords.hash(password, hashingLineKey(request.ip)));
-    let user: User;
-    try {
-      user = await this.options.prisma.user.create({ data: { email, passwordHash } });
-    } catch (error) {
-      if ((error as { code?: string }).code === "P2002") throw conflict("An account with this email already exists");
-      throw error;
-    }
+    const user = await this.createUser(rawEmail, rawPassword, hashingLineKey(request.ip));
     return this.authenticate(user, await this.options.sessions.startSession(user.id, request));
+  }
+
+  /**
+   * A new account, as signUp and the CLI's user:create make it: the credentials
+   * checked, the password hashed in `hashingTurn`'s place in the line, and
+   * CONFLICT when the email is taken. No session: that is signUp's.
+   */
+  async createUser(rawEmail: string, rawPassword: string, hashingTurn: string): Promise<UserRecord> {
+    const { email, password } = validCredentials(rawEmail, rawPassword);
+    const passwordHash = await overloadRefused(this.options.passwords.hash(password, hashingTurn));
+    const user = await this.options.users.create({ email, passwordHash });
+    if (!user) throw conflict("An account with this email already exists");
+    return user;
+  }
+
+  /** The account with this email (normalised as sign-up stores it), or null; BAD_USER_INPUT for something that is no email. */
+  async findUserByEmail(rawEmail: string): Promise<UserRecord | null> {
+    const email = normalizeEmail(rawEmail);
+    if (!email.ok) throw badUserInput(email.message, "email");
+    return this.options.users.findByEmail(email.email);
   }
 
   async login(rawEmail: string, rawPassword: string, request: AuthRequest): Promise<Authenticated> {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
     const { email, password } = validCredentials(rawEmail, rawPassword);
     enforce(await this.options.limits.consumeLoginAttempt(email, request.ip));
-    const user = await this.options.prisma.user.findUnique({ where: { email } });
+    const user = await this.options.users.findByEmail(email);
     // An unknown email pays for a full argon2 verification too, and gets the same answer.
     const matches = await overloadRefused(this.options.passwords.verify(password, user?.passwordHash ?? null, hashingLineKey(request.ip)), () =>
       this.options.limits.refundLoginAttempt(email, request.ip),
@@ -120,13 +132,13 @@ export class AuthService {
   }
 
   /** The caller of a live session; cached, see user-cache.ts. */
-  async currentUser(userId: string): Promise<User> {
-    const cached = this.users.get(userId, this.options.now());
+  async currentUser(userId: string): Promise<UserRecord> {
+    const cached = this.cache.get(userId, this.options.now());
     if (cached) return cached;
-    const readSince = this.users.epoch;
+    const readSince = this.cache.epoch;
     const user = await this.findActiveUser(userId);
     if (!user) throw unauthenticated("SESSION_ENDED");
-    this.users.remember(user, this.options.now(), readSince);
+    this.cache.remember(user, this.options.now(), readSince);
     return user;
   }
 
@@ -139,26 +151,26 @@ export class AuthService {
    */
   async disableUser(userId: string): Promise<boolean> {
     if (!isUuid(userId)) return false;
-    const { count } = await this.options.prisma.user.updateMany({ where: { id: userId, disabledAt: null }, data: { disabledAt: new Date(this.options.now()) } });
+    const disabled = await this.options.users.disable(userId, new Date(this.options.now()));
     this.forgetUser(userId);
     await this.options.sessions.endUserSessions(userId, "USER_DISABLED");
-    return count === 1;
+    return disabled;
   }
 
   /** Drops the user's cached row in this process; call wherever a user is disabled, deleted or changed. */
   forgetUser(userId: string): void {
-    this.users.forget(userId);
+    this.cache.forget(userId);
   }
 
   liveSessions(userId: string): Promise<SessionRecord[]> {
     return this.options.sessions.listLiveSessions(userId);
   }
 
-  private async findActiveUser(userId: string): Promise<User | null> {
-    return activeOrNull(await this.options.prisma.user.findUnique({ where: { id: userId } }));
+  private async findActiveUser(userId: string): Promise<UserRecord | null> {
+    return activeOrNull(await this.options.users.findById(userId));
   }
 
-  private authenticate(user: User, issued: IssuedSession): Authenticated {
+  private authenticate(user: UserRecord, issued: IssuedSession): Authenticated {
     const { token, expiresIn } = signAccessToken(this.options.accessTokens, {
       userId: user.id,
       sessionId: issued.session.id,
@@ -169,7 +181,7 @@ export class AuthService {
   }
 }
 
-const activeOrNull = (user: User | null): User | null => (user && !user.disabledAt ? user : null);
+const activeOrNull = (user: UserRecord | null): UserRecord | null => (user && !user.disabledAt ? user : null);
 
 /** Saturated hashing answers RATE_LIMITED at once (README: "Overload"); `refund` undoes what was counted for the call. */
 async function overloadRefused<T>(work: Promise<T>, refund?: () => Promise<void>): Promise<T> {

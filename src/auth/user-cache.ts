@@ -9,17 +9,18 @@
 // user is refused before this cache is consulted. The entry is also forgotten
 // in this process, and the TTL bounds how long a row changed behind keyway's
 // back (a disable by hand in SQL that ends no session) can still be served.
-import type { User } from "../generated/prisma/client";
+import { LRUCache } from "lru-cache";
+import type { UserRecord } from "../users/user.store";
 
 export interface UserCache {
   /** The user remembered for `userId`, if remembered less than the TTL before `now` (ms). */
-  get(userId: string, now: number): User | undefined;
+  get(userId: string, now: number): UserRecord | undefined;
   /**
    * For a row just read as active. `readSince` is the `epoch` taken before the
    * read: if any user was forgotten meanwhile, the row may predate that and is
    * not kept.
    */
-  remember(user: User, now: number, readSince: number): void;
+  remember(user: UserRecord, now: number, readSince: number): void;
   /** Drops the entry; call wherever a user is disabled or deleted. */
   forget(userId: string): void;
   /** Changes on every `forget`. */
@@ -34,33 +35,29 @@ export interface UserCacheOptions {
 }
 
 interface Entry {
-  user: User;
+  user: Readonly<UserRecord>;
   storedAt: number;
 }
 
 export function createUserCache(options: UserCacheOptions): UserCache {
-  // A Map iterates in insertion order: re-inserting on every hit keeps the least recently used first.
-  const entries = new Map<string, Entry>();
+  // lru-cache keeps the bound and the recency; the age check is ours, against the caller's clock.
+  const entries = new LRUCache<string, Entry>({ max: options.maxEntries });
   let epoch = 0;
   return {
     get(userId, now) {
       const entry = entries.get(userId);
       if (!entry) return undefined;
-      entries.delete(userId);
-      if (now - entry.storedAt >= options.ttlMs || now < entry.storedAt) return undefined;
-      entries.set(userId, entry);
+      if (now - entry.storedAt >= options.ttlMs || now < entry.storedAt) {
+        entries.delete(userId);
+        return undefined;
+      }
       // A copy per caller: GraphQL layers (federation's entity resolution) annotate what they are given.
       return { ...entry.user };
     },
     remember(user, now, readSince) {
       if (readSince !== epoch || user.disabledAt) return;
-      entries.delete(user.id);
       // Frozen: what is kept for every request of this user cannot be changed through one of them.
       entries.set(user.id, { user: Object.freeze({ ...user }), storedAt: now });
-      while (entries.size > options.maxEntries) {
-        const oldest = entries.keys().next().value as string;
-        entries.delete(oldest);
-      }
     },
     forget(userId) {
       epoch++;

@@ -10,7 +10,7 @@
 // subgraph helper accepts it for that body, once: a captured header is useless
 // for any other request. That costs one ECDSA signature per subgraph request
 // (docs/benchmarks.md).
-import type { GraphQLContext } from "../auth/context";
+import type { GraphQLContext } from "../graphql/context";
 import { unauthenticated } from "../errors";
 import { IDENTITY_HEADER, signIdentityToken, type IdentityTokenOptions } from "../token/identity-token";
 import type { HeadersFor } from "./remote-executor";

@@ -7,9 +7,11 @@ import type { GraphQLResolverMap } from "@apollo/subgraph";
 import { printSchemaWithDirectives } from "@graphql-tools/utils";
 import { parse, type GraphQLSchema } from "graphql";
 import { createResolversMap } from "type-graphql";
-import type { GraphQLContext } from "../auth/context";
+import type { GraphQLContext } from "../graphql/context";
 import { KeywayError } from "../errors";
 import { isUuid } from "../ids";
+import type { AuthService } from "../auth/auth.service";
+import type { AuthResolverDeps } from "../graphql/auth.resolver";
 import { buildKeywaySchema } from "../graphql/schema";
 
 /** The name keyway's own subgraph has in the composition; no remote subgraph may take it. */
@@ -17,12 +19,13 @@ export const LOCAL_SUBGRAPH_NAME = "keyway";
 
 const FEDERATION_LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])';
 
-export async function buildLocalSubgraphSchema(schema?: GraphQLSchema): Promise<GraphQLSchema> {
-  const typeSchema = schema ?? (await buildKeywaySchema());
+export async function buildLocalSubgraphSchema(deps: AuthResolverDeps, schema?: GraphQLSchema): Promise<GraphQLSchema> {
+  const typeSchema = schema ?? (await buildKeywaySchema(deps));
   // printSchemaWithDirectives keeps User's @key, which graphql's printSchema would drop.
   const typeDefs = parse(`${FEDERATION_LINK}\n${printSchemaWithDirectives(typeSchema)}`);
   const resolvers = createResolversMap(typeSchema) as GraphQLResolverMap<GraphQLContext>;
-  resolvers.User = { ...(resolvers.User as object), __resolveReference: resolveUserReference } as GraphQLResolverMap<GraphQLContext>[string];
+  const resolveReference = (reference: { id?: unknown }, context: GraphQLContext) => resolveUserReference(deps.auth, reference, context);
+  resolvers.User = { ...(resolvers.User as object), __resolveReference: resolveReference } as GraphQLResolverMap<GraphQLContext>[string];
   return buildSubgraphSchema([{ typeDefs, resolvers }]);
 }
 
@@ -33,13 +36,13 @@ export async function buildLocalSubgraphSchema(schema?: GraphQLSchema): Promise<
  * User resolves: subgraphs may reference any user, but keyway does not hand out
  * other people's emails through them.
  */
-async function resolveUserReference(reference: { id?: unknown }, context: GraphQLContext) {
+async function resolveUserReference(auth: AuthService, reference: { id?: unknown }, context: GraphQLContext) {
   // Ids are UUIDs; anything else would be a database error, not a missing user.
   if (!isUuid(reference.id)) return null;
   // An email is personal: keyway resolves the caller's own User only, whatever ids a subgraph returns.
   if (context.caller?.sub !== reference.id) return null;
   try {
-    return await context.auth.currentUser(reference.id);
+    return await auth.currentUser(reference.id);
   } catch (error) {
     if (error instanceof KeywayError && error.extensions.code === "UNAUTHENTICATED") return null;
     throw error;

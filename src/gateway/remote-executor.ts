@@ -4,7 +4,7 @@
 import { buildHTTPExecutor } from "@graphql-tools/executor-http";
 import type { ExecutionRequest, ExecutionResult, Executor } from "@graphql-tools/utils";
 import { GraphQLError } from "graphql";
-import type { GraphQLContext } from "../auth/context";
+import type { GraphQLContext } from "../graphql/context";
 import { ErrorCode, KeywayError, type ErrorCode as Code } from "../errors";
 
 /** The headers of one subgraph request, given the exact body it sends. */

@@ -3,6 +3,7 @@
 // an identity token minted for it.
 import type { GraphQLSchema } from "graphql";
 import type { Config } from "../config";
+import type { AuthResolverDeps } from "../graphql/auth.resolver";
 import { buildKeywaySchema } from "../graphql/schema";
 import type { Logger } from "../logger";
 import type { KeySet } from "../token/keys";
@@ -16,14 +17,16 @@ export interface GraphQLSurfaceDeps {
   config: Config;
   keys: KeySet;
   logger: Logger;
+  /** What keyway's own resolvers are built with. */
+  resolvers: AuthResolverDeps;
   now?: () => number;
 }
 
 export async function buildGraphQLSurface(deps: GraphQLSurfaceDeps): Promise<GraphQLSurface> {
-  const schema = await buildKeywaySchema();
+  const schema = await buildKeywaySchema(deps.resolvers);
   if (deps.config.subgraphs.length === 0) return { schema };
   const gateway = await createSupergraph({
-    localSchema: await buildLocalSubgraphSchema(schema),
+    localSchema: await buildLocalSubgraphSchema(deps.resolvers, schema),
     subgraphs: deps.config.subgraphs,
     headersFor: createIdentityForwarding({ keys: deps.keys, issuer: deps.config.jwt.issuer, now: deps.now ?? Date.now }),
     logger: deps.logger,

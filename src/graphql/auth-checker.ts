@@ -1,6 +1,6 @@
 // One authChecker for every @Authorized() field, and the @CurrentUser() parameter.
 import { createParameterDecorator, type AuthChecker } from "type-graphql";
-import type { GraphQLContext } from "../auth/context";
+import type { GraphQLContext } from "./context";
 import { unauthenticated } from "../errors";
 import type { AccessClaims } from "../token/access-token";
 

@@ -1,23 +1,29 @@
-import { Prisma, type PrismaClient, type User } from "../generated/prisma/client";
-import type { EndedSessions, RotatedSession, SessionRecord, SessionStore } from "./session.store";
+import { Prisma, type PrismaClient } from "../generated/prisma/client";
+import type { UserRecord } from "../users/user.store";
+import type { EndedSessions, PurgeResult, RotatedSession, SessionRecord, SessionStore } from "./session.store";
 
 const SESSION_FIELDS = [
   "id", "userId", "tokenFamily", "tokenHash", "previousTokenHash", "sealedToken", "generation",
   "rotatedAt", "createdAt", "lastUsedAt", "expiresAt", "endedAt", "endReason", "userAgent", "ip",
 ] as const satisfies ReadonlyArray<keyof SessionRecord>;
-const USER_FIELDS = ["id", "email", "passwordHash", "disabledAt", "createdAt", "updatedAt"] as const satisfies ReadonlyArray<keyof User>;
+const USER_FIELDS = ["id", "email", "passwordHash", "disabledAt", "createdAt", "updatedAt"] as const satisfies ReadonlyArray<keyof UserRecord>;
+/** Prisma's `select` for exactly a SessionRecord (the row has more, e.g. endedTxid). */
+const SESSION_SELECT = Object.fromEntries(SESSION_FIELDS.map((field) => [field, true])) as { [Field in (typeof SESSION_FIELDS)[number]]: true };
 
 // The user's columns come back prefixed, since both tables have id and createdAt.
 const SESSION_COLUMNS = Prisma.raw(SESSION_FIELDS.map((field) => `s."${field}"`).join(", "));
 const USER_COLUMNS = Prisma.raw(USER_FIELDS.map((field) => `u."${field}" AS "user.${field}"`).join(", "));
 
-type RotatedRow = SessionRecord & { [Field in (typeof USER_FIELDS)[number] as `user.${Field}`]: User[Field] };
+type RotatedRow = SessionRecord & { [Field in (typeof USER_FIELDS)[number] as `user.${Field}`]: UserRecord[Field] };
 
 function splitRotatedRow(row: RotatedRow): RotatedSession {
   const session = Object.fromEntries(SESSION_FIELDS.map((field) => [field, row[field]])) as unknown as SessionRecord;
-  const user = Object.fromEntries(USER_FIELDS.map((field) => [field, row[`user.${field}`]])) as unknown as User;
+  const user = Object.fromEntries(USER_FIELDS.map((field) => [field, row[`user.${field}`]])) as unknown as UserRecord;
   return { session, user };
 }
+
+/** An arbitrary constant naming keyway's purge lock among the database's advisory locks. */
+const PURGE_LOCK_KEY = 7_152_025_001;
 
 /** The oldest transaction running at this statement's snapshot (stamped into Session.endedTxid by a trigger). */
 const HORIZON = Prisma.raw("pg_snapshot_xmin(pg_current_snapshot())::text");
@@ -43,11 +49,12 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
           userAgent: session.userAgent,
           ip: session.ip,
         },
+        select: SESSION_SELECT,
       }),
 
-    findByFamily: (tokenFamily) => prisma.session.findUnique({ where: { tokenFamily } }),
+    findByFamily: (tokenFamily) => prisma.session.findUnique({ where: { tokenFamily }, select: SESSION_SELECT }),
 
-    findById: (id) => prisma.session.findUnique({ where: { id } }),
+    findById: (id) => prisma.session.findUnique({ where: { id }, select: SESSION_SELECT }),
 
     async rotate(rotation) {
       // One UPDATE guarded by generation and hash: PostgreSQL's row lock makes
@@ -105,6 +112,7 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
       prisma.session.findMany({
         where: { userId, endedAt: null, expiresAt: { gt: now }, lastUsedAt: { gt: usedSince } },
         orderBy: { createdAt: "desc" },
+        select: SESSION_SELECT,
       }),
 
     // One statement each: the rows and the horizon come from the same snapshot.
@@ -121,5 +129,25 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
           SELECT s.id, h.horizon FROM (SELECT ${HORIZON} AS horizon) AS h
           LEFT JOIN "public"."Session" AS s ON s."endedTxid" >= ${horizon.toString()}::bigint`,
       ),
+
+    async purge(cutoffs, batch): Promise<PurgeResult> {
+      let deleted = 0;
+      for (let round = 0; round < batch.maxBatches; round++) {
+        const result = await prisma.$transaction(async (tx) => {
+          // Transaction-scoped: released at commit, and by the server if this instance dies.
+          const [lock] = await tx.$queryRaw<Array<{ locked: boolean }>>`SELECT pg_try_advisory_xact_lock(${PURGE_LOCK_KEY}::bigint) AS locked`;
+          if (!lock?.locked) return null;
+          return tx.$executeRaw`
+            DELETE FROM "Session" WHERE id IN (
+              SELECT id FROM "Session"
+              WHERE "endedAt" < ${cutoffs.endedBefore} OR "expiresAt" < ${cutoffs.expiredBefore} OR "lastUsedAt" < ${cutoffs.usedBefore}
+              LIMIT ${batch.size})`;
+        });
+        if (result === null) return { ran: round > 0, deleted };
+        deleted += result;
+        if (result < batch.size) break;
+      }
+      return { ran: true, deleted };
+    },
   };
 }

@@ -11,7 +11,7 @@ import {
   secretMatches,
   unsealSecret,
 } from "../token/refresh-token";
-import type { User } from "../generated/prisma/client";
+import type { UserRecord } from "../users/user.store";
 import type { RevocationList } from "./revocation-list";
 import type { SessionEndReason, SessionRecord, SessionStore } from "./session.store";
 
@@ -37,7 +37,7 @@ export interface IssuedSession {
 }
 
 export type RefreshOutcome =
-  | ({ ok: true; /** The owner as read with the rotation, when the fast path read it. */ user?: User } & IssuedSession)
+  | ({ ok: true; /** The owner as read with the rotation, when the fast path read it. */ user?: UserRecord } & IssuedSession)
   | { ok: false; reason: "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED" };
 
 /** Attempts at the compare-and-swap before giving up; each retry follows a competitor's win. */

@@ -1,9 +1,9 @@
 // What the session lifecycle needs from storage. The Prisma implementation is the
 // only one today; the rules (rotation, grace, reuse) live in session.service.ts.
-import type { User } from "../generated/prisma/client";
-import type { SessionEndReason } from "../generated/prisma/enums";
+import type { UserRecord } from "../users/user.store";
 
-export type { SessionEndReason };
+/** Why a session ended (the database enum SessionEndReason). */
+export type SessionEndReason = "LOGOUT" | "LOGOUT_ALL" | "REVOKED" | "REFRESH_TOKEN_REUSED" | "USER_DISABLED";
 
 export interface SessionRecord {
   id: string;
@@ -59,7 +59,22 @@ export interface RotatedSession {
   /** As it is after the rotation. */
   session: SessionRecord;
   /** The session's owner, read in the same statement (disabled or not). */
-  user: User;
+  user: UserRecord;
+}
+
+export interface PurgeCutoffs {
+  /** Sessions ended before this go. */
+  endedBefore: Date;
+  /** Sessions past their absolute expiry before this go. */
+  expiredBefore: Date;
+  /** Sessions last used before this go (idle for longer than the retention plus the idle TTL). */
+  usedBefore: Date;
+}
+
+export interface PurgeResult {
+  /** False when another instance held the purge's lock. */
+  ran: boolean;
+  deleted: number;
 }
 
 export interface SessionStore {
@@ -84,6 +99,12 @@ export interface SessionStore {
   listEndedSince(since: Date): Promise<EndedSessions>;
   /** Sessions ended by transactions from `horizon` on (a poll), and where the next poll goes on from. */
   listEndedFrom(horizon: bigint): Promise<EndedSessions>;
+  /**
+   * Deletes what the cut-offs say, in batches (each its own short transaction, so no
+   * purge holds many row locks), under a lock only one instance holds at a time; an
+   * instance that finds it taken skips the round.
+   */
+  purge(cutoffs: PurgeCutoffs, batch: { size: number; maxBatches: number }): Promise<PurgeResult>;
 }
 
 export interface EndedSessions {

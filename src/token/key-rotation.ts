@@ -8,9 +8,9 @@
 // stops signing at that moment and keeps verifying until every token it could
 // have signed has expired; then it drops out of the JWKS.
 import { generateKeyPairSync } from "node:crypto";
-import type { PrismaClient } from "../generated/prisma/client";
 import { toSigningKey, type KeySet, type PublicJwk, type SigningKey } from "./keys";
 import { deriveSealKey, seal, unseal } from "./seal";
+import type { SigningKeyStore } from "./signing-key.store";
 
 /** How often an instance reads the key set; activation waits several of these. */
 export const RELOAD_INTERVAL_MS = 5_000;
@@ -23,11 +23,13 @@ const verifyWindowMs = (accessTokenTtlSeconds: number): number => accessTokenTtl
 export interface RotatingKeySet extends KeySet {
   /** Reads the rotated keys from the database. */
   reload(): Promise<void>;
+  /** The root key set (JWT_PRIVATE_KEY or the development key) the rotated keys are sealed under. */
+  readonly root: KeySet;
 }
 
 export interface RotatingKeySetOptions {
   root: KeySet;
-  prisma: PrismaClient;
+  store: SigningKeyStore;
   accessTokenTtlSeconds: number;
   now(): number;
 }
@@ -52,6 +54,7 @@ export function createRotatingKeySet(options: RotatingKeySetOptions): RotatingKe
   ];
 
   return {
+    root,
     get signing() {
       const active = rotated.filter((entry) => entry.activatesAt <= now());
       return active.at(-1)?.key ?? root.signing;
@@ -68,7 +71,7 @@ export function createRotatingKeySet(options: RotatingKeySetOptions): RotatingKe
       return { keys: [...keys.values()] };
     },
     async reload() {
-      const rows = await options.prisma.signingKey.findMany({ orderBy: { activatesAt: "asc" } });
+      const rows = await options.store.list();
       rootRetiredAt = rows.find((row) => row.kid === root.signing.kid)?.retiredAt?.getTime() ?? null;
       const next: Scheduled[] = [];
       for (const row of rows) {
@@ -104,35 +107,14 @@ export async function rotateSigningKey(options: RotatingKeySetOptions): Promise<
   const key = toSigningKey(pem);
   const rootKid = options.root.signing.kid;
 
-  const { replaces, removed } = await options.prisma.$transaction(async (tx) => {
-    // Two rotations at once would each retire only what they saw, and the one that
-    // committed first would leave a key that never retires: one rotation at a time.
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEY_ROTATION_LOCK}::bigint)`;
-    // The newest rotated key this root can open signs now or is about to; without one, the root does.
-    const newest = await tx.signingKey.findFirst({ where: { retiredAt: null, sealedPrivateKey: { not: null } }, orderBy: { activatesAt: "desc" } });
-    const replaces = newest?.sealedPrivateKey && unsealPrivateKey(newest.sealedPrivateKey, options.root.signing) !== null ? newest.kid : rootKid;
-    // Whatever signs now (or is already scheduled to) stops when the new key starts.
-    await tx.signingKey.updateMany({ where: { retiredAt: null }, data: { retiredAt: activatesAt } });
-    if (replaces === rootKid || !(await tx.signingKey.findUnique({ where: { kid: rootKid } }))) {
-      await tx.signingKey.upsert({
-        where: { kid: rootKid },
-        create: { kid: rootKid, sealedPrivateKey: null, activatesAt: new Date(0), retiredAt: activatesAt },
-        update: {},
-      });
-    }
-    await tx.signingKey.create({ data: { kid: key.kid, sealedPrivateKey: sealPrivateKey(pem, options.root.signing), activatesAt } });
-    const expired = await tx.signingKey.findMany({
-      where: { sealedPrivateKey: { not: null }, retiredAt: { lt: new Date(at - window) } },
-      select: { kid: true },
-    });
-    await tx.signingKey.deleteMany({ where: { kid: { in: expired.map((row) => row.kid) } } });
-    return { replaces, removed: expired.map((row) => row.kid) };
+  const { replaces, removed } = await options.store.rotate({
+    rootKid,
+    key: { kid: key.kid, sealedPrivateKey: sealPrivateKey(pem, options.root.signing), activatesAt },
+    deleteRetiredBefore: new Date(at - window),
+    canOpen: (sealed) => unsealPrivateKey(sealed, options.root.signing) !== null,
   });
   return { kid: key.kid, activatesAt, replaces, replacedVerifiesUntil: new Date(activatesAt.getTime() + window), removed };
 }
-
-/** An arbitrary constant naming the rotation's advisory lock among the database's. */
-const KEY_ROTATION_LOCK = 7_152_025_002;
 
 const SEAL_INFO = "keyway signing-key seal v1";
 

@@ -7,6 +7,7 @@
 // left the key set (retired, or pulled after a leak) is verified afresh. It says
 // nothing about the session: the caller still checks the revocation list on every
 // request, hit or miss.
+import { LRUCache } from "lru-cache";
 import type { AccessClaims } from "./access-token";
 
 export interface VerifiedTokenCache {
@@ -22,31 +23,40 @@ export interface VerifiedTokenCacheOptions {
   maxEntries: number;
 }
 
+interface Entry {
+  claims: Readonly<AccessClaims>;
+  kid: string | undefined;
+}
+
 export function createVerifiedTokenCache(options: VerifiedTokenCacheOptions): VerifiedTokenCache {
-  // A Map iterates in insertion order: re-inserting on every hit keeps the least recently used first.
-  const entries = new Map<string, { claims: AccessClaims; kid: string | undefined }>();
+  // lru-cache keeps the bound and the recency; expiry is the token's own `exp`, against the caller's clock.
+  const entries = new LRUCache<string, Entry>({ max: options.maxEntries });
   return {
     get(token, now, isKeyKnown) {
       const entry = entries.get(token);
       if (!entry) return undefined;
-      entries.delete(token);
       // Strictly before exp, without the verifier's clock tolerance: past it, full verification decides.
-      if (now >= entry.claims.exp * 1000) return undefined;
-      if (entry.kid !== undefined && isKeyKnown && !isKeyKnown(entry.kid)) return undefined;
-      entries.set(token, entry);
+      const stale = now >= entry.claims.exp * 1000 || (entry.kid !== undefined && isKeyKnown !== undefined && !isKeyKnown(entry.kid));
+      if (stale) {
+        entries.delete(token);
+        return undefined;
+      }
       return entry.claims;
     },
     remember(token, claims, now, kid) {
-      entries.delete(token);
       // Shared by every request presenting this token: nobody may change it for the others.
       entries.set(token, { claims: Object.freeze({ ...claims }), kid });
+      if (now === undefined) return;
       // Rotation leaves every previous token unused until it expires; dropping expired
-      // ones from the old end keeps the cache near the live tokens rather than at its cap.
-      for (const [oldest, { claims: oldestClaims }] of entries) {
-        const expired = now !== undefined && now >= oldestClaims.exp * 1000;
-        if (!expired && entries.size <= options.maxEntries) break;
-        entries.delete(oldest);
+      // ones from the least recently used end keeps the cache near the live tokens
+      // rather than at its cap.
+      const expired: string[] = [];
+      for (const oldest of entries.rkeys()) {
+        const entry = entries.peek(oldest);
+        if (entry && now < entry.claims.exp * 1000) break;
+        expired.push(oldest);
       }
+      for (const key of expired) entries.delete(key);
     },
     get size() {
       return entries.size;

@@ -3,14 +3,13 @@
 import "reflect-metadata";
 import { Writable } from "node:stream";
 import { loadConfig, type Config } from "../../src/config";
-import { openDatabase, type Database } from "../../src/db/client";
-import { migrateDatabase } from "../../src/db/migrate";
-import { buildGraphQLSurface } from "../../src/gateway/surface";
+import type { Database } from "../../src/db/client";
+import type { Stores } from "../../src/db/stores";
+import { createKeywayServer, openKeyway } from "../../src/keyway";
 import { createLogger } from "../../src/logger";
-import { createServer, type KeywayServer } from "../../src/server";
-import { createServices, type Services } from "../../src/services";
-import { createRotatingKeySet, type RotatingKeySet } from "../../src/token/key-rotation";
-import { loadKeySet } from "../../src/token/keys";
+import type { KeywayServer } from "../../src/server";
+import type { Services } from "../../src/services";
+import type { RotatingKeySet } from "../../src/token/key-rotation";
 import { createTestDatabase, type TestDatabase } from "./database";
 import { logSink, recordSecret } from "./log-capture";
 
@@ -18,6 +17,7 @@ export interface TestServer {
   url: string;
   config: Config;
   database: Database;
+  stores: Stores;
   keys: RotatingKeySet;
   server: KeywayServer;
   services: Services;
@@ -66,34 +66,25 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     },
   });
   const logger = createLogger({ level: config.logLevel, destination });
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  await migrateDatabase(database);
-  const keys = createRotatingKeySet({
-    root: loadKeySet({ privateKeyPem: config.jwt.privateKeyPem, dataDir: config.dataDir }),
-    prisma: database.prisma,
-    accessTokenTtlSeconds: config.accessTokenTtl,
-    now: options.clock?.now ?? Date.now,
-  });
-  await keys.reload();
-  const services = await createServices({ config, database, keys, logger, now: options.clock?.now });
-  const surface = await buildGraphQLSurface({ config, keys, logger, now: options.clock?.now });
-  const server = await createServer({ config, database, keys, logger, services, ...surface });
+  // The composition root main.ts uses, on this test's database and clock.
+  const keyway = await openKeyway({ config, logger, now: options.clock?.now, migrations: "apply" });
+  const server = await createKeywayServer(keyway);
   const url = await server.listen(options.port ?? 0, "127.0.0.1");
   let stopped = false;
   return {
     url,
     config,
-    database,
-    keys,
+    database: keyway.database,
+    stores: keyway.stores,
+    keys: keyway.keys,
     server,
-    services,
+    services: keyway.services,
     logs,
     async stop() {
       if (stopped) return;
       stopped = true;
       await server.close();
-      await services.close();
-      await database.close();
+      await keyway.close();
       if (!shared) await testDatabase.drop();
     },
   };

@@ -115,8 +115,9 @@ describe("ending sessions", () => {
     await browser.signUp();
     const sid = JSON.parse(Buffer.from(browser.accessToken!.split(".")[1]!, "base64url").toString()).sid as string;
     await browser.call("mutation { logout }");
-    const restarted = await createServices({ config: server.config, database: server.database, keys: server.keys, logger: createLogger({ level: "silent" }), now: clock.now });
+    const restarted = await createServices({ config: server.config, stores: server.stores, keys: server.keys, logger: createLogger({ level: "silent" }), now: clock.now });
     expect(restarted.revocations.has(sid)).toBe(true);
+    await restarted.close();
   });
 });
 

@@ -106,7 +106,7 @@ describe("a login refused because hashing is saturated", () => {
         saturated ? Promise.reject(new HashingOverloaded(2)) : server.services.passwords.verify(password, stored, client),
     };
     const auth = new AuthService({
-      prisma: server.database.prisma,
+      users: server.stores.users,
       sessions: server.services.sessions,
       passwords,
       limits: createAuthRateLimits({ loginAttempts: { points: 2, durationSeconds: 900 }, authCallsPerIp: { points: 1000, durationSeconds: 60 } }),

@@ -8,15 +8,12 @@ import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/dis
 import { startStandaloneServer } from "@apollo/server/standalone";
 import { buildSubgraphSchema } from "@apollo/subgraph";
 import { GraphQLError, parse } from "graphql";
-import type { GraphQLContext } from "../../src/auth/context";
+import type { GraphQLContext } from "../../src/graphql/context";
 import { loadConfig } from "../../src/config";
-import { openDatabase } from "../../src/db/client";
-import { migrateDatabase } from "../../src/db/migrate";
 import { buildLocalSubgraphSchema, createSupergraph, type Supergraph } from "../../src/gateway";
+import { openKeyway } from "../../src/keyway";
 import { createLogger } from "../../src/logger";
 import { createServer } from "../../src/server";
-import { createServices } from "../../src/services";
-import { loadKeySet } from "../../src/token/keys";
 import { login, refresh, signUp, type Account } from "../helpers/auth";
 import { createTestDatabase } from "../helpers/database";
 import { freePort } from "../helpers/net";
@@ -78,11 +75,11 @@ async function startGateway(subgraphs: { name: string; url: string }[], maxRetry
   const config = loadConfig({ NODE_ENV: "test", DATA_DIR: testDatabase.dataDir, ...(testDatabase.url ? { DATABASE_URL: testDatabase.url } : {}) });
   const logs: string[] = [];
   const logger = createLogger({ level: "info", destination: new Writable({ write: (chunk, _e, done) => (logs.push(String(chunk)), done()) }) });
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  await migrateDatabase(database);
-  const keys = loadKeySet({ privateKeyPem: config.jwt.privateKeyPem, dataDir: config.dataDir });
-  const services = await createServices({ config, database, keys, logger });
-  const gateway = await createSupergraph({ localSchema: await buildLocalSubgraphSchema(), subgraphs, headersFor, logger, requestTimeoutMs: 3000, maxRetryDelayMs });
+  // keyway as main.ts opens it; only the supergraph is this test's own (its headersFor, timeouts and retries).
+  const keyway = await openKeyway({ config, logger, migrations: "apply" });
+  const { services, database, keys } = keyway;
+  const resolvers = { auth: services.auth, events: services.events, cookie: services.cookie };
+  const gateway = await createSupergraph({ localSchema: await buildLocalSubgraphSchema(resolvers), subgraphs, headersFor, logger, requestTimeoutMs: 3000, maxRetryDelayMs });
   const server = await createServer({ config, database, keys, logger, services, gateway });
   const url = await server.listen(0, "127.0.0.1");
   return {
@@ -91,8 +88,7 @@ async function startGateway(subgraphs: { name: string; url: string }[], maxRetry
     logs,
     async stop() {
       await server.close();
-      await services.close();
-      await database.close();
+      await keyway.close();
       await testDatabase.drop();
     },
   };

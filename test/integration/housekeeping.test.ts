@@ -8,6 +8,7 @@ import { callGraphQL } from "../helpers/http";
 import { startTestServer, TestClock, type TestServer } from "../helpers/server";
 import { openDatabase } from "../../src/db/client";
 import { migrateDatabase } from "../../src/db/migrate";
+import { createPrismaSessionStore } from "../../src/session/session.prisma-store";
 import { purgeSessions } from "../../src/session/housekeeping";
 
 const DAY = 86_400;
@@ -20,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const purge = () => purgeSessions({ prisma: server.database.prisma, retentionSeconds: 2 * DAY, idleTtlSeconds: 3 * DAY, now: clock.now });
+const purge = () => purgeSessions({ sessions: server.stores.sessions, retentionSeconds: 2 * DAY, idleTtlSeconds: 3 * DAY, now: clock.now });
 const sessionIds = async () => (await server.database.prisma.session.findMany({ select: { id: true } })).map((row) => row.id).sort();
 
 it("keeps live and recently ended sessions, purges those ended, idle or expired beyond the retention", async () => {
@@ -67,7 +68,7 @@ it("an instance that finds another one purging skips the round (PostgreSQL, as s
     const user = await db.prisma.user.create({ data: { email: "old@example.io", passwordHash: "x" } });
     const longAgo = new Date(Date.now() - 100 * DAY * 1000);
     await db.prisma.session.create({ data: { userId: user.id, tokenFamily: "f", tokenHash: "0".repeat(64), expiresAt: longAgo, endedAt: longAgo, endReason: "LOGOUT" } });
-    const options = { prisma: db.prisma, retentionSeconds: DAY, idleTtlSeconds: DAY, now: Date.now };
+    const options = { sessions: createPrismaSessionStore(db.prisma), retentionSeconds: DAY, idleTtlSeconds: DAY, now: Date.now };
 
     await other.connect();
     await other.query("SELECT pg_advisory_lock(7152025001)");

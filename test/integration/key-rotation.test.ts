@@ -10,6 +10,7 @@ import { loadKeySet } from "../../src/token/keys";
 import { openDatabase } from "../../src/db/client";
 import { migrateDatabase } from "../../src/db/migrate";
 import { createTestDatabase } from "../helpers/database";
+import { createPrismaSigningKeyStore } from "../../src/token/signing-key.prisma-store";
 
 const ACCESS_TTL_SECONDS = 600;
 const clock = new TestClock();
@@ -25,7 +26,7 @@ const publishedKids = async (): Promise<string[]> =>
   ((await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }).keys.map((key) => key.kid).sort();
 const meWith = (accessToken: string) => callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${accessToken}` } });
 const rotate = () =>
-  rotateSigningKey({ root: loadKeySet({ privateKeyPem: undefined, dataDir: server.config.dataDir }), prisma: server.database.prisma, accessTokenTtlSeconds: ACCESS_TTL_SECONDS, now: clock.now });
+  rotateSigningKey({ root: loadKeySet({ privateKeyPem: undefined, dataDir: server.config.dataDir }), store: server.stores.signingKeys, accessTokenTtlSeconds: ACCESS_TTL_SECONDS, now: clock.now });
 
 it("publishes first, signs after the activation delay, and drops the old key once its tokens have expired", async () => {
   const oldKid = server.keys.signing.kid;
@@ -68,7 +69,7 @@ it("keys sealed under another root key are ignored, not trusted", async () => {
   const foreignRoot = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
   const elsewhere = createRotatingKeySet({
     root: loadKeySet({ privateKeyPem: foreignRoot, dataDir: server.config.dataDir }),
-    prisma: server.database.prisma,
+    store: server.stores.signingKeys,
     accessTokenTtlSeconds: ACCESS_TTL_SECONDS,
     now: clock.now,
   });
@@ -85,7 +86,7 @@ describe("concurrent rotations (PostgreSQL: separate connections, as separate CL
     try {
       await migrateDatabase(connections[0]!);
       const root = loadKeySet({ privateKeyPem: undefined, dataDir: database.dataDir });
-      const rotateOn = (connection: (typeof connections)[number]) => rotateSigningKey({ root, prisma: connection.prisma, accessTokenTtlSeconds: ACCESS_TTL_SECONDS, now: Date.now });
+      const rotateOn = (connection: (typeof connections)[number]) => rotateSigningKey({ root, store: createPrismaSigningKeyStore(connection.prisma), accessTokenTtlSeconds: ACCESS_TTL_SECONDS, now: Date.now });
       // One rotation first, as on a deployment that has rotated before; then three at once.
       const first = await rotateOn(connections[0]!);
       const rotations = await Promise.all(connections.slice(1).map(rotateOn));

@@ -3,7 +3,6 @@
 // and however late its commit landed: it reads by transaction, not by time.
 // Two in-process instances on one PostgreSQL, one with its clock 30 s behind.
 import { generateKeyPairSync } from "node:crypto";
-import type { PrismaClient } from "../../src/generated/prisma/client";
 import { createPrismaSessionStore } from "../../src/session/session.prisma-store";
 import { LOGOUT, ME, signUp, uniqueEmail, type Account } from "../helpers/auth";
 import { createTestDatabase, type TestDatabase } from "../helpers/database";
@@ -65,7 +64,7 @@ it("sees an end whose commit was held back past any look-back, within one poll i
   // and commits 8 s later, as a slow commit (pool wait, query timeout) or a slow clock would.
   const slowCommit = behind.database.prisma.$transaction(
     async (tx) => {
-      await createPrismaSessionStore(tx as unknown as PrismaClient).end(held.sessionId, "REVOKED", new Date(Date.now() - 60_000));
+      await createPrismaSessionStore(tx as unknown as Parameters<typeof createPrismaSessionStore>[0]).end(held.sessionId, "REVOKED", new Date(Date.now() - 60_000));
       await sleep(8000);
     },
     { timeout: 30_000 },

@@ -322,7 +322,7 @@ describe("the helper against keyway's own JWKS through a signing-key rotation", 
     };
     await expect(verify(keyway.keys)).resolves.toBe("accepted");
 
-    const rotation = await rotateSigningKey({ root, prisma: keyway.database.prisma, accessTokenTtlSeconds: keyway.config.accessTokenTtl, now: clock.now });
+    const rotation = await rotateSigningKey({ root, store: keyway.stores.signingKeys, accessTokenTtlSeconds: keyway.config.accessTokenTtl, now: clock.now });
     await keyway.keys.reload();
     for (let waited = 0; clock.now() < rotation.activatesAt.getTime(); waited += 5) {
       expect(keyway.keys.signing.kid).toBe(root.signing.kid);

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { User } from "../../src/generated/prisma/client";
+import type { UserRecord as User } from "../../src/users/user.store";
 import { createUserCache } from "../../src/auth/user-cache";
 
 const T0 = Date.UTC(2030, 0, 1);

@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { FastifyRequest } from "fastify";
-import { identifyCaller } from "../../src/auth/context";
+import { identifyCaller } from "../../src/auth/caller";
 import { createRevocationList } from "../../src/session/revocation-list";
 import { signAccessToken, type AccessClaims, type AccessTokenOptions } from "../../src/token/access-token";
 import { loadKeySet } from "../../src/token/keys";

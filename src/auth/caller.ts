@@ -1,72 +1,42 @@
-// The per-request context. It verifies the access token once, and instead of
-// throwing records why a token was refused, so login/signUp/refreshToken still
+// Who presented which access token. The token is verified once (and remembered),
+// checked against the revocation list on every request, and a refusal is
+// recorded with its reason instead of thrown, so login/signUp/refreshToken still
 // work with a bad Authorization header and only operations needing a caller fail.
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyRequest } from "fastify";
 import type { AccessTokenReason } from "../errors";
-import type { AuthEvents } from "./auth-events";
-import { canonicalAddress } from "../http/client-address";
-import { readRefreshToken, refreshTransportOf, type RefreshCookieOptions, type RefreshTransport } from "../http/cookies";
 import type { RevocationList } from "../session/revocation-list";
 import { verifyAccessToken, type AccessClaims, type AccessTokenOptions } from "../token/access-token";
 import { createVerifiedTokenCache, type VerifiedTokenCache } from "../token/verified-token-cache";
-import type { AuthRequest, AuthService } from "./auth.service";
+import type { AuthEvents } from "./auth-events";
 
-export interface GraphQLContext {
-  request: FastifyRequest;
-  reply: FastifyReply;
-  /** Verified claims of a live session, or null with `refusal` saying why. */
-  caller: AccessClaims | null;
-  refusal: AccessTokenReason | null;
-  refreshToken: string | null;
-  refreshTransport: RefreshTransport;
-  client: AuthRequest;
-  auth: AuthService;
-  cookie: RefreshCookieOptions;
-  events: AuthEvents;
-}
+export type Caller = { caller: AccessClaims; refusal: null } | { caller: null; refusal: AccessTokenReason };
+export type IdentifyCaller = (request: FastifyRequest) => Caller;
 
-export interface ContextBuilderOptions {
+export interface CallerIdentifierOptions {
   accessTokens: AccessTokenOptions;
   revocations: RevocationList;
-  cookie: RefreshCookieOptions;
-  auth: AuthService;
   events: AuthEvents;
   now(): number;
-  /** Defaults to a cache of VERIFIED_TOKEN_CACHE_SIZE entries per context builder. */
+  /** Defaults to a cache of VERIFIED_TOKEN_CACHE_SIZE entries. */
   verifiedTokens?: VerifiedTokenCache;
-  /** Told what arrived when no client address could be established (a proxy chain writing something else). */
-  onUnusableAddress?(raw: string): void;
 }
 
 /** Room for this many distinct live access tokens; a miss only costs one verification. */
 const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 
-type Caller = { caller: AccessClaims; refusal: null } | { caller: null; refusal: AccessTokenReason };
-
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 
-export function createContextBuilder(options: ContextBuilderOptions) {
+export function createCallerIdentifier(options: CallerIdentifierOptions): IdentifyCaller {
   const identify = { ...options, verifiedTokens: options.verifiedTokens ?? createVerifiedTokenCache({ maxEntries: VERIFIED_TOKEN_CACHE_SIZE }) };
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<GraphQLContext> => ({
-    request,
-    reply,
-    ...observed(identifyCaller(request, identify), options.events),
-    refreshToken: readRefreshToken(request, options.cookie),
-    refreshTransport: refreshTransportOf(request),
-    client: { ip: clientAddress(request, options.onUnusableAddress), userAgent: headerValue(request.headers["user-agent"]) },
-    auth: options.auth,
-    cookie: options.cookie,
-    events: options.events,
-  });
+  return (request) => {
+    const identified = identifyCaller(request, identify);
+    // A presented token that was refused is a security signal; no token at all is not.
+    if (identified.refusal && identified.refusal !== "TOKEN_MISSING") options.events.emit({ type: "token.rejected", reason: identified.refusal });
+    return identified;
+  };
 }
 
-/** A presented token that was refused is a security signal; no token at all is not. */
-function observed(identified: Caller, events: AuthEvents): Caller {
-  if (identified.refusal && identified.refusal !== "TOKEN_MISSING") events.emit({ type: "token.rejected", reason: identified.refusal });
-  return identified;
-}
-
-export function identifyCaller(request: FastifyRequest, options: Pick<ContextBuilderOptions, "accessTokens" | "revocations" | "now" | "verifiedTokens">): Caller {
+export function identifyCaller(request: FastifyRequest, options: Pick<CallerIdentifierOptions, "accessTokens" | "revocations" | "now" | "verifiedTokens">): Caller {
   const refuse = (refusal: AccessTokenReason): Caller => ({ caller: null, refusal });
   const count = countHeader(request.raw.rawHeaders, "authorization");
   if (count === 0) return refuse("TOKEN_MISSING");
@@ -98,16 +68,9 @@ export function identifyCaller(request: FastifyRequest, options: Pick<ContextBui
   return { caller: claims, refusal: null };
 }
 
-function clientAddress(request: FastifyRequest, onUnusable?: (raw: string) => void): string | null {
-  const address = canonicalAddress(request.ip);
-  if (address === null) onUnusable?.(String(request.ip ?? ""));
-  return address;
-}
-
 function countHeader(rawHeaders: string[], name: string): number {
   let count = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === name) count++;
   return count;
 }
 
-const headerValue = (value: string | string[] | undefined): string | null => (typeof value === "string" && value ? value : null);

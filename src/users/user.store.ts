@@ -1,0 +1,26 @@
+// What account handling needs from storage. Records are keyway's own types:
+// nothing outside src/db and the *.prisma-store.ts files sees Prisma's.
+export interface UserRecord {
+  id: string;
+  /** Trimmed and lower-cased (credentials.ts), so the unique index is case-insensitive. */
+  email: string;
+  passwordHash: string;
+  /** Set when an operator disabled the account. */
+  disabledAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewUser {
+  email: string;
+  passwordHash: string;
+}
+
+export interface UserStore {
+  /** The new user, or null when the email is taken (the unique index decides, so concurrent sign-ups cannot both win). */
+  create(user: NewUser): Promise<UserRecord | null>;
+  findById(id: string): Promise<UserRecord | null>;
+  findByEmail(email: string): Promise<UserRecord | null>;
+  /** Marks the user disabled at `at`; true if this call disabled an active user. */
+  disable(id: string, at: Date): Promise<boolean>;
+}
