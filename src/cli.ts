@@ -39,7 +39,7 @@ const COMMANDS: Record<string, Command> = {
     args: ["email"],
     services: true,
     async run(context, [email]) {
-      const user = await createUser(context, email!, await readPassword());
+      const user = await createUser(context, email, await readPassword());
       return { json: user, text: `created ${user.email} (${user.id})` };
     },
   },
@@ -47,7 +47,7 @@ const COMMANDS: Record<string, Command> = {
     args: ["email"],
     services: true,
     async run(context, [email]) {
-      const result = await disableUser(context, email!);
+      const result = await disableUser(context, email);
       return { json: result, text: `disabled ${result.email}; ended ${result.sessionsEnded} session(s)` };
     },
   },
@@ -55,7 +55,7 @@ const COMMANDS: Record<string, Command> = {
     args: ["email"],
     services: true,
     async run(context, [email]) {
-      const sessions = await listSessions(context, email!);
+      const sessions = await listSessions(context, email);
       const rows = sessions.map((session) => [session.id, iso(session.createdAt), iso(session.lastUsedAt), iso(session.expiresAt), session.ip ?? "-", session.userAgent ?? "-"]);
       return { json: sessions, text: sessions.length ? table([["id", "created", "last used", "expires", "ip", "user agent"], ...rows]) : "no live sessions" };
     },
@@ -64,7 +64,7 @@ const COMMANDS: Record<string, Command> = {
     args: ["id"],
     services: true,
     async run(context, [id]) {
-      const result = await revokeSession(context, id!);
+      const result = await revokeSession(context, id);
       return { json: result, text: `revoked session ${result.id}` };
     },
   },

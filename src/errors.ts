@@ -104,7 +104,7 @@ export function createErrorFormatter(options: FormatErrorOptions) {
     }
     const code = formatted.extensions?.code;
     if (original instanceof GraphQLError && typeof code === "string" && Object.hasOwn(APOLLO_REQUEST_MESSAGES, code)) {
-      if (mask) return { message: APOLLO_REQUEST_MESSAGES[code]!, extensions: { code } };
+      if (mask) return { message: APOLLO_REQUEST_MESSAGES[code], extensions: { code } };
       return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
     }
     options.onUnexpected(original);

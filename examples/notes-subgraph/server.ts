@@ -40,5 +40,11 @@ export async function startNotesSubgraph(options: NotesSubgraphOptions): Promise
 if (require.main === module) {
   const port = Number(process.env.NOTES_PORT ?? 4001);
   const jwksUrl = process.env.KEYWAY_JWKS_URL ?? "http://127.0.0.1:4000/.well-known/jwks.json";
-  startNotesSubgraph({ port, jwksUrl }).then(({ url }) => process.stdout.write(`notes subgraph at ${url}\n`));
+  startNotesSubgraph({ port, jwksUrl }).then(
+    ({ url }) => process.stdout.write(`notes subgraph at ${url}\n`),
+    (error: unknown) => {
+      process.stderr.write(`notes subgraph failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

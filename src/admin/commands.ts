@@ -13,7 +13,7 @@ import { rotateSigningKey, type Rotation } from "../token/key-rotation";
 export interface AdminContext {
   config: Config;
   logger: Logger;
-  now(): number;
+  now: () => number;
   /** Opened for every command but db:migrate and db:status, which must work on a database keyway cannot serve yet. */
   keyway?: Keyway;
   /** For db:migrate and db:status. */
@@ -49,7 +49,7 @@ export async function listSessions(context: AdminContext, rawEmail: string) {
 }
 
 export async function revokeSession(context: AdminContext, id: string) {
-  if (!isUuid(id)) throw new AdminError(`"${id}" is not a session id (a UUID)`);
+  if (!isUuid(id)) throw new AdminError(`${JSON.stringify(id)} is not a session id (a UUID)`);
   const { sessions } = keyway(context).services;
   const live = await sessions.findLiveSession(id);
   if (!live) throw new AdminError(`no live session with the id ${id}`);

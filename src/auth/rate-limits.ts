@@ -112,7 +112,10 @@ function localLimiter(kind: "memory" | "cluster", name: string, limit: RateLimit
   // A primary that does not answer (busy, or gone while the worker drains) must not
   // fail a login: this worker counts on its own until it answers again.
   const guarded = Object.create(shared) as RateLimiterAbstract & Counter;
-  guarded.consume = (key) => shared.consume(key).catch((error: unknown) => (error instanceof RateLimiterRes ? Promise.reject(error) : memory.consume(key)));
+  guarded.consume = (key) =>
+    // rate-limiter-flexible refuses with a RateLimiterRes, not an Error; callers read it as such.
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+    shared.consume(key).catch((error: unknown) => (error instanceof RateLimiterRes ? Promise.reject(error) : memory.consume(key)));
   guarded.reward = (key, points) => shared.reward(key, points).catch(() => memory.reward(key, points));
   guarded.delete = (key) => shared.delete(key).catch(() => memory.delete(key));
   return guarded;

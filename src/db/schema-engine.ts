@@ -15,6 +15,8 @@ export type {
   SchemaEngine,
 } from "@prisma/schema-engine-wasm" with { "resolution-mode": "import" };
 
+// typescript-eslint types the import attributes of an import type as an error value.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-assignment
 type SchemaEngineModule = typeof import("@prisma/schema-engine-wasm", { with: { "resolution-mode": "import" } });
 
 // Neither lib ES2022 nor @types/node 20 declares the WebAssembly global.

@@ -56,27 +56,36 @@ function sessionRow(session: SessionsQuery["sessions"][number]): HTMLTableRowEle
     revoke.type = "button";
     revoke.className = "secondary";
     revoke.textContent = "Revoke";
-    revoke.addEventListener("click", async () => {
-      await client.request(RevokeSessionDocument, { id: session.id });
-      await loadSessions();
+    revoke.addEventListener("click", () => {
+      client
+        .request(RevokeSessionDocument, { id: session.id })
+        .then(loadSessions)
+        .catch((error: unknown) => showError(describe(error)));
     });
     action.append(revoke);
   }
   return row;
 }
 
-element<HTMLFormElement>("credentials").addEventListener("submit", async (event) => {
+async function submitCredentials(event: SubmitEvent): Promise<void> {
   event.preventDefault();
   const form = new FormData(event.target as HTMLFormElement);
-  const action = ((event as SubmitEvent).submitter as HTMLButtonElement | null)?.value === "signUp" ? "signUp" : "login";
+  const action = (event.submitter as HTMLButtonElement | null)?.value === "signUp" ? "signUp" : "login";
   showError("");
   try {
-    await client[action](String(form.get("email")), String(form.get("password")));
+    await client[action](textField(form, "email"), textField(form, "password"));
     await loadSessions();
   } catch (error) {
     showError(describe(error));
   }
-});
+}
+
+function textField(form: FormData, name: string): string {
+  const value = form.get(name);
+  return typeof value === "string" ? value : "";
+}
+
+element<HTMLFormElement>("credentials").addEventListener("submit", (event) => void submitCredentials(event));
 
 element("reload-sessions").addEventListener("click", () => void loadSessions().catch((error: unknown) => showError(describe(error))));
 element("logout").addEventListener("click", () => void client.logout().catch((error: unknown) => showError(describe(error))));

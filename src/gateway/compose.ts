@@ -68,7 +68,7 @@ export function relaxRemoteFields(typeDefs: DocumentNode, localSchema: GraphQLSc
 function keyFieldNames(directives: readonly { name: { value: string }; arguments?: readonly unknown[] }[]): string[] {
   return directives
     .filter((d) => d.name.value === "key")
-    .flatMap((d) => (d.arguments ?? []) as { name: { value: string }; value: { kind: string; value?: string } }[])
+    .flatMap((d) => (d.arguments ?? []) as { name: { value: string }; value: { kind: Kind; value?: string } }[])
     .filter((a) => a.name.value === "fields" && a.value.kind === Kind.STRING)
     .flatMap((a) => (a.value.value ?? "").replace(/\{[^}]*\}/g, " ").split(/[\s,]+/).filter(Boolean));
 }

@@ -10,7 +10,7 @@ export function createLocalExecutor(schema: GraphQLSchema): Executor {
     execute({
       schema,
       document: request.document,
-      variableValues: request.variables,
+      variableValues: request.variables as Record<string, unknown> | undefined,
       operationName: request.operationName,
       contextValue: request.context,
       rootValue: request.rootValue,

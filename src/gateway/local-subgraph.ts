@@ -25,7 +25,7 @@ export async function buildLocalSubgraphSchema(deps: AuthResolverDeps, schema?: 
   const typeDefs = parse(`${FEDERATION_LINK}\n${printSchemaWithDirectives(typeSchema)}`);
   const resolvers = createResolversMap(typeSchema) as GraphQLResolverMap<GraphQLContext>;
   const resolveReference = (reference: { id?: unknown }, context: GraphQLContext) => resolveUserReference(deps.auth, reference, context);
-  resolvers.User = { ...(resolvers.User as object), __resolveReference: resolveReference } as GraphQLResolverMap<GraphQLContext>[string];
+  resolvers.User = { ...(resolvers.User as object), __resolveReference: resolveReference };
   return buildSubgraphSchema([{ typeDefs, resolvers }]);
 }
 

@@ -52,7 +52,7 @@ export function createRemoteExecutor(subgraph: RemoteSubgraph, headersFor: Heade
       // nothing but our hook may decide those. The context reaches only our fetch.
       const context: OutgoingContext = { headersForBody };
       result = await http({ ...request, context, extensions: {} });
-    } catch (error) {
+    } catch {
       return { errors: [subgraphUnavailable(subgraph.name)] };
     }
     if (!isExecutionResult(result)) return result;

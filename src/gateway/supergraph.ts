@@ -60,7 +60,7 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
   const fetchMissing = async (): Promise<SubgraphSdl[]> => {
     const results = await Promise.allSettled(missing.map((s) => fetchSubgraphSdl(s, timeoutMs)));
     return results.flatMap((result, i) => {
-      const subgraph = missing[i]!;
+      const subgraph = missing[i];
       if (result.status === "fulfilled") return [{ ...result.value, typeDefs: relaxRemoteFields(result.value.typeDefs, options.localSchema) }];
       options.logger?.warn({ subgraph: subgraph.name, url: subgraph.url, err: result.reason }, "subgraph unreachable; serving without it and retrying");
       return [];
@@ -81,7 +81,7 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
 
   const scheduleRetry = (delayMs: number) => {
     if (stopped || missing.length === 0) return;
-    retryTimer = setTimeout(async () => {
+    const retry = async () => {
       retryTimer = null;
       try {
         const arrived = await fetchMissing();
@@ -95,7 +95,8 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
         options.logger?.error({ err: error }, "recomposition failed; keeping the current supergraph");
       }
       scheduleRetry(Math.min(delayMs * 2, maxRetryDelayMs));
-    }, delayMs);
+    };
+    retryTimer = setTimeout(() => void retry(), delayMs);
     // Retrying must never keep a stopping process alive.
     retryTimer.unref();
   };

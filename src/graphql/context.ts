@@ -25,7 +25,7 @@ export interface ContextBuilderOptions {
   identifyCaller: IdentifyCaller;
   cookie: RefreshCookieOptions;
   /** Told what arrived when no client address could be established (a proxy chain writing something else). */
-  onUnusableAddress?(raw: string): void;
+  onUnusableAddress?: (raw: string) => void;
 }
 
 export function createContextBuilder(options: ContextBuilderOptions) {

@@ -10,7 +10,7 @@ import { AuthResolver, type AuthResolverDeps } from "./auth.resolver";
 /** A database that cannot be reached is a 503 the client can retry, not a masked 500. */
 const translateDatabaseOutage: MiddlewareFn = async (_action, next) => {
   try {
-    return await next();
+    return (await next()) as unknown;
   } catch (error) {
     throw isDatabaseUnavailable(error) ? serviceUnavailable() : error;
   }

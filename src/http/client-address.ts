@@ -27,7 +27,7 @@ const WITH_PORT = /^(?:\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?|(\d{1,3}(?:\.\d{1,3}){3
 export function canonicalAddress(raw: string | undefined): string | null {
   if (!raw || raw.length > MAX_ADDRESS_LENGTH) return null;
   const ported = WITH_PORT.exec(raw);
-  const bare = ported ? (ported[1] ?? ported[2]!) : raw;
+  const bare = ported ? (ported[1] ?? ported[2]) : raw;
   if (isIP(bare) === 0) return null;
   let address = ipaddr.parse(bare);
   if (address instanceof ipaddr.IPv6 && address.isIPv4MappedAddress()) address = address.toIPv4Address();

@@ -32,7 +32,7 @@ type EndedRow = { id: string | null; horizon: string };
 
 const endedSessions = (rows: EndedRow[]): EndedSessions => ({
   ids: rows.flatMap((row) => (row.id ? [row.id] : [])),
-  horizon: BigInt(rows[0]!.horizon),
+  horizon: BigInt(rows[0].horizon),
 });
 
 export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {

@@ -77,7 +77,7 @@ export function startRevocationSync(options: RevocationSyncOptions): RevocationS
       .finally(() => (polling = null));
     return polling;
   };
-  const timer = setInterval(pollOnce, options.pollIntervalMs);
+  const timer = setInterval(() => void pollOnce(), options.pollIntervalMs);
   timer.unref();
 
   return {

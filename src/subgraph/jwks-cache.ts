@@ -27,7 +27,7 @@ export interface JwksCache {
   /** The key for this kid from a set within its max-age; an unknown kid looks the set up again when the rate allows. */
   resolve(kid: string): Promise<VerificationKey | undefined>;
   /** The key if already cached; never fetches. */
-  peek(kid: string): VerificationKey | undefined;
+  peek: (kid: string) => VerificationKey | undefined;
 }
 
 const ALGORITHMS = new Set<SigningAlgorithm>(["ES256", "RS256"]);

@@ -31,7 +31,7 @@ export interface RotatingKeySetOptions {
   root: KeySet;
   store: SigningKeyStore;
   accessTokenTtlSeconds: number;
-  now(): number;
+  now: () => number;
 }
 
 interface Scheduled {
