@@ -88,7 +88,7 @@ describe("keyway killed with SIGKILL during a refresh storm on PostgreSQL", () =
 
   test("after the restart every session continues with one lineage", async () => {
     const results = await Promise.all(sessions.map((session) => verifyAfterRestart(keyway!.url, session)));
-    const problems = results.flatMap((result, index) => result.problems.map((problem) => `${sessions[index]!.sessionId}: ${problem}`));
+    const problems = results.flatMap((result, index) => result.problems.map((problem) => `${sessions[index].sessionId}: ${problem}`));
     expect(problems).toEqual([]);
     // The database agrees: each session's head is the token both forks converged on.
     const rows = await readRows(cluster.url);
@@ -96,7 +96,7 @@ describe("keyway killed with SIGKILL during a refresh storm on PostgreSQL", () =
       const row = rows.get(session.sessionId);
       expect({ id: session.sessionId, head: row?.tokenHash, endedAt: row?.endedAt }).toEqual({
         id: session.sessionId,
-        head: hashOf(results[index]!.current!),
+        head: hashOf(results[index].current!),
         endedAt: null,
       });
     }

@@ -89,13 +89,13 @@ describe("embedded PGlite: keyway killed with SIGKILL during a refresh storm", (
   });
 
   test("after the restart every session continues with one lineage", () => {
-    const problems = afterRestart.flatMap((result, index) => result.problems.map((problem) => `${sessions[index]!.sessionId}: ${problem}`));
+    const problems = afterRestart.flatMap((result, index) => result.problems.map((problem) => `${sessions[index].sessionId}: ${problem}`));
     expect(problems).toEqual([]);
     for (const [index, session] of sessions.entries()) {
       const row = finalRows.get(session.sessionId);
       expect({ id: session.sessionId, head: row?.tokenHash, endedAt: row?.endedAt }).toEqual({
         id: session.sessionId,
-        head: hashOf(afterRestart[index]!.current!),
+        head: hashOf(afterRestart[index].current!),
         endedAt: null,
       });
     }

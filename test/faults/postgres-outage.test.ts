@@ -83,7 +83,7 @@ describe("PostgreSQL stopped for ten seconds under load", () => {
     await cluster.start();
     await waitForConnections(cluster.url);
     acceptingAt = Date.now();
-    recoveredAt = await firstFullService(keyway.url, users[0]!.email);
+    recoveredAt = await firstFullService(keyway.url, users[0].email);
     uncachedAfter = await timedMe(keyway.url, uncached.accessToken, CUT_OFF_MS);
     samples.push(uncachedDuring.sample, uncachedAfter.sample);
     await pause(1_000);

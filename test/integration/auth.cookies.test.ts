@@ -60,7 +60,7 @@ function expectNoLeaks(server: TestServer): void {
 /** The one Set-Cookie line of a response, parsed. */
 function onlyCookie(response: GraphQLResponse): ParsedCookie {
   expect(response.setCookies).toHaveLength(1);
-  return parseSetCookie(response.setCookies[0]!);
+  return parseSetCookie(response.setCookies[0]);
 }
 
 function expectRefreshCookie(cookie: ParsedCookie, name: string, secure: boolean): void {
@@ -106,7 +106,7 @@ describe("the refresh cookie (default, insecure test mode)", () => {
   };
 
   it.each(Object.keys(responses))("is set by %s: refresh_token, HttpOnly, SameSite=Strict, Path=/, no Secure, 30 days", async (operation) => {
-    const response = await responses[operation]!(server.url);
+    const response = await responses[operation](server.url);
     expectRefreshCookie(onlyCookie(response), "refresh_token", false);
     expect(response.headers.get(REFRESH_HEADER)).toBeNull();
   });
@@ -126,7 +126,7 @@ describe("the refresh cookie (default, insecure test mode)", () => {
     }
     expect(second.refreshToken).not.toBe(account.refreshToken);
 
-    const secret = account.refreshToken.split(".").sort((a, b) => b.length - a.length)[0]!;
+    const secret = account.refreshToken.split(".").sort((a, b) => b.length - a.length)[0];
     const stored = await server.database.prisma.session.findUnique({ where: { id: account.sessionId } });
     expect(stored).not.toBeNull();
     expect(JSON.stringify(stored)).not.toContain(secret);

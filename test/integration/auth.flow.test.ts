@@ -88,15 +88,15 @@ describe("ending sessions", () => {
     const listed = await second.call("{ sessions { id current createdAt lastUsedAt expiresAt userAgent ip } }");
     const sessions = (listed.body.data as { sessions: Array<{ id: string; current: boolean; ip: string; expiresAt: string; createdAt: string }> }).sessions;
     expect(sessions.map((session) => session.current)).toEqual([true, false]);
-    expect(sessions[0]!.ip).toBe("127.0.0.1");
-    expect(Date.parse(sessions[0]!.expiresAt) - Date.parse(sessions[0]!.createdAt)).toBe(3 * 86400 * 1000);
+    expect(sessions[0].ip).toBe("127.0.0.1");
+    expect(Date.parse(sessions[0].expiresAt) - Date.parse(sessions[0].createdAt)).toBe(3 * 86400 * 1000);
 
-    const revoked = await second.call("mutation($id: ID!) { revokeSession(id: $id) }", { id: sessions[1]!.id });
+    const revoked = await second.call("mutation($id: ID!) { revokeSession(id: $id) }", { id: sessions[1].id });
     expect(revoked.body.data).toEqual({ revokeSession: true });
     expect(errorOf(await first.me())).toEqual({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
     const after = await second.call("{ sessions { id } }");
     expect((after.body.data as { sessions: unknown[] }).sessions).toHaveLength(1);
-    const again = await second.call("mutation($id: ID!) { revokeSession(id: $id) }", { id: sessions[1]!.id });
+    const again = await second.call("mutation($id: ID!) { revokeSession(id: $id) }", { id: sessions[1].id });
     expect(errorOf(again)?.code).toBe("FORBIDDEN");
   });
 
@@ -113,7 +113,7 @@ describe("ending sessions", () => {
   it("rebuilds the list of ended sessions from the database at start-up", async () => {
     const browser = new BrowserClient(server.url);
     await browser.signUp();
-    const sid = JSON.parse(Buffer.from(browser.accessToken!.split(".")[1]!, "base64url").toString()).sid as string;
+    const sid = JSON.parse(Buffer.from(browser.accessToken!.split(".")[1], "base64url").toString()).sid as string;
     await browser.call("mutation { logout }");
     const restarted = await createServices({ config: server.config, stores: server.stores, keys: server.keys, logger: createLogger({ level: "silent" }), now: clock.now });
     expect(restarted.revocations.has(sid)).toBe(true);
@@ -141,7 +141,7 @@ describe("session lifetime", () => {
     clock.advance(3600 + 55 * 60); // 71 h 55 min: five minutes of the 72 h left
     const late = await browser.refresh();
     expect(late.body.data?.refreshToken.expiresIn).toBe(300);
-    expect(parseSetCookie(late.setCookies[0]!).attributes["max-age"]).toBe("300");
+    expect(parseSetCookie(late.setCookies[0]).attributes["max-age"]).toBe("300");
     clock.advance(301);
     expect(errorOf(await browser.refresh())).toEqual({ code: "UNAUTHENTICATED", reason: "REFRESH_TOKEN_INVALID" });
   });

@@ -11,7 +11,7 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 const sessionOf = (client: BrowserClient) => {
-  const { sid } = JSON.parse(Buffer.from(client.accessToken!.split(".")[1]!, "base64url").toString()) as { sid: string };
+  const { sid } = JSON.parse(Buffer.from(client.accessToken!.split(".")[1], "base64url").toString()) as { sid: string };
   return server.database.prisma.session.findUniqueOrThrow({ where: { id: sid } });
 };
 
@@ -100,8 +100,8 @@ describe("concurrent refreshes", () => {
 
     const mes = await Promise.all(tabs.slice(0, 10).map((tab) => tab.me()));
     expect(mes.every((response) => response.body.data?.me.id === user.id)).toBe(true);
-    expect((await tabs[0]!.refresh()).body.errors).toBeUndefined();
-    expect((await server.database.prisma.session.findUniqueOrThrow({ where: { id: sessions[0]!.id } })).generation).toBe(2);
+    expect((await tabs[0].refresh()).body.errors).toBeUndefined();
+    expect((await server.database.prisma.session.findUniqueOrThrow({ where: { id: sessions[0].id } })).generation).toBe(2);
   });
 
   it("two racing rotations never fork a session (store-level compare-and-swap)", async () => {
@@ -122,7 +122,7 @@ describe("what the database holds", () => {
     await tab.signUp();
     await tab.refresh();
     const row = await sessionOf(tab);
-    const secret = tab.refreshToken!.split(".")[1]!;
+    const secret = tab.refreshToken!.split(".")[1];
     const stored = JSON.stringify(row);
     expect(stored).not.toContain(secret);
     expect(row.tokenHash).toMatch(/^[0-9a-f]{64}$/);

@@ -112,7 +112,7 @@ describe("keyway CLI", () => {
     const listed = await keyway(["sessions:list", email, "--json"]);
     expect(listed.code).toBe(0);
     expect(listed.json).toHaveLength(2);
-    const sessionOf = async (accessToken: string) => JSON.parse(Buffer.from(accessToken.split(".")[1]!, "base64url").toString()).sid as string;
+    const sessionOf = async (accessToken: string) => JSON.parse(Buffer.from(accessToken.split(".")[1], "base64url").toString()).sid as string;
     expect(listed.json.map((session: { id: string }) => session.id).sort()).toEqual([await sessionOf(first.accessToken), await sessionOf(second.accessToken)].sort());
 
     const revoked = await keyway(["sessions:revoke", await sessionOf(first.accessToken)]);
@@ -150,15 +150,15 @@ describe("keyway CLI", () => {
 
     const rotated = await keyway(["keys:rotate", "--json"]);
     expect(rotated.code).toBe(0);
-    expect(rotated.json.replaces).toBe(before.keys[0]!.kid);
+    expect(rotated.json.replaces).toBe(before.keys[0].kid);
     expect(new Date(rotated.json.activatesAt).getTime()).toBeGreaterThan(Date.now());
     expect(auditEvents(rotated.stderr)).toEqual([expect.objectContaining({ event: "keys.rotated", kid: rotated.json.kid })]);
 
     server = await startKeyway(env);
     try {
       const after = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
-      expect(after.keys.map((key) => key.kid).sort()).toEqual([before.keys[0]!.kid, rotated.json.kid].sort());
-      expect(server.logs.find((line) => line.msg === "keyway is listening")?.kid).toBe(before.keys[0]!.kid);
+      expect(after.keys.map((key) => key.kid).sort()).toEqual([before.keys[0].kid, rotated.json.kid].sort());
+      expect(server.logs.find((line) => line.msg === "keyway is listening")?.kid).toBe(before.keys[0].kid);
     } finally {
       await stopKeyway(server);
     }

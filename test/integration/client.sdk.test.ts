@@ -25,7 +25,7 @@ function recordingFetch(options: { cookies?: boolean } = {}) {
     const headers = new Headers(init.headers);
     if (options.cookies && cookie) headers.set("cookie", cookie);
     const response = await fetch(input, { ...init, headers });
-    for (const line of response.headers.getSetCookie()) cookie = /max-age=0/i.test(line) ? null : line.split(";")[0]!;
+    for (const line of response.headers.getSetCookie()) cookie = /max-age=0/i.test(line) ? null : line.split(";")[0];
     return response;
   };
   return { fetchImpl, operations, cookie: () => cookie };

@@ -20,7 +20,7 @@ async function startNotesProcess(jwksUrl: string): Promise<{ url: string; child:
     env: childEnv({ NOTES_PORT: String(port), KEYWAY_JWKS_URL: jwksUrl }),
   });
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("notes subgraph at") && resolve());
+    child.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("notes subgraph at") && resolve());
     child.on("exit", (code) => reject(new Error(`notes subgraph exited with ${code}`)));
   });
   return { url: `http://127.0.0.1:${port}`, child };
@@ -67,7 +67,7 @@ it("refuses an ended session's token at the gateway, before any subgraph is call
 
 it("refuses requests sent straight to the subgraph with a forged, other-audience, expired, other-body, access-token or replayed identity", async () => {
   const dave = await signUp(keyway.url);
-  const claims = JSON.parse(Buffer.from(dave.accessToken.split(".")[1]!, "base64url").toString());
+  const claims = JSON.parse(Buffer.from(dave.accessToken.split(".")[1], "base64url").toString());
   const now = Date.now();
   // The body callGraphQL sends: what an identity for this request is bound to.
   const body = JSON.stringify({ query: ADD });

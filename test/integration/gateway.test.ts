@@ -178,7 +178,7 @@ describe("keyway composing a subgraph that extends User", () => {
       const transport = ["host", "connection", "content-length", "user-agent", "accept-encoding", "accept-language", "sec-fetch-mode"];
       expect(Object.keys(headers).filter((name) => !transport.includes(name)).sort()).toEqual(["accept", "content-type", IDENTITY]);
     }
-    const echoed = response.body.data!.me.notes[1]!;
+    const echoed = response.body.data!.me.notes[1];
     expect(echoed).not.toContain(loggedIn.accessToken);
     expect(echoed).not.toContain(loggedIn.refreshToken);
     expect(echoed).not.toContain("forged");
@@ -190,7 +190,7 @@ describe("keyway composing a subgraph that extends User", () => {
     const response = await callGraphQL(keyway.url, "{ notesVersion }", { accessToken: account.accessToken });
     expect(response.body).toEqual({ data: { notesVersion: "1" } });
     expect(notes.received).toHaveLength(1);
-    const signedFor = JSON.parse(Buffer.from(notes.received[0]![IDENTITY]!.split(":")[3]!, "base64url").toString());
+    const signedFor = JSON.parse(Buffer.from(notes.received[0][IDENTITY].split(":")[3], "base64url").toString());
     expect(signedFor).toEqual(notes.bodies[0]);
     expect(signedFor.query).toContain("notesVersion");
   });
@@ -199,7 +199,7 @@ describe("keyway composing a subgraph that extends User", () => {
     const other = await signUp(keyway.url);
     const callers = Array.from({ length: 20 }, (_, i) => (i % 2 ? other : account));
     const answers = await Promise.all(callers.map((caller) => callGraphQL<{ whoami: string }>(keyway.url, "{ whoami }", { accessToken: caller.accessToken })));
-    answers.forEach((answer, i) => expect(answer.body.data?.whoami).toBe(`test-identity:notes:${callers[i]!.userId}`));
+    answers.forEach((answer, i) => expect(answer.body.data?.whoami).toBe(`test-identity:notes:${callers[i].userId}`));
   });
 
   it("sends no identity for anonymous requests", async () => {
@@ -236,7 +236,7 @@ describe("a subgraph unreachable at start-up", () => {
     const keyway = await startGateway([{ name: "notes", url: `http://127.0.0.1:${port}/` }], 200);
     let notes: Awaited<ReturnType<typeof startNotesSubgraph>> | undefined;
     try {
-      expect((keyway.gateway as Supergraph).missing).toEqual(["notes"]);
+      expect((keyway.gateway).missing).toEqual(["notes"]);
       const account = await signUp(keyway.url);
       const before = await callGraphQL(keyway.url, ME_WITH_NOTES, { accessToken: account.accessToken });
       expect(errorOf(before)?.code).toBe("GRAPHQL_VALIDATION_FAILED");

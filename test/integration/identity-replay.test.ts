@@ -69,7 +69,7 @@ async function startNotesSubgraph(jwksUrl: string) {
   return { url, captured, stop: () => server.stop() };
 }
 
-const claimsOf = (identity: string): Record<string, unknown> => JSON.parse(Buffer.from(identity.split(".")[1]!, "base64url").toString());
+const claimsOf = (identity: string): Record<string, unknown> => JSON.parse(Buffer.from(identity.split(".")[1], "base64url").toString());
 
 /** Straight to the subgraph, past keyway, as someone who can reach it would. */
 async function sendDirect(url: string, identity: string, body: unknown) {
@@ -133,15 +133,15 @@ describe("a captured identity", () => {
     const [request] = await capturing(async () => {
       await callGraphQL(keyway.url, "{ myNotes }", { accessToken: alice.accessToken });
     });
-    expect(await sendDirect(notes.url, request!.identity, request!.body)).toMatchObject({ data: undefined, error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
+    expect(await sendDirect(notes.url, request.identity, request.body)).toMatchObject({ data: undefined, error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
     const write = { query: 'mutation { addNote(text: "not mine") }' };
-    expect(await sendDirect(notes.url, request!.identity, write)).toMatchObject({ data: undefined, error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
+    expect(await sendDirect(notes.url, request.identity, write)).toMatchObject({ data: undefined, error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
     expect((await callGraphQL(keyway.url, "{ myNotes }", { accessToken: alice.accessToken })).body.data).toEqual({ myNotes: ["milk"] });
   });
 
   it("is refused for another body even before it was used, and keyway signs only the body it sends", async () => {
     // An identity keyway would mint for one request, offered with another: the body hash does not match.
-    const claims = JSON.parse(Buffer.from(alice.accessToken.split(".")[1]!, "base64url").toString());
+    const claims = JSON.parse(Buffer.from(alice.accessToken.split(".")[1], "base64url").toString());
     const read = { query: "{ myNotes }" };
     const identity = signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "notes", Date.now(), JSON.stringify(read));
     expect(await sendDirect(notes.url, identity, { query: 'mutation { addNote(text: "not mine") }' })).toMatchObject({ error: { code: "UNAUTHENTICATED", reason: "IDENTITY_INVALID" } });
@@ -150,7 +150,7 @@ describe("a captured identity", () => {
 
   it("is refused on a GET, whose query comes from the URL whatever body a parser read", async () => {
     // A fresh identity, never used: captured on its way and raced to the subgraph.
-    const claims = JSON.parse(Buffer.from(alice.accessToken.split(".")[1]!, "base64url").toString());
+    const claims = JSON.parse(Buffer.from(alice.accessToken.split(".")[1], "base64url").toString());
     const write = { query: 'mutation { addNote(text: "harmless") }' };
     const identity = signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "notes", Date.now(), JSON.stringify(write));
     const answer = await new Promise<{ data?: unknown; errors?: Array<{ extensions?: { code?: string; reason?: string } }> }>((resolve, reject) => {
@@ -185,7 +185,7 @@ describe("a captured identity", () => {
       expect(errorOf(refused)).toEqual({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
     });
     expect(after).toEqual([]);
-    expect(await sendDirect(notes.url, before[0]!.identity, before[0]!.body)).toMatchObject({ error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
+    expect(await sendDirect(notes.url, before[0].identity, before[0].body)).toMatchObject({ error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
   });
 
   it("never exists for an anonymous request", async () => {

@@ -99,7 +99,7 @@ async function sessionGeneration(sessionId: string): Promise<number> {
   await client.connect();
   try {
     const { rows } = await client.query<{ generation: number }>('SELECT generation FROM "Session" WHERE id = $1', [sessionId]);
-    return rows[0]!.generation;
+    return rows[0].generation;
   } finally {
     await client.end();
   }
@@ -209,7 +209,7 @@ describe("three instances on one PostgreSQL and Redis", () => {
     const cookieless = { headers: { [REFRESH_HEADER]: "1" } };
     const account = await signUp(a.url, uniqueEmail("race"), DEFAULT_PASSWORD, cookieless);
     const answers = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => callGraphQL([a, b][i % 2]!.url, REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: account.refreshToken } })),
+      Array.from({ length: 10 }, (_, i) => callGraphQL([a, b][i % 2].url, REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: account.refreshToken } })),
     );
     for (const answer of answers) expect(answer.body.errors).toBeUndefined();
     const handedOut = new Set(answers.map((answer) => answer.headers.get(REFRESH_HEADER)));
@@ -543,10 +543,10 @@ describe("WORKERS=2 without Redis: the workers count limits together, in the pri
           response.on("end", () => resolve(body));
         }).on("error", reject);
       });
-      const labels = [...text.matchAll(/^keyway_http_requests_total\{[^}]*worker="(\d+)"/gm)].map((match) => match[1]!);
+      const labels = [...text.matchAll(/^keyway_http_requests_total\{[^}]*worker="(\d+)"/gm)].map((match) => match[1]);
       expect(labels.length).toBeGreaterThan(0);
       expect(new Set(labels).size).toBe(1); // one worker's registry per answer
-      workers.add(labels[0]!);
+      workers.add(labels[0]);
     }
     expect([...workers].sort()).toEqual(["1", "2"]);
   });

@@ -21,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const kidOf = (token: string): string => JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString()).kid;
+const kidOf = (token: string): string => JSON.parse(Buffer.from(token.split(".")[0], "base64url").toString()).kid;
 const publishedKids = async (): Promise<string[]> =>
   ((await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }).keys.map((key) => key.kid).sort();
 const meWith = (accessToken: string) => callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${accessToken}` } });
@@ -84,13 +84,13 @@ describe("concurrent rotations (PostgreSQL: separate connections, as separate CL
     const database = await createTestDatabase({ kind: "postgres" });
     const connections = await Promise.all([0, 1, 2, 3].map(() => openDatabase({ url: database.url, dataDir: database.dataDir })));
     try {
-      await migrateDatabase(connections[0]!);
+      await migrateDatabase(connections[0]);
       const root = loadKeySet({ privateKeyPem: undefined, dataDir: database.dataDir });
       const rotateOn = (connection: (typeof connections)[number]) => rotateSigningKey({ root, store: createPrismaSigningKeyStore(connection.prisma), accessTokenTtlSeconds: ACCESS_TTL_SECONDS, now: Date.now });
       // One rotation first, as on a deployment that has rotated before; then three at once.
-      const first = await rotateOn(connections[0]!);
+      const first = await rotateOn(connections[0]);
       const rotations = await Promise.all(connections.slice(1).map(rotateOn));
-      const rows = await connections[0]!.prisma.signingKey.findMany();
+      const rows = await connections[0].prisma.signingKey.findMany();
       // The root's own row and four new keys; only the newest may still be waiting to retire.
       expect(rows).toHaveLength(5);
       expect(rows.filter((row) => row.retiredAt === null)).toHaveLength(1);

@@ -39,7 +39,7 @@ describe("start-up", () => {
 
     const second = await startKeyway(databaseEnv(database));
     const again = (await (await fetch(`${second.url}/.well-known/jwks.json`)).json()) as typeof jwks;
-    expect(again.keys[0]!.kid).toBe(jwks.keys[0]!.kid);
+    expect(again.keys[0].kid).toBe(jwks.keys[0].kid);
     expect(second.logs.find((line) => line.msg === "database schema is current")).toBeDefined();
     expect((await new BrowserClient(second.url).login(email)).user.email).toBe(email);
 
@@ -105,7 +105,7 @@ describe("warning about production settings that undo a protection", () => {
       expect(warnings.map((line) => line.level)).toEqual([40, 40, 40]);
       expect(warnings.map((line) => String(line.msg).split(" ")[0])).toEqual(["COOKIE_SECURE=false", "TRUST_PROXY=true", "CORS_ORIGINS"]);
       const listening = keyway.logs.findIndex((line) => line.msg === "keyway is listening");
-      expect(keyway.logs.indexOf(warnings[2]!)).toBeLessThan(listening);
+      expect(keyway.logs.indexOf(warnings[2])).toBeLessThan(listening);
     } finally {
       expect(await stopKeyway(keyway)).toBe(0);
       await database.drop();

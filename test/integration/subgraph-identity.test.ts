@@ -162,7 +162,7 @@ describe("createIdentityVerifier", () => {
       await expect(reasonOf(sub.verifyRequest(headers(unbound), ADD))).resolves.toBe("IDENTITY_INVALID");
       await expect(reasonOf(sub.verifyRequest(headers(unbound), null))).resolves.toBe("IDENTITY_INVALID");
       const [header, payload, signature] = identity.split(".");
-      const claims = JSON.parse(Buffer.from(payload!, "base64url").toString());
+      const claims = JSON.parse(Buffer.from(payload, "base64url").toString());
       const rebound = `${header}.${Buffer.from(JSON.stringify({ ...claims, bh: "A".repeat(43) })).toString("base64url")}.${signature}`;
       await expect(reasonOf(sub.verifyRequest(headers(rebound), ADD))).resolves.toBe("IDENTITY_INVALID");
       // The genuine request still goes through: the failed attempts did not use the identity up.
@@ -187,15 +187,15 @@ describe("createIdentityVerifier", () => {
       const identities = [mint(QUERY), mint(QUERY), mint(QUERY)];
       for (const identity of identities) await expect(reasonOf(sub.verifyRequest(headers(identity), QUERY))).resolves.toBe("accepted");
       // Full: the least recently seen identity was forgotten, the newer two are still refused.
-      await expect(reasonOf(sub.verifyRequest(headers(identities[2]!), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
-      await expect(reasonOf(sub.verifyRequest(headers(identities[1]!), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
+      await expect(reasonOf(sub.verifyRequest(headers(identities[2]), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
+      await expect(reasonOf(sub.verifyRequest(headers(identities[1]), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
       // The forgotten one had not expired: it, and anything minted no later than it, is refused rather than taken on trust.
-      await expect(reasonOf(sub.verifyRequest(headers(identities[0]!), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
+      await expect(reasonOf(sub.verifyRequest(headers(identities[0]), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
       await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
       now += 1_000;
       await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("accepted");
       now += 31_000;
-      await expect(reasonOf(sub.verifyRequest(headers(identities[2]!), QUERY))).resolves.toBe("IDENTITY_EXPIRED");
+      await expect(reasonOf(sub.verifyRequest(headers(identities[2]), QUERY))).resolves.toBe("IDENTITY_EXPIRED");
     });
   });
 

@@ -14,7 +14,7 @@ const EVIL = "https://evil.example";
 
 function onlyCookie(setCookies: string[]): ParsedCookie {
   expect(setCookies).toHaveLength(1);
-  return parseSetCookie(setCookies[0]!);
+  return parseSetCookie(setCookies[0]);
 }
 
 /** Exactly API.md's attributes, and Max-Age = seconds left until the session's absolute expiry. */
@@ -45,17 +45,17 @@ describe.each([
   it(`is ${name}${secure ? ", Secure" : ", not Secure"}, HttpOnly, SameSite=Strict, Path=/, no Domain, Max-Age the remaining life`, async () => {
     const account = await signUp(server.url, undefined, undefined, { cookieName: name });
     await expectContractCookie(server, clock, account, account.response.setCookies, name, secure);
-    expect(Number(parseSetCookie(account.response.setCookies[0]!).attributes["max-age"])).toBeGreaterThan(29 * DAY);
+    expect(Number(parseSetCookie(account.response.setCookies[0]).attributes["max-age"])).toBeGreaterThan(29 * DAY);
 
     clock.advance(3 * DAY);
     const rotated = await refresh(server.url, { cookie: account.cookie, cookieName: name });
     await expectContractCookie(server, clock, account, rotated.response.setCookies, name, secure);
-    expect(Number(parseSetCookie(rotated.response.setCookies[0]!).attributes["max-age"])).toBeLessThan(28 * DAY);
+    expect(Number(parseSetCookie(rotated.response.setCookies[0]).attributes["max-age"])).toBeLessThan(28 * DAY);
 
     // A new login is a new session with the whole lifetime again.
     const fresh = await login(server.url, account.email, account.password, { cookieName: name });
     await expectContractCookie(server, clock, fresh, fresh.response.setCookies, name, secure);
-    expect(Number(parseSetCookie(fresh.response.setCookies[0]!).attributes["max-age"])).toBeGreaterThan(29 * DAY);
+    expect(Number(parseSetCookie(fresh.response.setCookies[0]).attributes["max-age"])).toBeGreaterThan(29 * DAY);
   });
 });
 
@@ -93,7 +93,7 @@ describe("cross-site simple requests (no preflight) with the victim's cookie", (
   for (const [operation, query] of Object.entries(mutations)) {
     it.each(Object.keys(bodies))(`cannot call ${operation} as a POST of %s`, async (type) => {
       const account = await signUp(server.url);
-      const { type: contentType, body } = bodies[type]!(query);
+      const { type: contentType, body } = bodies[type](query);
       const response = await fetch(`${server.url}/graphql`, { method: "POST", headers: { ...crossSite(account.cookie), "content-type": contentType }, body });
       expect(response.status).toBeGreaterThanOrEqual(400);
       expect(response.status).toBeLessThan(500);

@@ -206,7 +206,7 @@ const operationNames = Object.keys(OPERATIONS);
 describe(`fuzzing every public operation (seed ${SEED}, ${RUNS} runs per property)`, () => {
   it("survives arbitrary variables and bodies", async () => {
     const arbitrary = fc.constantFrom(...operationNames).chain((name) =>
-      fc.tuple(fc.constant(name), anyBody(OPERATIONS[name]!.query, anyVariables(OPERATIONS[name]!.shaped)), fc.constant({})),
+      fc.tuple(fc.constant(name), anyBody(OPERATIONS[name].query, anyVariables(OPERATIONS[name].shaped)), fc.constant({})),
     );
     await check(
       fc.asyncProperty(arbitrary, async ([, body, headers]) => {
@@ -217,7 +217,7 @@ describe(`fuzzing every public operation (seed ${SEED}, ${RUNS} runs per propert
 
   it("survives arbitrary Authorization, Cookie, x-refresh-token and content-type headers, with live tokens in them", async () => {
     const arbitrary = fc.constantFrom(...operationNames).chain((name) =>
-      fc.tuple(fc.constant(name), OPERATIONS[name]!.shaped.map((variables) => JSON.stringify({ query: OPERATIONS[name]!.query, variables })), anyHeaders()),
+      fc.tuple(fc.constant(name), OPERATIONS[name].shaped.map((variables) => JSON.stringify({ query: OPERATIONS[name].query, variables })), anyHeaders()),
     );
     const runs = { refreshToken: 0, me: 0 };
     const reached = { rotation: 0, graceAnswer: 0, me: 0 };
@@ -226,7 +226,7 @@ describe(`fuzzing every public operation (seed ${SEED}, ${RUNS} runs per propert
       fc.asyncProperty(arbitrary, async ([name, body, headers]) => {
         const tokens = await tokensForThisRun(sessionTouched);
         sessionTouched = true; // until the answer says otherwise: a run that throws is followed by a rotation
-        const answer = await send(body, withTokens(headers as Record<string, string>, tokens));
+        const answer = await send(body, withTokens(headers, tokens));
         sessionTouched = touchesSession(name, answer);
         if (name === "refreshToken") {
           runs.refreshToken++;

@@ -137,9 +137,9 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
 
     const owner = (await fixture.stores.users.create({ email: `all-${randomUUID()}@example.io`, passwordHash: "x" }))!.id;
     const live = await Promise.all([1, 2, 3].map(() => sessions().create(newSession({ userId: owner }))));
-    await sessions().end(live[0]!.id, "LOGOUT", at(HOUR));
+    await sessions().end(live[0].id, "LOGOUT", at(HOUR));
     const ended = await sessions().endAllOfUser(owner, "LOGOUT_ALL", at(2 * HOUR));
-    expect(ended.sort()).toEqual([live[1]!.id, live[2]!.id].sort());
+    expect(ended.sort()).toEqual([live[1].id, live[2].id].sort());
     expect(await sessions().endAllOfUser(owner, "LOGOUT_ALL", at(3 * HOUR))).toEqual([]);
   });
 

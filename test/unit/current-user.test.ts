@@ -24,7 +24,7 @@ describe("me and the user cache", () => {
     const spy = jest.spyOn(prisma.user, "findUnique").mockImplementation(((args: { where: { id?: string } }) => {
       reads.push(args.where.id ?? "");
       return findUnique(args as never);
-    }) as never);
+    }));
     try {
       expect((await me(account.accessToken)).body.data?.me.email).toBe(account.email);
       expect((await me(account.accessToken)).body.data?.me.email).toBe(account.email);

@@ -48,16 +48,16 @@ describe("the argon2 line (createHashingQueue)", () => {
     const queue = createHashingQueue(roomy);
     const started: string[] = [];
     const [a, b, c, d] = ["a", "b", "c", "d"].map((name) => controlled(started, name));
-    const results = [a, b, c, d].map((t) => queue.run("one", t!.task));
+    const results = [a, b, c, d].map((t) => queue.run("one", t.task));
     await settle();
     expect(started).toEqual(["a", "b"]);
     expect(queue.waiting).toBe(2);
-    b!.finish();
+    b.finish();
     await settle();
     expect(started).toEqual(["a", "b", "c"]);
-    a!.finish();
-    c!.finish();
-    d!.finish();
+    a.finish();
+    c.finish();
+    d.finish();
     await expect(Promise.all(results)).resolves.toEqual(["a", "b", "c", "d"]);
   });
 
@@ -65,13 +65,13 @@ describe("the argon2 line (createHashingQueue)", () => {
     const queue = createHashingQueue({ ...roomy, concurrency: 1 });
     const started: string[] = [];
     const [a, b] = ["a", "b"].map((name) => controlled(started, name));
-    const first = queue.run("one", a!.task);
-    const second = queue.run("one", b!.task);
-    a!.fail();
+    const first = queue.run("one", a.task);
+    const second = queue.run("one", b.task);
+    a.fail();
     await expect(first).rejects.toThrow("a");
     await settle();
     expect(started).toEqual(["a", "b"]);
-    b!.finish();
+    b.finish();
     await expect(second).resolves.toBe("b");
     // The slot is free again: a new task starts at once.
     const c = controlled(started, "c");
@@ -89,11 +89,11 @@ describe("the argon2 line (createHashingQueue)", () => {
     running.push(queue.run("genuine", genuine.task));
     await settle();
     expect(started).toEqual(["flood0"]);
-    flood[0]!.finish();
+    flood[0].finish();
     await settle();
     // The flooder was first in line, so it is served once; then it goes to the back.
     expect(started).toEqual(["flood0", "flood1"]);
-    flood[1]!.finish();
+    flood[1].finish();
     await settle();
     // The genuine client's turn, ahead of flood2..flood4 that arrived before it.
     expect(started).toEqual(["flood0", "flood1", "genuine"]);
@@ -105,8 +105,8 @@ describe("the argon2 line (createHashingQueue)", () => {
     const queue = createHashingQueue({ concurrency: 1, maxQueued: 100, maxQueuedPerClient: 2, maxWaitMs: 60_000 });
     const started: string[] = [];
     const tasks = Array.from({ length: 4 }, (_, i) => controlled(started, `t${i}`));
-    const accepted = [tasks[0], tasks[1], tasks[2]].map((t) => queue.run("a", t!.task)); // one runs, two wait
-    const refused = queue.run("a", tasks[3]!.task);
+    const accepted = [tasks[0], tasks[1], tasks[2]].map((t) => queue.run("a", t.task)); // one runs, two wait
+    const refused = queue.run("a", tasks[3].task);
     await expect(refused).rejects.toBeInstanceOf(HashingOverloaded);
     await expect(refused).rejects.toMatchObject({ retryAfterSeconds: 60 });
     expect(queue.waiting).toBe(2);
@@ -141,14 +141,14 @@ describe("the argon2 line (createHashingQueue)", () => {
       const queue = createHashingQueue({ concurrency: 1, maxQueued: 10, maxQueuedPerClient: 10, maxWaitMs: 2000 });
       const started: string[] = [];
       const [slow, late] = ["slow", "late"].map((name) => controlled(started, name));
-      const first = queue.run("a", slow!.task);
-      const second = queue.run("b", late!.task);
+      const first = queue.run("a", slow.task);
+      const second = queue.run("b", late.task);
       jest.advanceTimersByTime(1999);
       expect(queue.waiting).toBe(1);
       jest.advanceTimersByTime(1);
       await expect(second).rejects.toMatchObject({ name: "HashingOverloaded", retryAfterSeconds: 2 });
       expect(queue.waiting).toBe(0);
-      slow!.finish();
+      slow.finish();
       await first;
       expect(started).toEqual(["slow"]);
     } finally {
