@@ -7,9 +7,19 @@
 // user has not chosen an engine, so every other `prisma` command keeps its stock
 // behaviour (including downloading the engine where the network allows).
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 const require = createRequire(import.meta.url);
+
+// Installed as a dependency (from a tarball or a registry), keyway ships its Prisma
+// client already compiled in dist/generated/prisma and no src/ to generate into, so
+// there is nothing to do — and the consumer's install must not depend on the
+// Prisma CLI finding a schema inside node_modules.
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+if (!existsSync(path.join(packageRoot, "src"))) process.exit(0);
 
 function resolvePrismaCli() {
   try {

@@ -1,0 +1,23 @@
+// Compiled, never run: each @ts-expect-error below is an error only if keyway's
+// typings are real. Were they `any`, tsc would report the directive unused.
+import { createIdentityVerifier, IDENTITY_HEADER, type IdentityClaims, type IdentityRefusal } from "keyway/subgraph";
+import { KeywayClient, KeywayError, LoginDocument, type LoginMutation } from "keyway/client";
+
+export async function typed(claims: IdentityClaims, client: KeywayClient): Promise<void> {
+  // @ts-expect-error the verifier needs the subgraph's audience
+  createIdentityVerifier({ jwksUrl: "http://keyway.invalid/.well-known/jwks.json" });
+  // @ts-expect-error sub is a string
+  const sub: number = claims.sub;
+  // @ts-expect-error not one of the refusals keyway/subgraph names
+  const refusal: IdentityRefusal = "IDENTITY_FORGED";
+  const header: string = IDENTITY_HEADER;
+  // @ts-expect-error login takes an email and a password
+  await client.login("ada@example.io");
+  const result = await client.request(LoginDocument, { input: { email: "ada@example.io", password: "correct horse" } });
+  const login: LoginMutation["login"] | undefined = result.data?.login;
+  // @ts-expect-error expiresIn is a number
+  const expiresIn: string | undefined = login?.expiresIn;
+  // @ts-expect-error a KeywayError's code is a string
+  const code: number = new KeywayError("refused", "RATE_LIMITED").code;
+  void [sub, refusal, header, expiresIn, code];
+}
