@@ -68,7 +68,7 @@ export async function createPgCluster(): Promise<PgCluster> {
       await run(file, argv, { timeout: 60_000 });
     } catch (error) {
       const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-      throw new Error(`pg-cluster: ${tool} ${args[0] ?? ""} failed: ${(stderr || stdout || String(error)).trim()}`);
+      throw new Error(`pg-cluster: ${tool} ${args[0] ?? ""} failed: ${(stderr || stdout || String(error)).trim()}`, { cause: error });
     }
   };
 
@@ -136,7 +136,7 @@ export async function waitForConnections(url: string, timeoutMs = 30_000): Promi
       await client.query("SELECT 1");
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`pg-cluster: ${url} accepted no connection within ${timeoutMs} ms: ${String(error)}`);
+      if (Date.now() > deadline) throw new Error(`pg-cluster: ${url} accepted no connection within ${timeoutMs} ms: ${String(error)}`, { cause: error });
       await new Promise((resolve) => setTimeout(resolve, 25));
     } finally {
       await client.end().catch(() => undefined);

@@ -101,7 +101,7 @@ describe("a login refused because hashing is saturated", () => {
     const account = await signUp(server.url, uniqueEmail("refund"));
     let saturated = true;
     const passwords = {
-      hash: server.services.passwords.hash,
+      hash: (password: string, client: string) => server.services.passwords.hash(password, client),
       verify: (password: string, stored: string | null, client: string) =>
         saturated ? Promise.reject(new HashingOverloaded(2)) : server.services.passwords.verify(password, stored, client),
     };

@@ -20,7 +20,7 @@ function recordingFetch(options: { cookies?: boolean } = {}) {
   const operations: string[] = [];
   let cookie: string | null = null;
   const fetchImpl: typeof fetch = async (input, init = {}) => {
-    const query = String(JSON.parse(String(init.body ?? "{}")).query ?? "");
+    const query = String(JSON.parse(typeof init.body === "string" ? init.body : "{}").query ?? "");
     operations.push(/(?:query|mutation)\s+(\w+)/.exec(query)?.[1] ?? "?");
     const headers = new Headers(init.headers);
     if (options.cookies && cookie) headers.set("cookie", cookie);

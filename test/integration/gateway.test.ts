@@ -10,7 +10,7 @@ import { buildSubgraphSchema } from "@apollo/subgraph";
 import { GraphQLError, parse } from "graphql";
 import type { GraphQLContext } from "../../src/graphql/context";
 import { loadConfig } from "../../src/config";
-import { buildLocalSubgraphSchema, createSupergraph, type Supergraph } from "../../src/gateway";
+import { buildLocalSubgraphSchema, createSupergraph } from "../../src/gateway";
 import { openKeyway } from "../../src/keyway";
 import { createLogger } from "../../src/logger";
 import { createServer } from "../../src/server";

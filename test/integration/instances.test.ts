@@ -52,7 +52,7 @@ function baseEnv(extra: Record<string, string>): Record<string, string> {
 }
 
 const startAll = (count: number, env: Record<string, string>) => Promise.all(Array.from({ length: count }, () => startKeyway(baseEnv(env))));
-const stopAll = (instances: Array<KeywayProcess | undefined>) => Promise.all(instances.map((instance) => (instance ? stopKeyway(instance) : null)));
+const stopAll = (instances: Array<KeywayProcess | undefined>) => Promise.all(instances.map((instance) => (instance ? stopKeyway(instance) : Promise.resolve())));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -67,11 +67,13 @@ async function waitFor<T>(what: string, probe: () => Promise<T>, done: (value: T
 }
 
 type Call = (baseUrl: string, query: string, options?: GraphQLCallOptions) => Promise<GraphQLResponse>;
-type MeOutcome = "OK" | string;
+/** "OK", or the refusal's reason or code, or the HTTP status. */
+type MeOutcome = string;
 async function meOutcome(url: string, accessToken: string, call: Call = callGraphQL): Promise<MeOutcome> {
   const response = await call(url, ME, { accessToken });
   if (response.body.data?.me) return "OK";
-  return String(errorOf(response)?.reason ?? errorOf(response)?.code ?? `HTTP ${response.status}`);
+  const { reason, code } = errorOf(response) ?? {};
+  return typeof reason === "string" ? reason : typeof code === "string" ? code : `HTTP ${response.status}`;
 }
 
 /**

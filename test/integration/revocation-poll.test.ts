@@ -59,7 +59,6 @@ it("sees a logout on an instance whose clock is 30 s behind within one poll inte
 it("sees an end whose commit was held back past any look-back, within one poll interval of the commit", async () => {
   const held = await signUp(onTime.url, uniqueEmail("held"));
   const later = await signUp(onTime.url, uniqueEmail("later"));
-  let committedAt = 0;
   // The end is stamped a minute back (past any look-back a clock-based poll could afford)
   // and commits 8 s later, as a slow commit (pool wait, query timeout) or a slow clock would.
   const slowCommit = behind.database.prisma.$transaction(
@@ -75,7 +74,7 @@ it("sees an end whose commit was held back past any look-back, within one poll i
   await sleep(2 * POLL_INTERVAL_MS);
   expect((await callGraphQL(onTime.url, ME, { accessToken: held.accessToken })).body.data?.me).toBeTruthy();
   await slowCommit;
-  committedAt = Date.now();
+  const committedAt = Date.now();
   const ms = await msUntilRefused(onTime, held, committedAt, 10_000);
   console.log(`an end committed 8 s after it was stamped refused ${ms} ms after the commit`);
   expect(ms).toBeLessThanOrEqual(POLL_INTERVAL_MS + SLACK_MS);

@@ -98,7 +98,7 @@ describe("createIdentityVerifier", () => {
 
     it("throws a TypeError when called without the request body, identity or not: it could not refuse a replay", async () => {
       const sub = verifier();
-      const withoutBody = sub.verifyRequest as (headers: Headers) => Promise<unknown>;
+      const withoutBody = sub.verifyRequest.bind(sub) as (headers: Headers) => Promise<unknown>;
       await expect(withoutBody(headers(mint(QUERY)))).rejects.toThrow(TypeError);
       await expect(withoutBody(new Headers())).rejects.toThrow(TypeError);
     });

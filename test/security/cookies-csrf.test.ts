@@ -104,7 +104,7 @@ describe("cross-site simple requests (no preflight) with the victim's cookie", (
 
     it(`cannot call ${operation} as a GET without the preflight header`, async () => {
       const account = await signUp(server.url);
-      const response = await fetch(`${server.url}/graphql?${new URLSearchParams({ query })}`, { headers: crossSite(account.cookie) });
+      const response = await fetch(`${server.url}/graphql?${new URLSearchParams({ query }).toString()}`, { headers: crossSite(account.cookie) });
       expect(response.status).toBeGreaterThanOrEqual(400);
       expect(response.status).toBeLessThan(500);
       expect(response.headers.getSetCookie()).toEqual([]);
@@ -114,7 +114,7 @@ describe("cross-site simple requests (no preflight) with the victim's cookie", (
 
   it("cannot even read a query over GET without the preflight header", async () => {
     const account = await signUp(server.url);
-    const response = await fetch(`${server.url}/graphql?${new URLSearchParams({ query: ME })}`, { headers: { ...crossSite(account.cookie), authorization: `Bearer ${account.accessToken}` } });
+    const response = await fetch(`${server.url}/graphql?${new URLSearchParams({ query: ME }).toString()}`, { headers: { ...crossSite(account.cookie), authorization: `Bearer ${account.accessToken}` } });
     expect(response.status).toBe(400);
     expect(await response.text()).not.toContain(account.userId);
   });

@@ -197,7 +197,7 @@ async function check<T>(property: fc.IAsyncProperty<T>): Promise<void> {
   try {
     await fc.assert(property, { numRuns: RUNS, seed: SEED });
   } catch (error) {
-    throw new Error(`fuzz failed; replay with FUZZ_SEED=${SEED}\n${(error as Error).message}`);
+    throw new Error(`fuzz failed; replay with FUZZ_SEED=${SEED}\n${(error as Error).message}`, { cause: error });
   }
 }
 

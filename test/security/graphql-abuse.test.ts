@@ -9,7 +9,7 @@ import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/disabled";
 import { startStandaloneServer } from "@apollo/server/standalone";
 import { buildSubgraphSchema } from "@apollo/subgraph";
-import { Lexer, parse, Source, TokenKind } from "graphql";
+import { Kind, Lexer, parse, Source, TokenKind } from "graphql";
 import { GRAPHQL_LIMITS } from "../../src/graphql/limits";
 import { signUp, type Account } from "../helpers/auth";
 import { callGraphQL, errorOf, type GraphQLResponse } from "../helpers/http";
@@ -64,7 +64,7 @@ describe("limits on keyway's own schema", () => {
   it("serves every operation of the client, and me with sessions in one query", async () => {
     const operations = readFileSync(path.join(__dirname, "../../src/client/operations.graphql"), "utf8");
     for (const definition of parse(operations).definitions) {
-      if (definition.kind !== "OperationDefinition") continue;
+      if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
       // Anonymous, so LogoutAll ends nothing: each runs or is refused for its own
       // reasons (no caller, missing variables), never for a limit.
       const name = definition.name!.value;
