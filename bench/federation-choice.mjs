@@ -6,6 +6,7 @@
 // shares an event loop with the load generator. Everything stays on 127.0.0.1.
 // Usage: node bench/federation-choice.mjs [--duration 10] [--connections 32] [--rounds 2]
 //        [--variants apollo,guild]  (also: apollo-fetch = Apollo on Node's fetch, guild-batch = guild with batching)
+import "./lib/ensure-deps.mjs";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 

@@ -10,16 +10,17 @@
 // postgres://postgres@127.0.0.1:5432/postgres; a fresh database is created and dropped)
 // and Redis (REDIS_URL, else redis://127.0.0.1:6379; keys under a unique prefix, removed
 // at the end). Everything listens on 127.0.0.1. Prints JSON on stdout, progress on stderr.
+import "./lib/ensure-deps.mjs";
 import { execFileSync, spawn } from "node:child_process";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import autocannon from "autocannon";
 import Redis from "ioredis";
 import pg from "pg";
 
+const { default: autocannon } = await import("autocannon");
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);

@@ -12,6 +12,7 @@
 //
 // Servers run in child processes; autocannon (the load generator) runs in this
 // process, on the same cores.
+import "./lib/ensure-deps.mjs";
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";

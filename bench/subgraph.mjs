@@ -5,14 +5,15 @@
 // Usage: npm run build && node bench/subgraph.mjs [--seconds 10] [--connections 32] [--sessions 8] [--rate <req/s>]
 //   --rate  offer this many requests a second instead of as many as the servers take:
 //           CPU per request compares fairly only at the same rate
+import "./lib/ensure-deps.mjs";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import autocannon from "autocannon";
 import { cpuSeconds, freePort, killChildren, root, startProcess } from "./lib/processes.mjs";
 
+const { default: autocannon } = await import("autocannon");
 const require = createRequire(import.meta.url);
 const { signIdentityToken } = require(path.join(root, "dist/token/identity-token.js"));
 const { toSigningKey } = require(path.join(root, "dist/token/keys.js"));

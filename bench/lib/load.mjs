@@ -1,7 +1,9 @@
 // autocannon, wrapped: every benchmark checks each GraphQL answer (a 200 with
 // `errors` is a failure, not a fast request) and can hand each connection its
 // own credentials through a per-connection context.
-import autocannon from "autocannon";
+
+// From bench/package.json, installed by ./ensure-deps.mjs, which every entry point imports first.
+const { default: autocannon } = await import("autocannon");
 
 /**
  * Runs autocannon against one URL. `headersFor(context)` gives each request its
