@@ -17,7 +17,14 @@ export function postRaw(baseUrl: string, path: string, headerLines: string[], bo
       socket.end(`${head.join("\r\n")}\r\n\r\n${body}`);
     });
     socket.on("data", (chunk) => chunks.push(chunk));
-    socket.on("error", reject);
+    // A server that answers before reading the whole request (431 to an oversized header)
+    // closes with request bytes unread, so the kernel resets the connection after the
+    // answer. Node 20's libuv took that reset for the end of the stream; Node 24's (1.52)
+    // reads on and reports ECONNRESET. An answer already received still stands.
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "ECONNRESET" && chunks.length > 0) return;
+      reject(error);
+    });
     socket.on("close", () => {
       const text = Buffer.concat(chunks).toString("utf8");
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
