@@ -13,12 +13,13 @@
 import "./lib/ensure-deps.mjs";
 import { execFileSync, spawn } from "node:child_process";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Redis from "ioredis";
 import pg from "pg";
+import { cpuSeconds } from "./lib/processes.mjs";
 
 const { default: autocannon } = await import("autocannon");
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -273,10 +274,9 @@ function treeCpuSeconds(pid) {
 }
 function ownCpuSeconds(pid) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100)
+    return cpuSeconds(pid);
   } catch {
-    return 0;
+    return 0; // a worker that exited since pgrep listed it
   }
 }
 function machineCpu() {

@@ -1,9 +1,9 @@
 // Run the compiled keyway (dist/main.js) as an operator would, with a clean environment.
-import { spawn, type ChildProcess } from "node:child_process";
-import path from "node:path";
+import type { ChildProcess } from "node:child_process";
 import { logSink } from "./log-capture";
+import { KEYWAY_LISTENING, ROOT, startNode } from "./node-process.cjs";
 
-export const ROOT = path.resolve(__dirname, "../..");
+export { ROOT };
 
 export interface KeywayProcess {
   child: ChildProcess;
@@ -20,38 +20,22 @@ export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 export function runKeyway(env: Record<string, string>, args: string[] = []): { child: ChildProcess; output: () => { stdout: string; stderr: string }; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(ROOT, "dist", "main.js"), ...args], { cwd: ROOT, env: childEnv(env) });
-  let stdout = "";
-  let stderr = "";
-  const runLog = logSink("child");
-  child.stdout.on("data", (chunk) => ((stdout += chunk), runLog(String(chunk))));
-  child.stderr.on("data", (chunk) => ((stderr += chunk), runLog(String(chunk))));
-  // "close", not "exit": only then has every line the child wrote to its pipes been read.
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  return { child, output: () => ({ stdout, stderr }), exited };
+  // Every line goes to the run's log directory too, for the secret scan at the end (test/global-teardown.ts).
+  const run = startNode("dist/main.js", { args, env: childEnv(env), onOutput: logSink("child") });
+  return { child: run.child, output: run.output, exited: run.exited };
 }
 
 /** Starts keyway and resolves once it logs that it listens. */
 export async function startKeyway(env: Record<string, string>, timeoutMs = 60_000): Promise<KeywayProcess> {
-  const run = runKeyway(env);
+  const run = startNode("dist/main.js", { env: childEnv(env), onOutput: logSink("child") });
+  const [, url] = await run.waitFor(KEYWAY_LISTENING, { timeoutMs, label: "keyway" });
   const logs = () =>
     run
       .output()
       .stdout.split("\n")
       .filter(Boolean)
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-  const started = Date.now();
-  for (;;) {
-    const listening = logs().find((line) => line.msg === "keyway is listening");
-    if (listening) {
-      return { child: run.child, url: String(listening.url), get logs() { return logs(); }, stderr: () => run.output().stderr, exited: run.exited };
-    }
-    if (run.child.exitCode !== null || Date.now() - started > timeoutMs) {
-      run.child.kill("SIGKILL");
-      throw new Error(`keyway did not start: ${run.output().stderr}${run.output().stdout}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  return { child: run.child, url: url!, get logs() { return logs(); }, stderr: () => run.output().stderr, exited: run.exited };
 }
 
 export async function stopKeyway(instance: KeywayProcess): Promise<number | null> {

@@ -11,13 +11,12 @@
 // sample that went unanswered, or a window with too few samples).
 //
 // Usage: npm run soak [-- --duration 120 --users 64]
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import nodeProcess from "../helpers/node-process.cjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const { KEYWAY_LISTENING, startNode } = nodeProcess;
 const option = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
   return at === -1 ? fallback : Number(process.argv[at + 1]);
@@ -66,25 +65,10 @@ const env = {
   TRUST_PROXY: "127.0.0.1",
   ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
 };
-const server = spawn(
-  process.execPath,
-  ["--expose-gc", "--require", path.join(root, "test", "helpers", "heap-after-gc.cjs"), path.join(root, "dist", "main.js")],
-  { cwd: root, env, stdio: ["ignore", "pipe", "inherit", "pipe"] },
-);
-const baseUrl = await new Promise((resolve, reject) => {
-  let buffer = "";
-  const onData = (chunk) => {
-    buffer += chunk;
-    const match = /"url":"([^"]+)".*keyway is listening/.exec(buffer);
-    if (!match) return;
-    // From here on the access log is only drained, never kept.
-    server.stdout.off("data", onData);
-    server.stdout.resume();
-    resolve(match[1]);
-  };
-  server.stdout.on("data", onData);
-  server.on("exit", (code) => reject(new Error(`keyway exited with ${code} before listening`)));
-});
+// Its access log goes to a file, never through this process (test/helpers/node-process.cjs).
+const keyway = startNode("dist/main.js", { env, heapProbe: true, stdout: "file", stderr: "inherit" });
+const server = keyway.child;
+const [, baseUrl] = await keyway.waitFor(KEYWAY_LISTENING, { timeoutMs: 120_000, label: "keyway" });
 let serverExit = null;
 server.on("exit", (code, signal) => (serverExit = { code, signal }));
 
@@ -301,8 +285,7 @@ const passed =
   serverExit === null &&
   Number.isFinite(heapGrowth) &&
   heapGrowth <= 0.2;
-server.kill("SIGTERM");
-await new Promise((resolve) => (serverExit ? resolve() : server.on("exit", resolve)));
+await keyway.stop({ forceAfterMs: null });
 rmSync(dataDir, { recursive: true, force: true });
 console.log(passed ? "\nsoak passed" : "\nsoak FAILED");
 process.exit(passed ? 0 : 1);
