@@ -19,18 +19,33 @@ const { toSigningKey } = require(path.join(root, "dist/token/keys.js"));
 const { createIdentityVerifier } = require(path.join(root, "dist/subgraph/index.js"));
 const { createJwksCache } = require(path.join(root, "dist/subgraph/jwks-cache.js"));
 
-const arg = (name, fallback) => (process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : fallback);
+const arg = (name, fallback) =>
+  process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : fallback;
 const rounds = arg("rounds", 7);
 const iterations = arg("iterations", 5000);
-const key = toSigningKey(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString());
+const key = toSigningKey(
+  generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+);
 const keys = { signing: key, find: () => key, jwks: () => ({ keys: [key.publicJwk] }) };
 const jwksUrl = "http://keyway.invalid/.well-known/jwks.json";
-const jwksFetch = async () => new Response(JSON.stringify(keys.jwks()), { headers: { "content-type": "application/json", "cache-control": "max-age=15" } });
+const jwksFetch = async () =>
+  new Response(JSON.stringify(keys.jwks()), {
+    headers: { "content-type": "application/json", "cache-control": "max-age=15" },
+  });
 const now = Math.floor(Date.now() / 1000);
-const caller = { iss: "keyway", aud: "keyway", sub: randomUUID(), sid: randomUUID(), iat: now, exp: now + 900, jti: randomUUID() };
+const caller = {
+  iss: "keyway",
+  aud: "keyway",
+  sub: randomUUID(),
+  sid: randomUUID(),
+  iat: now,
+  exp: now + 900,
+  jti: randomUUID(),
+};
 // A typical subgraph request: an entity fetch with one representation.
 const request = {
-  query: "query($representations:[_Any!]!){_entities(representations:$representations){...on User{notes{text createdAt}}}}",
+  query:
+    "query($representations:[_Any!]!){_entities(representations:$representations){...on User{notes{text createdAt}}}}",
   variables: { representations: [{ __typename: "User", id: caller.sub }] },
 };
 const body = JSON.stringify(request);
@@ -48,11 +63,23 @@ const types = new Set(["keyway-identity+jwt"]);
 const cases = {
   hash: ["keyway: hash the body (parse, canonical JSON, SHA-256)", () => hashRequestBody(body)],
   mint: ["keyway: mint = hash + sign an ES256 identity", mint],
-  verify: ["subgraph: verify + body hash + replay check", (i) => verifier.verifyRequest({ "keyway-identity": fresh[i] }, request)],
-  before: ["subgraph before: verify only (no body, no replay check)", async () => {
-    await jwks.resolve(kid);
-    verifyJwt({ "keyway-identity": reused }["keyway-identity"], { types, issuer: "keyway", audience: "notes", findKey: jwks.peek, now: Date.now() });
-  }],
+  verify: [
+    "subgraph: verify + body hash + replay check",
+    (i) => verifier.verifyRequest({ "keyway-identity": fresh[i] }, request),
+  ],
+  before: [
+    "subgraph before: verify only (no body, no replay check)",
+    async () => {
+      await jwks.resolve(kid);
+      verifyJwt({ "keyway-identity": reused }["keyway-identity"], {
+        types,
+        issuer: "keyway",
+        audience: "notes",
+        findKey: jwks.peek,
+        now: Date.now(),
+      });
+    },
+  ],
   sign: ["for scale: one ES256 signature (signJwt)", () => signJwt(caller, key, "at+jwt")],
 };
 
@@ -73,6 +100,11 @@ for (let round = 0; round <= rounds; round++) {
 }
 const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const result = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
-console.log(`node ${process.version}; median of ${rounds} rounds × ${iterations}; request body ${body.length} bytes; CPU µs per operation\n`);
-for (const [name, [label]] of Object.entries(cases)) console.log(`${label.padEnd(60)} ${result[name].toFixed(1).padStart(7)}`);
-console.log(`\nadded per subgraph request: ${(result.mint + result.verify - result.before).toFixed(1)} µs of CPU — ${result.mint.toFixed(1)} at keyway (it signed about once per session and subgraph per 25 s before), ${(result.verify - result.before).toFixed(1)} at the subgraph`);
+console.log(
+  `node ${process.version}; median of ${rounds} rounds × ${iterations}; request body ${body.length} bytes; CPU µs per operation\n`,
+);
+for (const [name, [label]] of Object.entries(cases))
+  console.log(`${label.padEnd(60)} ${result[name].toFixed(1).padStart(7)}`);
+console.log(
+  `\nadded per subgraph request: ${(result.mint + result.verify - result.before).toFixed(1)} µs of CPU — ${result.mint.toFixed(1)} at keyway (it signed about once per session and subgraph per 25 s before), ${(result.verify - result.before).toFixed(1)} at the subgraph`,
+);

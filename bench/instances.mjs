@@ -27,20 +27,29 @@ const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
   return at === -1 ? fallback : Number(process.argv[at + 1]);
 };
-const options = { trials: arg("trials", 100), lanes: arg("lanes", 5), duration: arg("duration", 10), connections: arg("connections", 32) };
+const options = {
+  trials: arg("trials", 100),
+  lanes: arg("lanes", 5),
+  duration: arg("duration", 10),
+  connections: arg("connections", 32),
+};
 const HARD_LIMIT_MS = 8 * 60_000;
 const POLL_EVERY_MS = 10;
 const GIVE_UP_MS = 15_000;
 
-const adminUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
+const adminUrl =
+  process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
 const redisUrl = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 for (const url of [adminUrl, redisUrl]) {
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname)) throw new Error(`only 127.0.0.1 is benchmarked, not ${url}`);
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname))
+    throw new Error(`only 127.0.0.1 is benchmarked, not ${url}`);
 }
 const prefix = `kwbench-${randomUUID()}:`;
 const dbName = `keyway_bench_${randomUUID().replace(/-/g, "")}`;
 const dataDir = mkdtempSync(path.join(tmpdir(), "keyway-bench-"));
-const jwtKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+const jwtKey = generateKeyPairSync("ec", { namedCurve: "P-256" })
+  .privateKey.export({ type: "pkcs8", format: "pem" })
+  .toString();
 const loadAtStart = os.loadavg().map((load) => Math.round(load * 100) / 100);
 const log = (...parts) => process.stderr.write(`${parts.join(" ")}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -98,7 +107,7 @@ async function startKeyway(env, listeners = 1) {
         // Once started, the per-request lines are read and dropped.
         if (!line.includes('"msg":"keyway is listening"') && !line.includes('"msg":"redis is up')) continue;
         const entry = JSON.parse(line);
-        if (entry.msg === "keyway is listening") (url ??= entry.url), listening++;
+        if (entry.msg === "keyway is listening") ((url ??= entry.url), listening++);
         else redisUp++;
         if (listening >= listeners && (!env.REDIS_URL || redisUp >= listeners)) resolve();
       }
@@ -141,7 +150,13 @@ function summarize(samples) {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   const round = (ms) => Math.round(ms * 10) / 10;
-  return { n: sorted.length, median: round(at(0.5)), p90: round(at(0.9)), worst: round(sorted.at(-1)), best: round(sorted[0]) };
+  return {
+    n: sorted.length,
+    median: round(at(0.5)),
+    p90: round(at(0.9)),
+    worst: round(sorted.at(-1)),
+    best: round(sorted[0]),
+  };
 }
 
 /**
@@ -150,7 +165,10 @@ function summarize(samples) {
  * (the session may end before its answer arrives) and from its answer.
  */
 async function propagationTrial(a, b, credentials, jitterMs) {
-  const { body, headers } = await gql(a.url, LOGIN, { variables: { i: credentials }, headers: { "x-refresh-token": "1" } });
+  const { body, headers } = await gql(a.url, LOGIN, {
+    variables: { i: credentials },
+    headers: { "x-refresh-token": "1" },
+  });
   const accessToken = body.data?.login?.accessToken;
   if (!accessToken) throw new Error(`login failed: ${JSON.stringify(body)}`);
   const refreshToken = headers.get("x-refresh-token");
@@ -169,7 +187,8 @@ async function propagationTrial(a, b, credentials, jitterMs) {
     const outcome = await meOutcome(b.url, accessToken);
     polls++;
     const now = performance.now();
-    if (outcome === "SESSION_ENDED") return { fromLogoutStart: now - sentAt, fromLogoutAnswer: now - answeredAt, polls };
+    if (outcome === "SESSION_ENDED")
+      return { fromLogoutStart: now - sentAt, fromLogoutAnswer: now - answeredAt, polls };
     if (outcome !== "OK") throw new Error(`unexpected answer while polling: ${outcome}`);
     if (now - sentAt > GIVE_UP_MS) throw new Error(`B still accepts the token ${GIVE_UP_MS} ms after logout`);
     await sleep(POLL_EVERY_MS);
@@ -180,7 +199,10 @@ async function measurePropagation(label, env, lanes, jitterMs) {
   log(`(a) ${label}: starting two instances`);
   const [a, b] = await Promise.all([startKeyway(env), startKeyway(env)]);
   try {
-    const credentials = { email: `bench-${randomUUID().slice(0, 8)}@example.io`, password: "correct horse battery staple" };
+    const credentials = {
+      email: `bench-${randomUUID().slice(0, 8)}@example.io`,
+      password: "correct horse battery staple",
+    };
     const signed = await gql(a.url, SIGN_UP, { variables: { i: credentials } });
     if (!signed.body.data?.signUp) throw new Error(`signUp failed: ${JSON.stringify(signed.body)}`);
     const results = [];
@@ -219,7 +241,10 @@ async function measureThroughput(workers) {
   const env = { WORKERS: String(workers), REDIS_URL: redisUrl };
   const keyway = await startKeyway(env, workers);
   try {
-    const credentials = { email: `tput-${randomUUID().slice(0, 8)}@example.io`, password: "correct horse battery staple" };
+    const credentials = {
+      email: `tput-${randomUUID().slice(0, 8)}@example.io`,
+      password: "correct horse battery staple",
+    };
     const { body } = await gql(keyway.url, SIGN_UP, { variables: { i: credentials } });
     const accessToken = body.data.signUp.accessToken;
     const request = {
@@ -238,7 +263,9 @@ async function measureThroughput(workers) {
     const bench = process.cpuUsage(cpuBefore.bench);
     const round = (seconds) => Math.round(seconds * 10) / 10;
     const cpuSeconds = {
-      machineBusyPercent: Math.round((1 - (machine.idle - cpuBefore.machine.idle) / (machine.total - cpuBefore.machine.total)) * 100),
+      machineBusyPercent: Math.round(
+        (1 - (machine.idle - cpuBefore.machine.idle) / (machine.total - cpuBefore.machine.total)) * 100,
+      ),
       keyway: round(treeCpuSeconds(keyway.pid) - cpuBefore.keyway),
       autocannon: round((bench.user + bench.system) / 1e6),
     };
@@ -266,7 +293,11 @@ async function measureThroughput(workers) {
 /** CPU seconds used so far by a process and its children (the cluster workers); Linux /proc. */
 function treeCpuSeconds(pid) {
   try {
-    const children = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
+    const children = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
     return [pid, ...children].reduce((sum, one) => sum + ownCpuSeconds(one), 0);
   } catch {
     return ownCpuSeconds(pid); // pgrep exits 1 when there are no children
@@ -304,7 +335,9 @@ async function deleteRedisKeys() {
 
 async function cleanUp() {
   for (const child of children) child.kill("SIGKILL");
-  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((error) => log("could not drop", dbName, error.message));
+  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((error) =>
+    log("could not drop", dbName, error.message),
+  );
   await deleteRedisKeys().catch(() => undefined);
   rmSync(dataDir, { recursive: true, force: true });
 }
@@ -322,7 +355,12 @@ try {
   // Migrate once, so the instances below start on a current schema.
   await (await startKeyway({})).stop();
 
-  const withRedis = await measurePropagation("with Redis, poll 60 s", { REDIS_URL: redisUrl, REVOCATION_POLL_INTERVAL: "60s" }, 1, 0);
+  const withRedis = await measurePropagation(
+    "with Redis, poll 60 s",
+    { REDIS_URL: redisUrl, REVOCATION_POLL_INTERVAL: "60s" },
+    1,
+    0,
+  );
   const withoutRedis = await measurePropagation("without Redis, poll 2 s (default)", {}, options.lanes, 2_000);
   const one = await measureThroughput(1);
   const two = await measureThroughput(2);

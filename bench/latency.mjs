@@ -14,9 +14,18 @@ const arg = (name, fallback) => {
 };
 const counts = { login: arg("login", 100), refresh: arg("refresh", 500), me: arg("me", 2000) };
 
-const env = { PATH: process.env.PATH, PORT: "0", LOG_LEVEL: "warn", DATA_DIR: mkdtempSync(path.join(tmpdir(), "keyway-bench-")), AUTH_IP_LIMIT: "1000000/1m" };
+const env = {
+  PATH: process.env.PATH,
+  PORT: "0",
+  LOG_LEVEL: "warn",
+  DATA_DIR: mkdtempSync(path.join(tmpdir(), "keyway-bench-")),
+  AUTH_IP_LIMIT: "1000000/1m",
+};
 if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
-const child = spawn(process.execPath, [path.join(root, "dist", "main.js")], { cwd: root, env: { ...env, LOG_LEVEL: "info" } });
+const child = spawn(process.execPath, [path.join(root, "dist", "main.js")], {
+  cwd: root,
+  env: { ...env, LOG_LEVEL: "info" },
+});
 const url = await new Promise((resolve, reject) => {
   let buffer = "";
   const onData = (chunk) => {
@@ -33,7 +42,11 @@ const url = await new Promise((resolve, reject) => {
 });
 
 const gql = async (query, { variables, headers = {} } = {}) => {
-  const response = await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
+  const response = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
   const body = await response.json();
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return { body, response };
@@ -63,11 +76,15 @@ try {
   let refreshToken = response.headers.get("x-refresh-token");
   let accessToken;
   results.refreshToken = await time(counts.refresh, async () => {
-    const { body, response: rotated } = await gql("mutation { refreshToken { accessToken } }", { headers: { "x-refresh-token": refreshToken } });
+    const { body, response: rotated } = await gql("mutation { refreshToken { accessToken } }", {
+      headers: { "x-refresh-token": refreshToken },
+    });
     refreshToken = rotated.headers.get("x-refresh-token");
     accessToken = body.data.refreshToken.accessToken;
   });
-  results.me = await time(counts.me, () => gql("{ me { id email } }", { headers: { authorization: `Bearer ${accessToken}` } }));
+  results.me = await time(counts.me, () =>
+    gql("{ me { id email } }", { headers: { authorization: `Bearer ${accessToken}` } }),
+  );
   console.log(JSON.stringify({ database: env.DATABASE_URL ? "postgres" : "pglite", unit: "ms", ...results }, null, 2));
 } finally {
   child.kill("SIGTERM");

@@ -32,7 +32,13 @@ const log = (message) => process.stderr.write(`[flood] ${message}\n`);
 process.on("SIGINT", () => (killChildren(), process.exit(130)));
 
 const keyway = await startProcess(path.relative(root, MAIN), {
-  env: { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", DATA_DIR: mkdtempSync(path.join(os.tmpdir(), "keyway-flood-")), ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}) },
+  env: {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "info",
+    DATA_DIR: mkdtempSync(path.join(os.tmpdir(), "keyway-flood-")),
+    ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+  },
   ready: /"url":"([^"]+)"[^\n]*keyway is listening/,
   heapProbe: true,
 });
@@ -40,17 +46,33 @@ const { port } = new URL(keyway.url);
 
 /** One login from `address`; resolves with its latency and outcome. */
 function login(address, email, password) {
-  const body = JSON.stringify({ query: "mutation($i: LoginInput!) { login(input: $i) { expiresIn } }", variables: { i: { email, password } } });
+  const body = JSON.stringify({
+    query: "mutation($i: LoginInput!) { login(input: $i) { expiresIn } }",
+    variables: { i: { email, password } },
+  });
   const started = performance.now();
   return new Promise((resolve) => {
     const request = http.request(
-      { host: "127.0.0.1", port, path: "/graphql", method: "POST", localAddress: address, agent: agents.get(address), headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/graphql",
+        method: "POST",
+        localAddress: address,
+        agent: agents.get(address),
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      },
       (response) => {
         let text = "";
         response.on("data", (chunk) => (text += chunk));
         response.on("end", () => {
           const answer = JSON.parse(text);
-          resolve({ ms: performance.now() - started, outcome: answer.errors ? String(answer.errors[0].extensions?.reason ?? answer.errors[0].extensions?.code) : "SIGNED_IN" });
+          resolve({
+            ms: performance.now() - started,
+            outcome: answer.errors
+              ? String(answer.errors[0].extensions?.reason ?? answer.errors[0].extensions?.code)
+              : "SIGNED_IN",
+          });
         });
       },
     );
@@ -58,12 +80,20 @@ function login(address, email, password) {
     request.end(body);
   });
 }
-const agents = new Map(Array.from({ length: FLOODERS + 2 }, (_, i) => [`127.0.0.${i + 2}`, new http.Agent({ keepAlive: true, maxSockets: 256 })]));
+const agents = new Map(
+  Array.from({ length: FLOODERS + 2 }, (_, i) => [
+    `127.0.0.${i + 2}`,
+    new http.Agent({ keepAlive: true, maxSockets: 256 }),
+  ]),
+);
 const GENUINE = `127.0.0.${FLOODERS + 2}`;
 
 async function signUpGenuine() {
   const email = `genuine-${randomUUID().slice(0, 8)}@example.io`;
-  const body = JSON.stringify({ query: "mutation($i: SignUpInput!) { signUp(input: $i) { expiresIn } }", variables: { i: { email, password: PASSWORD } } });
+  const body = JSON.stringify({
+    query: "mutation($i: SignUpInput!) { signUp(input: $i) { expiresIn } }",
+    variables: { i: { email, password: PASSWORD } },
+  });
   await fetch(`${keyway.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body });
   return email;
 }
@@ -86,7 +116,10 @@ function flood(seconds) {
   const answers = [];
   const pending = [];
   const address = (i) => `127.0.0.${i + 2}`;
-  const fire = (i) => login(address(i), `flood-${randomUUID()}@example.io`, "a wrong password").then((answer) => (answers.push(answer), answer));
+  const fire = (i) =>
+    login(address(i), `flood-${randomUUID()}@example.io`, "a wrong password").then(
+      (answer) => (answers.push(answer), answer),
+    );
   const stopAt = performance.now() + seconds * 1000;
   if (MODE === "burst") {
     const loop = async (i) => {
@@ -95,7 +128,9 @@ function flood(seconds) {
     for (let i = 0; i < FLOODERS; i++) for (let j = 0; j < BURST_IN_FLIGHT; j++) pending.push(loop(i));
     return Promise.all(pending).then(() => answers);
   }
-  const timers = Array.from({ length: FLOODERS }, (_, i) => setInterval(() => pending.push(fire(i)), 1000 / PER_FLOODER_PER_SECOND));
+  const timers = Array.from({ length: FLOODERS }, (_, i) =>
+    setInterval(() => pending.push(fire(i)), 1000 / PER_FLOODER_PER_SECOND),
+  );
   return new Promise((resolve) =>
     setTimeout(async () => {
       timers.forEach(clearInterval);
@@ -115,7 +150,8 @@ const summary = (answers) => {
   for (const answer of answers) outcomes[answer.outcome] = (outcomes[answer.outcome] ?? 0) + 1;
   return { count: answers.length, p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), max: Math.max(...ms), outcomes };
 };
-const fmt = (s) => `n=${s.count} p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, ${JSON.stringify(s.outcomes)}`;
+const fmt = (s) =>
+  `n=${s.count} p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, ${JSON.stringify(s.outcomes)}`;
 
 try {
   const email = await signUpGenuine();
@@ -140,8 +176,12 @@ try {
   const tail = samples.slice(-5);
   const avg = (list, key) => list.reduce((sum, sample) => sum + sample[key], 0) / list.length;
   log(`under flood: genuine ${fmt(underFlood)}`);
-  log(`flood (${MODE}: ${FLOODERS} clients × ${MODE === "burst" ? `${BURST_IN_FLIGHT} in flight` : `${PER_FLOODER_PER_SECOND}/s`}): ${fmt(floodSummary)}`);
-  log(`keyway heap after a full collection: before ${memoryBefore.heap.toFixed(1)} MB; first 5 s of flood ${avg(head, "heap").toFixed(1)} MB, last 5 s ${avg(tail, "heap").toFixed(1)} MB (RSS ${avg(head, "rss").toFixed(0)} → ${avg(tail, "rss").toFixed(0)} MB)`);
+  log(
+    `flood (${MODE}: ${FLOODERS} clients × ${MODE === "burst" ? `${BURST_IN_FLIGHT} in flight` : `${PER_FLOODER_PER_SECOND}/s`}): ${fmt(floodSummary)}`,
+  );
+  log(
+    `keyway heap after a full collection: before ${memoryBefore.heap.toFixed(1)} MB; first 5 s of flood ${avg(head, "heap").toFixed(1)} MB, last 5 s ${avg(tail, "heap").toFixed(1)} MB (RSS ${avg(head, "rss").toFixed(0)} → ${avg(tail, "rss").toFixed(0)} MB)`,
+  );
   process.stdout.write(
     `${JSON.stringify({ mode: MODE, seconds: SECONDS, quiet, underFlood, flood: floodSummary, ratioP99: underFlood.p99 / quiet.p99, memory: { before: memoryBefore, firstFive: { rss: avg(head, "rss"), heap: avg(head, "heap") }, lastFive: { rss: avg(tail, "rss"), heap: avg(tail, "heap") } } })}\n`,
   );

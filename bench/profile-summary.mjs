@@ -7,7 +7,8 @@ const profile = JSON.parse(readFileSync(file, "utf8"));
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const self = new Map();
 const dt = profile.timeDeltas;
-for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+for (let i = 0; i < profile.samples.length; i++)
+  self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 
 const where = (url) => {
@@ -30,4 +31,7 @@ console.log(`total sampled ${(total / 1e6).toFixed(1)} s`);
 console.log("\n-- self time by package / file --");
 for (const [k, t] of group((node) => where(node.callFrame.url))) console.log(pct(t), k);
 console.log("\n-- self time by function --");
-for (const [k, t] of group((node) => `${node.callFrame.functionName || "(anonymous)"} ${where(node.callFrame.url)}:${node.callFrame.lineNumber}`)) console.log(pct(t), k);
+for (const [k, t] of group(
+  (node) => `${node.callFrame.functionName || "(anonymous)"} ${where(node.callFrame.url)}:${node.callFrame.lineNumber}`,
+))
+  console.log(pct(t), k);

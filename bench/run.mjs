@@ -48,7 +48,10 @@ const machine = {
   cpu: os.cpus()[0]?.model ?? "unknown",
   cores: os.cpus().length,
   node: process.version,
-  load: os.loadavg().map((value) => value.toFixed(2)).join(" "),
+  load: os
+    .loadavg()
+    .map((value) => value.toFixed(2))
+    .join(" "),
   memoryGiB: (os.totalmem() / 2 ** 30).toFixed(1),
 };
 const command = `${process.env.DATABASE_URL ? "DATABASE_URL=<postgres on 127.0.0.1> " : ""}npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
@@ -60,7 +63,9 @@ if (!argv.includes("--no-build")) {
 }
 
 const database = await prepareDatabase();
-const jwtPrivateKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+const jwtPrivateKey = generateKeyPairSync("ec", { namedCurve: "P-256" })
+  .privateKey.export({ format: "pem", type: "pkcs8" })
+  .toString();
 const rows = [];
 const notes = [];
 const profileDir = path.join(root, "bench", "profiles");
@@ -95,9 +100,16 @@ if (writeDocs) writeResults(table);
 
 async function prepareDatabase() {
   const adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl) return { kind: "PGlite (embedded, on disk)", env: {}, floor: (n, s) => pgliteFloor(mkdtempSync(path.join(os.tmpdir(), "keyway-floor-")), n, s), close: async () => {} };
+  if (!adminUrl)
+    return {
+      kind: "PGlite (embedded, on disk)",
+      env: {},
+      floor: (n, s) => pgliteFloor(mkdtempSync(path.join(os.tmpdir(), "keyway-floor-")), n, s),
+      close: async () => {},
+    };
   const url = new URL(adminUrl);
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) throw new Error(`benchmarks run against 127.0.0.1 only, not ${url.hostname}`);
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname))
+    throw new Error(`benchmarks run against 127.0.0.1 only, not ${url.hostname}`);
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [BENCH_DATABASE]);
@@ -106,8 +118,15 @@ async function prepareDatabase() {
   await admin.end();
   url.pathname = `/${BENCH_DATABASE}`;
   const benchUrl = url.toString();
-  const { rows: [{ server_version: version }] } = await queryOnce(benchUrl, "SHOW server_version");
-  return { kind: `PostgreSQL ${version} (database ${BENCH_DATABASE})`, env: { DATABASE_URL: benchUrl }, floor: (n, s) => postgresFloor(benchUrl, n, s), close: async () => {} };
+  const {
+    rows: [{ server_version: version }],
+  } = await queryOnce(benchUrl, "SHOW server_version");
+  return {
+    kind: `PostgreSQL ${version} (database ${BENCH_DATABASE})`,
+    env: { DATABASE_URL: benchUrl },
+    floor: (n, s) => postgresFloor(benchUrl, n, s),
+    close: async () => {},
+  };
 }
 
 async function queryOnce(connectionString, sql) {
@@ -142,7 +161,9 @@ function startKeyway(env, port = 0) {
 /** One user, `count` sessions: an access token and a refresh token each. */
 async function openSessions(url, count) {
   const email = `bench-${Date.now()}-${process.pid}@example.io`;
-  await gql(url, "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }", { variables: { i: { email, password: PASSWORD } } });
+  await gql(url, "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }", {
+    variables: { i: { email, password: PASSWORD } },
+  });
   const sessions = [];
   for (let i = 0; i < count; i++) {
     const { data, headers } = await gql(url, "mutation($i: LoginInput!) { login(input: $i) { accessToken } }", {
@@ -154,18 +175,34 @@ async function openSessions(url, count) {
   return { email, list: sessions };
 }
 
-
 async function benchmarkMe(url, sessions) {
   log("1. authenticated me vs bare @apollo/server");
   const bare = await startProcess("bench/servers/bare-apollo.mjs", { ready: /bare apollo at (\S+)/ });
   const bareUrl = `${bare.url}/graphql`;
-  const run = (target) => load({ url: target, connections: CONNECTIONS, seconds: SECONDS, body: ME, headersFor: bearer(sessions) });
+  const run = (target) =>
+    load({ url: target, connections: CONNECTIONS, seconds: SECONDS, body: ME, headersFor: bearer(sessions) });
   try {
     await load({ url, connections: CONNECTIONS, seconds: WARM_SECONDS, body: ME, headersFor: bearer(sessions) });
-    await load({ url: bareUrl, connections: CONNECTIONS, seconds: WARM_SECONDS, body: ME, headersFor: bearer(sessions) });
+    await load({
+      url: bareUrl,
+      connections: CONNECTIONS,
+      seconds: WARM_SECONDS,
+      body: ME,
+      headersFor: bearer(sessions),
+    });
     const keyway = await run(url);
     const baseline = await run(bareUrl);
-    rows.push(row("1. authenticated `me`", `${rps(keyway)} (p99 ${keyway.p99} ms)`, `${rps(baseline)} (p99 ${baseline.p99} ms) bare @apollo/server on Fastify, no auth`, keyway.requestsPerSecond / baseline.requestsPerSecond, "≥ 0.9", (r) => r >= 0.9, [keyway, baseline]));
+    rows.push(
+      row(
+        "1. authenticated `me`",
+        `${rps(keyway)} (p99 ${keyway.p99} ms)`,
+        `${rps(baseline)} (p99 ${baseline.p99} ms) bare @apollo/server on Fastify, no auth`,
+        keyway.requestsPerSecond / baseline.requestsPerSecond,
+        "≥ 0.9",
+        (r) => r >= 0.9,
+        [keyway, baseline],
+      ),
+    );
     return { keyway, baseline };
   } finally {
     await bare.stop();
@@ -177,10 +214,17 @@ async function benchmarkStorm(url, sessions, meCapacity) {
   // Open loop at a quarter of the measured capacity: the question is what a
   // login storm does to ordinary traffic, not how a saturated server queues.
   const rate = Math.max(20, Math.round(meCapacity / 4));
-  const meLoad = () => load({ url, connections: 8, seconds: SECONDS, body: ME, headersFor: bearer(sessions), overallRate: rate });
+  const meLoad = () =>
+    load({ url, connections: 8, seconds: SECONDS, body: ME, headersFor: bearer(sessions), overallRate: rate });
   const quiet = await meLoad();
-  const loginBody = JSON.stringify({ query: "mutation($i: LoginInput!) { login(input: $i) { accessToken } }", variables: { i: { email: sessions.email, password: PASSWORD } } });
-  const [stormy, storm] = await Promise.all([meLoad(), load({ url, connections: STORM_CONNECTIONS, seconds: SECONDS, body: loginBody })]);
+  const loginBody = JSON.stringify({
+    query: "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+    variables: { i: { email: sessions.email, password: PASSWORD } },
+  });
+  const [stormy, storm] = await Promise.all([
+    meLoad(),
+    load({ url, connections: STORM_CONNECTIONS, seconds: SECONDS, body: loginBody }),
+  ]);
   rows.push(
     row(
       "3. p99 of `me` during a login storm",
@@ -236,21 +280,56 @@ async function benchmarkRefresh(url, pid, sessions) {
   const keyway = await rotating(SECONDS);
   const cpu = cpuSeconds(pid) - cpuBefore;
   const floor = await database.floor(CONNECTIONS, SECONDS);
-  rows.push(row("2. `refreshToken`", rps(keyway), `${rps(floor)} single-row UPDATE … RETURNING, ${CONNECTIONS} connections`, keyway.requestsPerSecond / floor.requestsPerSecond, "≥ 0.5", (r) => r >= 0.5, [keyway, floor]));
+  rows.push(
+    row(
+      "2. `refreshToken`",
+      rps(keyway),
+      `${rps(floor)} single-row UPDATE … RETURNING, ${CONNECTIONS} connections`,
+      keyway.requestsPerSecond / floor.requestsPerSecond,
+      "≥ 0.5",
+      (r) => r >= 0.5,
+      [keyway, floor],
+    ),
+  );
   return { ...keyway, cpu };
 }
 
 async function benchmarkPerCore(url, pid, refresh) {
   log("4. logins and refreshes per CPU-second");
-  const loginBody = JSON.stringify({ query: "mutation($i: LoginInput!) { login(input: $i) { accessToken } }", variables: { i: { email: `bench-${process.pid}-percore@example.io`, password: PASSWORD } } });
-  await gql(url, "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }", { variables: { i: { email: `bench-${process.pid}-percore@example.io`, password: PASSWORD } } });
+  const loginBody = JSON.stringify({
+    query: "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+    variables: { i: { email: `bench-${process.pid}-percore@example.io`, password: PASSWORD } },
+  });
+  await gql(url, "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }", {
+    variables: { i: { email: `bench-${process.pid}-percore@example.io`, password: PASSWORD } },
+  });
   const cpuBefore = cpuSeconds(pid);
   const logins = await load({ url, connections: STORM_CONNECTIONS, seconds: SECONDS, body: loginBody });
   const cpu = cpuSeconds(pid) - cpuBefore;
   const loginsPerCpu = (logins.completed - logins.failures) / cpu;
   const refreshesPerCpu = (refresh.completed - refresh.failures) / refresh.cpu;
-  rows.push(row("4a. logins per CPU-second", `${loginsPerCpu.toFixed(1)} (${logins.completed} logins / ${cpu.toFixed(1)} CPU-s)`, `${KEYCLOAK.loginsPerCpuSecond} (Keycloak's published sizing per vCPU)`, loginsPerCpu / KEYCLOAK.loginsPerCpuSecond, "≥ 2×", (r) => r >= 2, [logins]));
-  rows.push(row("4b. refreshes per CPU-second", `${refreshesPerCpu.toFixed(0)} (${refresh.completed} refreshes / ${refresh.cpu.toFixed(1)} CPU-s)`, `${KEYCLOAK.refreshesPerCpuSecond} (Keycloak's published sizing per vCPU)`, refreshesPerCpu / KEYCLOAK.refreshesPerCpuSecond, "≥ 5×", (r) => r >= 5, [refresh]));
+  rows.push(
+    row(
+      "4a. logins per CPU-second",
+      `${loginsPerCpu.toFixed(1)} (${logins.completed} logins / ${cpu.toFixed(1)} CPU-s)`,
+      `${KEYCLOAK.loginsPerCpuSecond} (Keycloak's published sizing per vCPU)`,
+      loginsPerCpu / KEYCLOAK.loginsPerCpuSecond,
+      "≥ 2×",
+      (r) => r >= 2,
+      [logins],
+    ),
+  );
+  rows.push(
+    row(
+      "4b. refreshes per CPU-second",
+      `${refreshesPerCpu.toFixed(0)} (${refresh.completed} refreshes / ${refresh.cpu.toFixed(1)} CPU-s)`,
+      `${KEYCLOAK.refreshesPerCpuSecond} (Keycloak's published sizing per vCPU)`,
+      refreshesPerCpu / KEYCLOAK.refreshesPerCpuSecond,
+      "≥ 5×",
+      (r) => r >= 5,
+      [refresh],
+    ),
+  );
 }
 
 async function benchmarkSubgraph() {
@@ -270,21 +349,38 @@ async function benchmarkSubgraph() {
     const asFirst = { authorization: `Bearer ${sessions.list[0].accessToken}` };
     await gql(url, 'mutation { addNote(text: "benchmark") { id } }', { headers: asFirst });
     const hive = await startProcess("bench/servers/hive-gateway.mjs", {
-      env: { SUBGRAPH_URL: notes.url, KEYWAY_JWKS_URL: jwksUrl, JWT_PRIVATE_KEY: jwtPrivateKey, NODE_ENV: "production" },
+      env: {
+        SUBGRAPH_URL: notes.url,
+        KEYWAY_JWKS_URL: jwksUrl,
+        JWT_PRIVATE_KEY: jwtPrivateKey,
+        NODE_ENV: "production",
+      },
       ready: /hive gateway at (\S+)/,
     });
     stops.unshift(hive.stop);
     const query = "{ myNotes { text } }";
     const viaKeyway = await gql(url, query, { headers: asFirst });
     const viaHive = await gql(hive.url, query, { headers: asFirst });
-    if (JSON.stringify(viaKeyway.data) !== JSON.stringify(viaHive.data)) throw new Error(`answers differ: ${JSON.stringify(viaKeyway.data)} vs ${JSON.stringify(viaHive.data)}`);
+    if (JSON.stringify(viaKeyway.data) !== JSON.stringify(viaHive.data))
+      throw new Error(`answers differ: ${JSON.stringify(viaKeyway.data)} vs ${JSON.stringify(viaHive.data)}`);
     const body = JSON.stringify({ query });
-    const run = (target, seconds) => load({ url: target, connections: CONNECTIONS, seconds, body, headersFor: bearer(sessions) });
+    const run = (target, seconds) =>
+      load({ url: target, connections: CONNECTIONS, seconds, body, headersFor: bearer(sessions) });
     await run(url, WARM_SECONDS);
     await run(hive.url, WARM_SECONDS);
     const keywayResult = await run(url, SECONDS);
     const hiveResult = await run(hive.url, SECONDS);
-    rows.push(row("5. authenticated query to the notes subgraph", `${rps(keywayResult)} (p99 ${keywayResult.p99} ms)`, `${rps(hiveResult)} (p99 ${hiveResult.p99} ms) Hive Gateway + JWT plugin`, keywayResult.requestsPerSecond / hiveResult.requestsPerSecond, "≥ 1.0", (r) => r >= 1, [keywayResult, hiveResult]));
+    rows.push(
+      row(
+        "5. authenticated query to the notes subgraph",
+        `${rps(keywayResult)} (p99 ${keywayResult.p99} ms)`,
+        `${rps(hiveResult)} (p99 ${hiveResult.p99} ms) Hive Gateway + JWT plugin`,
+        keywayResult.requestsPerSecond / hiveResult.requestsPerSecond,
+        "≥ 1.0",
+        (r) => r >= 1,
+        [keywayResult, hiveResult],
+      ),
+    );
   } finally {
     for (const stop of stops) await stop();
   }
@@ -296,7 +392,10 @@ function rps(result) {
 
 function row(name, keyway, baseline, ratio, target, meets, results) {
   const failures = results.reduce((sum, result) => sum + result.failures, 0);
-  if (failures > 0) notes.push(`${name}: ${failures} failed answers (non-2xx, GraphQL errors or socket errors) — the row is not valid.`);
+  if (failures > 0)
+    notes.push(
+      `${name}: ${failures} failed answers (non-2xx, GraphQL errors or socket errors) — the row is not valid.`,
+    );
   const verdict = failures > 0 ? "invalid" : meets(ratio) ? "met" : "missed";
   return `| ${name} | ${keyway} | ${baseline} | ${ratio.toFixed(2)} | ${target} | ${verdict} |`;
 }

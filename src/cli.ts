@@ -5,7 +5,16 @@
 import "reflect-metadata";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
-import { createUser, disableUser, listSessions, migrate, migrationStatus, revokeSession, rotateKeys, type AdminContext } from "./admin/commands";
+import {
+  createUser,
+  disableUser,
+  listSessions,
+  migrate,
+  migrationStatus,
+  revokeSession,
+  rotateKeys,
+  type AdminContext,
+} from "./admin/commands";
 import { loadConfigOrReport } from "./config";
 import { openDatabase } from "./db/client";
 import { openKeyway } from "./keyway";
@@ -56,8 +65,20 @@ const COMMANDS: Record<string, Command> = {
     services: true,
     async run(context, [email]) {
       const sessions = await listSessions(context, email);
-      const rows = sessions.map((session) => [session.id, iso(session.createdAt), iso(session.lastUsedAt), iso(session.expiresAt), session.ip ?? "-", session.userAgent ?? "-"]);
-      return { json: sessions, text: sessions.length ? table([["id", "created", "last used", "expires", "ip", "user agent"], ...rows]) : "no live sessions" };
+      const rows = sessions.map((session) => [
+        session.id,
+        iso(session.createdAt),
+        iso(session.lastUsedAt),
+        iso(session.expiresAt),
+        session.ip ?? "-",
+        session.userAgent ?? "-",
+      ]);
+      return {
+        json: sessions,
+        text: sessions.length
+          ? table([["id", "created", "last used", "expires", "ip", "user agent"], ...rows])
+          : "no live sessions",
+      };
     },
   },
   "sessions:revoke": {
@@ -86,7 +107,10 @@ const COMMANDS: Record<string, Command> = {
     services: false,
     async run(context) {
       const result = await migrate(context);
-      return { json: result, text: result.applied.length ? `applied ${result.applied.join(", ")}` : "database schema is current" };
+      return {
+        json: result,
+        text: result.applied.length ? `applied ${result.applied.join(", ")}` : "database schema is current",
+      };
     },
   },
   "db:status": {
@@ -94,7 +118,10 @@ const COMMANDS: Record<string, Command> = {
     services: false,
     async run(context) {
       const status = await migrationStatus(context);
-      const lines = [...status.applied.map((name) => `applied  ${name}`), ...status.pending.map((name) => `pending  ${name}`)];
+      const lines = [
+        ...status.applied.map((name) => `applied  ${name}`),
+        ...status.pending.map((name) => `pending  ${name}`),
+      ];
       return { json: status, text: lines.join("\n") || "no migrations", exitCode: status.pending.length ? 3 : 0 };
     },
   },

@@ -91,7 +91,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
 
   const databaseUrl = env.DATABASE_URL?.trim() || undefined;
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push(`DATABASE_URL must start with postgres:// or postgresql:// (leave it unset for the embedded database)`);
+    problems.push(
+      `DATABASE_URL must start with postgres:// or postgresql:// (leave it unset for the embedded database)`,
+    );
   }
 
   const accessTokenTtl = read("ACCESS_TOKEN_TTL", 15 * 60, parseDuration);
@@ -105,12 +107,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   }
   // A session idle longer than its access token lives could never be refreshed in time.
   if (sessionIdleTtl < accessTokenTtl) {
-    problems.push(`SESSION_IDLE_TTL (${sessionIdleTtl}s) must be at least ACCESS_TOKEN_TTL (${accessTokenTtl}s): a session would end before its client could refresh`);
+    problems.push(
+      `SESSION_IDLE_TTL (${sessionIdleTtl}s) must be at least ACCESS_TOKEN_TTL (${accessTokenTtl}s): a session would end before its client could refresh`,
+    );
   }
 
   const privateKeyPem = readPrivateKey(env, problems);
   if (production && !privateKeyPem) {
-    problems.push("JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production (a PEM EC P-256 or RSA private key)");
+    problems.push(
+      "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production (a PEM EC P-256 or RSA private key)",
+    );
   }
 
   const cookieSecure = read("COOKIE_SECURE", production, parseBoolean);
@@ -118,23 +124,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) {
     problems.push(`COOKIE_NAME=${JSON.stringify(cookieName)} is not a valid cookie name`);
   } else if ((cookieName.startsWith("__Host-") || cookieName.startsWith("__Secure-")) && !cookieSecure) {
-    problems.push(`COOKIE_NAME=${cookieName} needs COOKIE_SECURE=true (browsers drop __Host-/__Secure- cookies without Secure)`);
+    problems.push(
+      `COOKIE_NAME=${cookieName} needs COOKIE_SECURE=true (browsers drop __Host-/__Secure- cookies without Secure)`,
+    );
   }
 
   const logLevel = text("LOG_LEVEL", "info").toLowerCase();
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)} is not valid: expected one of ${LOG_LEVELS.join(", ")}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)} is not valid: expected one of ${LOG_LEVELS.join(", ")}`);
 
   const redisUrl = env.REDIS_URL?.trim() || undefined;
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) problems.push("REDIS_URL must start with redis:// or rediss://");
 
   const workers = read("WORKERS", 1, (raw) =>
-    /^\d{1,2}$/.test(raw.trim()) && Number(raw) >= 1 && Number(raw) <= 64 ? { ok: true, value: Number(raw) } : { ok: false, accepts: "a whole number of worker processes from 1 to 64" },
+    /^\d{1,2}$/.test(raw.trim()) && Number(raw) >= 1 && Number(raw) <= 64
+      ? { ok: true, value: Number(raw) }
+      : { ok: false, accepts: "a whole number of worker processes from 1 to 64" },
   );
-  if (workers > 1 && !databaseUrl) problems.push(`WORKERS=${workers} needs DATABASE_URL: the embedded database can be opened by one process only`);
+  if (workers > 1 && !databaseUrl)
+    problems.push(`WORKERS=${workers} needs DATABASE_URL: the embedded database can be opened by one process only`);
 
   const sessionRetention = read("SESSION_RETENTION", 30 * 86400, parseDuration);
   // Ended sessions must outlive their access tokens: start-up rebuilds the revocation list from them.
-  if (sessionRetention < accessTokenTtl) problems.push(`SESSION_RETENTION (${sessionRetention} s) must be at least ACCESS_TOKEN_TTL (${accessTokenTtl} s)`);
+  if (sessionRetention < accessTokenTtl)
+    problems.push(`SESSION_RETENTION (${sessionRetention} s) must be at least ACCESS_TOKEN_TTL (${accessTokenTtl} s)`);
 
   const trustProxy = read("TRUST_PROXY", false, parseTrustProxy);
   const corsOrigins = read("CORS_ORIGINS", [], parseOrigins);
@@ -179,17 +192,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
  * Allowed, because a deployment may have its reasons, but said loudly: each of
  * these undoes a protection production otherwise has.
  */
-function productionWarnings(settings: { cookieSecure: boolean; trustProxy: Config["trustProxy"]; corsOrigins: string[] }): string[] {
+function productionWarnings(settings: {
+  cookieSecure: boolean;
+  trustProxy: Config["trustProxy"];
+  corsOrigins: string[];
+}): string[] {
   const warnings: string[] = [];
-  if (!settings.cookieSecure) warnings.push("COOKIE_SECURE=false in production: browsers will send the refresh cookie over plain HTTP");
+  if (!settings.cookieSecure)
+    warnings.push("COOKIE_SECURE=false in production: browsers will send the refresh cookie over plain HTTP");
   const everyone = Array.isArray(settings.trustProxy) && settings.trustProxy.some((entry) => /\/0$/.test(entry));
   if (settings.trustProxy === true || everyone) {
-    warnings.push(`TRUST_PROXY=${settings.trustProxy === true ? "true" : "…/0"} in production: any X-Forwarded-For is believed, so a client that reaches keyway directly chooses its own address (limits, Session.ip); set the proxies' addresses`);
+    warnings.push(
+      `TRUST_PROXY=${settings.trustProxy === true ? "true" : "…/0"} in production: any X-Forwarded-For is believed, so a client that reaches keyway directly chooses its own address (limits, Session.ip); set the proxies' addresses`,
+    );
   } else if (typeof settings.trustProxy === "number" && settings.trustProxy > 0) {
-    warnings.push(`TRUST_PROXY=${settings.trustProxy} (a hop count) in production: safe only if keyway cannot be reached except through ${settings.trustProxy} prox${settings.trustProxy === 1 ? "y" : "ies"}; a client that reaches it directly chooses its own address. The proxies' addresses or CIDRs are safe either way`);
+    warnings.push(
+      `TRUST_PROXY=${settings.trustProxy} (a hop count) in production: safe only if keyway cannot be reached except through ${settings.trustProxy} prox${settings.trustProxy === 1 ? "y" : "ies"}; a client that reaches it directly chooses its own address. The proxies' addresses or CIDRs are safe either way`,
+    );
   }
   const plain = settings.corsOrigins.filter((origin) => origin.startsWith("http://"));
-  if (plain.length > 0) warnings.push(`CORS_ORIGINS lists plain-HTTP origins in production (${plain.join(", ")}): pages served over HTTP can be altered in transit and then call keyway with credentials`);
+  if (plain.length > 0)
+    warnings.push(
+      `CORS_ORIGINS lists plain-HTTP origins in production (${plain.join(", ")}): pages served over HTTP can be altered in transit and then call keyway with credentials`,
+    );
   return warnings;
 }
 
@@ -203,14 +228,17 @@ function readPrivateKey(env: NodeJS.ProcessEnv, problems: string[]): string | un
   if (inline) {
     // Environments often flatten newlines; accept a PEM with literal "\n" sequences.
     const pem = inline.replace(/\\n/g, "\n");
-    if (!pem.includes("PRIVATE KEY-----")) problems.push("JWT_PRIVATE_KEY does not look like a PEM private key (-----BEGIN PRIVATE KEY-----)");
+    if (!pem.includes("PRIVATE KEY-----"))
+      problems.push("JWT_PRIVATE_KEY does not look like a PEM private key (-----BEGIN PRIVATE KEY-----)");
     return pem;
   }
   if (file) {
     try {
       return readFileSync(file, "utf8");
     } catch (error) {
-      problems.push(`JWT_PRIVATE_KEY_FILE=${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? "unknown error"}`);
+      problems.push(
+        `JWT_PRIVATE_KEY_FILE=${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? "unknown error"}`,
+      );
     }
   }
   return undefined;

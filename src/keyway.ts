@@ -41,7 +41,9 @@ export interface Keyway {
 export class PendingMigrationsError extends Error {
   override name = "PendingMigrationsError";
   constructor(readonly pending: string[]) {
-    super(`the database schema is not current (${pending.length} pending migration(s)): run \`keyway db:migrate\` first`);
+    super(
+      `the database schema is not current (${pending.length} pending migration(s)): run \`keyway db:migrate\` first`,
+    );
   }
 }
 
@@ -56,7 +58,12 @@ export async function openKeyway(options: KeywayOptions): Promise<Keyway> {
       if (pending.length > 0) throw new PendingMigrationsError(pending);
     }
     const stores = createPrismaStores(database.prisma);
-    const keys = createRotatingKeySet({ root: loadRootKeys(config, logger), store: stores.signingKeys, accessTokenTtlSeconds: config.accessTokenTtl, now });
+    const keys = createRotatingKeySet({
+      root: loadRootKeys(config, logger),
+      store: stores.signingKeys,
+      accessTokenTtlSeconds: config.accessTokenTtl,
+      now,
+    });
     await keys.reload();
     const services = await createServices({ config, stores, keys, logger, now });
     return {
@@ -93,7 +100,10 @@ export async function createKeywayServer(keyway: Keyway): Promise<KeywayServer> 
 
 export async function applyMigrations(database: Database, logger: Logger): Promise<void> {
   const { applied } = await migrateDatabase(database);
-  logger.info({ applied, database: database.kind }, applied.length > 0 ? "migrations applied" : "database schema is current");
+  logger.info(
+    { applied, database: database.kind },
+    applied.length > 0 ? "migrations applied" : "database schema is current",
+  );
 }
 
 /** JWT_PRIVATE_KEY, or in development the key kept in DATA_DIR (generated on first use, with a warning). */
@@ -101,6 +111,7 @@ export function loadRootKeys(config: Config, logger: Logger): KeySet {
   return loadKeySet({
     privateKeyPem: config.jwt.privateKeyPem,
     dataDir: config.dataDir,
-    onGenerated: (file) => logger.warn({ file }, "generated a development signing key; set JWT_PRIVATE_KEY_FILE in production"),
+    onGenerated: (file) =>
+      logger.warn({ file }, "generated a development signing key; set JWT_PRIVATE_KEY_FILE in production"),
   });
 }

@@ -21,7 +21,8 @@ async function main(argv: string[]): Promise<void> {
   // configured key never writes to DATA_DIR, so it need not be writable there.
   if (!config.databaseUrl || (!migrating && !config.jwt.privateKeyPem)) await ensureWritableDataDir(config.dataDir);
   if (migrating) return migrateOnly(config, logger);
-  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config, logger, { prepare: () => prepare(config, logger) });
+  if (config.workers > 1 && cluster.isPrimary)
+    return runPrimary(config, logger, { prepare: () => prepare(config, logger) });
   await serve(config, logger);
 }
 
@@ -55,7 +56,10 @@ async function serve(config: Config, logger: Logger): Promise<void> {
       await keyway.close();
     });
     const url = await server.listen();
-    logger.info({ url, metricsUrl: server.metricsUrl ?? undefined, database: keyway.database.kind, kid: keyway.keys.signing.kid }, "keyway is listening");
+    logger.info(
+      { url, metricsUrl: server.metricsUrl ?? undefined, database: keyway.database.kind, kid: keyway.keys.signing.kid },
+      "keyway is listening",
+    );
   } catch (error) {
     await keyway.close().catch(() => undefined);
     throw error;

@@ -63,10 +63,22 @@ export function createMetrics(sources: MetricsSources): Metrics {
 
 /** Labels are reasons and codes from closed lists, so the series stay few. */
 function countAuthEvents(events: AuthEvents, registry: Registry): void {
-  const counter = (name: string, help: string, labelNames: string[]) => new Counter({ name, help, labelNames, registers: [registry] });
-  const logins = counter("keyway_logins_total", "login calls by outcome (success, invalid_credentials, rate_limited, …)", ["outcome"]);
-  const refreshes = counter("keyway_refreshes_total", "refreshToken calls by outcome (success, refresh_token_reused, refresh_token_invalid, …)", ["outcome"]);
-  const calls = counter("keyway_auth_calls_total", "signUp, logout, logoutAll and revokeSession calls by outcome", ["call", "outcome"]);
+  const counter = (name: string, help: string, labelNames: string[]) =>
+    new Counter({ name, help, labelNames, registers: [registry] });
+  const logins = counter(
+    "keyway_logins_total",
+    "login calls by outcome (success, invalid_credentials, rate_limited, …)",
+    ["outcome"],
+  );
+  const refreshes = counter(
+    "keyway_refreshes_total",
+    "refreshToken calls by outcome (success, refresh_token_reused, refresh_token_invalid, …)",
+    ["outcome"],
+  );
+  const calls = counter("keyway_auth_calls_total", "signUp, logout, logoutAll and revokeSession calls by outcome", [
+    "call",
+    "outcome",
+  ]);
   const ended = counter("keyway_sessions_ended_total", "sessions ended, by reason", ["reason"]);
   const rejected = counter("keyway_token_rejections_total", "presented access tokens refused, by reason", ["reason"]);
   events.subscribe((event) => {

@@ -81,7 +81,13 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     origin: (origin, callback) => callback(null, allowedOrigins.has(origin ?? "")),
     credentials: true,
     methods: ["GET", "POST"],
-    allowedHeaders: ["content-type", "authorization", "apollo-require-preflight", "x-apollo-operation-name", "x-refresh-token"],
+    allowedHeaders: [
+      "content-type",
+      "authorization",
+      "apollo-require-preflight",
+      "x-apollo-operation-name",
+      "x-refresh-token",
+    ],
     exposedHeaders: ["x-refresh-token"],
     maxAge: 600,
   });
@@ -107,7 +113,11 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     plugins: [fastifyApolloDrainPlugin(app), ApolloServerPluginLandingPageDisabled(), recordOperationName],
   });
   await apollo.start();
-  const buildContext = createContextBuilder({ identifyCaller: deps.services.identifyCaller, cookie: deps.services.cookie, onUnusableAddress: warnUnusableAddress(logger) });
+  const buildContext = createContextBuilder({
+    identifyCaller: deps.services.identifyCaller,
+    cookie: deps.services.cookie,
+    onUnusableAddress: warnUnusableAddress(logger),
+  });
   const handler = fastifyApolloHandler(apollo, { context: buildContext });
   app.route({ url: "/graphql", method: ["GET", "POST"], preHandler: createDocumentSizeGuard(), handler });
 
@@ -157,7 +167,10 @@ function warnUnusableAddress(logger: Logger): (raw: string) => void {
   return (raw) => {
     if (Date.now() - lastAt < 60_000) return;
     lastAt = Date.now();
-    logger.warn({ forwarded: raw.slice(0, 100) }, "no client address could be established from the connection and TRUST_PROXY: these callers share one limit; check what the proxy writes into X-Forwarded-For");
+    logger.warn(
+      { forwarded: raw.slice(0, 100) },
+      "no client address could be established from the connection and TRUST_PROXY: these callers share one limit; check what the proxy writes into X-Forwarded-For",
+    );
   };
 }
 
@@ -186,7 +199,9 @@ function registerErrorReplies(app: FastifyInstance, logger: Logger): void {
     const message = status >= 500 ? "Internal server error" : error.message;
     const code = status >= 500 ? ErrorCode.INTERNAL_SERVER_ERROR : "BAD_REQUEST";
     const isGraphQL = request.url.split("?")[0] === "/graphql";
-    return reply.code(status).send(isGraphQL ? { errors: [{ message, extensions: { code } }] } : { error: message, code });
+    return reply
+      .code(status)
+      .send(isGraphQL ? { errors: [{ message, extensions: { code } }] } : { error: message, code });
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: "Not found", code: "NOT_FOUND" }));
 }

@@ -70,7 +70,12 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
       revocationSync?.publish(sessionIds);
     },
   });
-  const accessTokens: AccessTokenOptions = { keys, issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: config.accessTokenTtl };
+  const accessTokens: AccessTokenOptions = {
+    keys,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    ttlSeconds: config.accessTokenTtl,
+  };
   const passwords = await createPasswordHasher({ workers: config.workers });
   const auth = new AuthService({
     users: stores.users,
@@ -79,7 +84,9 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     limits: createAuthRateLimits({
       loginAttempts: config.loginAttemptsLimit,
       authCallsPerIp: config.authIpLimit,
-      redis: redis ? { client: redis.client, keyPrefix: `${config.redisKeyPrefix}rl:`, available: () => redis.state() === "up" } : undefined,
+      redis: redis
+        ? { client: redis.client, keyPrefix: `${config.redisKeyPrefix}rl:`, available: () => redis.state() === "up" }
+        : undefined,
       // Workers of one instance count together in the cluster primary (cluster.ts starts it).
       local: cluster.isWorker ? "cluster" : "memory",
     }),
@@ -88,7 +95,8 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     now,
   });
   const restored = await sessions.loadRecentlyEnded(config.accessTokenTtl);
-  if (restored.count > 0) logger.info({ restored: restored.count }, "restored recently ended sessions into the revocation list");
+  if (restored.count > 0)
+    logger.info({ restored: restored.count }, "restored recently ended sessions into the revocation list");
   const sync = startRevocationSync({
     revocations,
     store: stores.sessions,

@@ -16,10 +16,14 @@ const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."
 // The lockfile's hash, written after an install succeeds: what is installed now.
 const stamp = path.join(benchDir, "node_modules", ".keyway-bench-lock");
 
-const wanted = createHash("sha256").update(readFileSync(path.join(benchDir, "package-lock.json"))).digest("hex");
+const wanted = createHash("sha256")
+  .update(readFileSync(path.join(benchDir, "package-lock.json")))
+  .digest("hex");
 const installed = existsSync(stamp) ? readFileSync(stamp, "utf8").trim() : null;
 if (installed !== wanted) {
-  process.stderr.write("[bench] installing the benchmarks' own dependencies into bench/node_modules (npm ci --prefix bench)\n");
+  process.stderr.write(
+    "[bench] installing the benchmarks' own dependencies into bench/node_modules (npm ci --prefix bench)\n",
+  );
   // stdout stays the benchmark's: npm's report goes to stderr.
   execFileSync("npm", ["ci", "--prefix", benchDir, "--no-audit", "--no-fund"], { stdio: ["ignore", 2, 2] });
   writeFileSync(stamp, `${wanted}\n`);

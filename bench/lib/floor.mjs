@@ -32,7 +32,11 @@ async function measure(clients, query, seconds) {
   const rows = await Promise.all(
     clients.map(async (client) => {
       const id = randomUUID();
-      await query(client, `INSERT INTO ${TABLE} (id, "userId", "tokenFamily", "tokenHash", "expiresAt") VALUES ($1, $2, $3, $4, now() + interval '1 day')`, [id, randomUUID(), hex(), hex()]);
+      await query(
+        client,
+        `INSERT INTO ${TABLE} (id, "userId", "tokenFamily", "tokenHash", "expiresAt") VALUES ($1, $2, $3, $4, now() + interval '1 day')`,
+        [id, randomUUID(), hex(), hex()],
+      );
       return { client, id, generation: 0 };
     }),
   );
@@ -51,7 +55,12 @@ async function measure(clients, query, seconds) {
     }),
   );
   latencies.sort((a, b) => a - b);
-  return { requestsPerSecond: latencies.length / seconds, completed: latencies.length, p99: latencies[Math.floor(latencies.length * 0.99)], failures };
+  return {
+    requestsPerSecond: latencies.length / seconds,
+    completed: latencies.length,
+    p99: latencies[Math.floor(latencies.length * 0.99)],
+    failures,
+  };
 }
 
 /** PostgreSQL: one connection per client, the table created for this run and dropped after it. */
@@ -77,7 +86,11 @@ export async function pgliteFloor(dataDir, connections, seconds) {
   const db = await PGlite.create(dataDir);
   await db.exec(CREATE);
   try {
-    return await measure(Array.from({ length: connections }, () => db), (client, sql, values) => client.query(sql, values), seconds);
+    return await measure(
+      Array.from({ length: connections }, () => db),
+      (client, sql, values) => client.query(sql, values),
+      seconds,
+    );
   } finally {
     await db.close();
   }

@@ -11,7 +11,15 @@ const { default: autocannon } = await import("autocannon");
  * same request (the same `context` object: autocannon hands a fresh one to every
  * request of a connection) and returns false for a failure.
  */
-export function load({ url, connections, seconds, body, headersFor = () => ({}), onAnswer = defaultCheck, overallRate }) {
+export function load({
+  url,
+  connections,
+  seconds,
+  body,
+  headersFor = () => ({}),
+  onAnswer = defaultCheck,
+  overallRate,
+}) {
   let failures = 0;
   const options = {
     url,
@@ -48,11 +56,18 @@ export function load({ url, connections, seconds, body, headersFor = () => ({}),
 const defaultCheck = (status, body) => status === 200 && !body.includes('"errors"');
 
 export async function gql(url, query, { variables, headers = {} } = {}) {
-  const send = () => fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
+  const send = () =>
+    fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify({ query, variables }),
+    });
   // fetch keeps the connection of an earlier call; after a long benchmark it may
   // reuse it just as the server's keep-alive timeout (72 s) closes it. Such a
   // request never reached the server, so it is sent once more on a new one.
-  const response = await send().catch((error) => (error.cause?.code === "UND_ERR_SOCKET" ? send() : Promise.reject(error)));
+  const response = await send().catch((error) =>
+    error.cause?.code === "UND_ERR_SOCKET" ? send() : Promise.reject(error),
+  );
   const answer = await response.json();
   if (answer.errors) throw new Error(`${url}: ${JSON.stringify(answer.errors)}`);
   return { data: answer.data, headers: response.headers };

@@ -23,9 +23,19 @@ export const freePort = () =>
  * not a pipe (test/helpers/node-process.cjs says why).
  */
 export async function startProcess(file, { env = {}, ready, nodeArgs = [], timeoutMs = 90_000, heapProbe = false }) {
-  const server = startNode(file, { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, nodeArgs, heapProbe, stdout: "file" });
+  const server = startNode(file, {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    nodeArgs,
+    heapProbe,
+    stdout: "file",
+  });
   const match = await server.waitFor(ready, { timeoutMs, everyMs: 50 });
-  return { pid: server.pid, url: match[1], heapAfterGc: server.heapAfterGc, stop: () => server.stop().then(() => undefined) };
+  return {
+    pid: server.pid,
+    url: match[1],
+    heapAfterGc: server.heapAfterGc,
+    stop: () => server.stop().then(() => undefined),
+  };
 }
 
 /** Kills whatever is still running (on error or Ctrl-C); only children this process started. */

@@ -21,7 +21,11 @@ import { SignJWT } from "jose";
 const { hashRequestBody } = createRequire(import.meta.url)("../../dist/token/identity-token.js");
 
 const subgraphUrl = process.env.SUBGRAPH_URL;
-const sdlResponse = await fetch(subgraphUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ _service { sdl } }" }) });
+const sdlResponse = await fetch(subgraphUrl, {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ query: "{ _service { sdl } }" }),
+});
 const sdl = (await sdlResponse.json()).data._service.sdl;
 const composed = composeServices([{ name: "notes", typeDefs: parse(sdl), url: subgraphUrl }]);
 if (composed.errors?.length) throw new Error(composed.errors.map((error) => error.message).join("\n"));
@@ -35,7 +39,11 @@ function mintIdentity(claims, subgraph, body) {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ sub: claims.sub, sid: claims.sid, bh: hashRequestBody(body) })
     .setProtectedHeader({ alg: "ES256", typ: "keyway-identity+jwt", kid: jwk.kid })
-    .setIssuer("keyway").setAudience(subgraph).setIssuedAt(now).setExpirationTime(Math.min(now + 30, claims.exp)).setJti(randomUUID())
+    .setIssuer("keyway")
+    .setAudience(subgraph)
+    .setIssuedAt(now)
+    .setExpirationTime(Math.min(now + 30, claims.exp))
+    .setJti(randomUUID())
     .sign(privateKey);
 }
 
@@ -64,5 +72,7 @@ const gateway = createGatewayRuntime({
   ],
 });
 const server = createServer(gateway);
-server.listen(0, "127.0.0.1", () => process.stdout.write(`hive gateway at http://127.0.0.1:${server.address().port}/graphql\n`));
+server.listen(0, "127.0.0.1", () =>
+  process.stdout.write(`hive gateway at http://127.0.0.1:${server.address().port}/graphql\n`),
+);
 process.on("SIGTERM", () => server.close(() => process.exit(0)));

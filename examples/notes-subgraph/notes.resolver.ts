@@ -14,7 +14,8 @@ export interface NotesContext {
 const notesByUser = new Map<string, Note[]>();
 
 function callerOf(context: NotesContext): IdentityClaims {
-  if (!context.identity) throw new GraphQLError("Sign in to see your notes", { extensions: { code: "UNAUTHENTICATED" } });
+  if (!context.identity)
+    throw new GraphQLError("Sign in to see your notes", { extensions: { code: "UNAUTHENTICATED" } });
   return context.identity;
 }
 

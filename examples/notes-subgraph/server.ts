@@ -20,16 +20,27 @@ export interface NotesSubgraphOptions {
 
 export async function buildNotesSchema(): Promise<GraphQLSchema> {
   // User is reached only through keyway's entity, never from this subgraph's roots: list it explicitly.
-  const schema = await buildSchema({ resolvers: [NotesResolver, UserNotesResolver], orphanedTypes: [User], validate: false });
+  const schema = await buildSchema({
+    resolvers: [NotesResolver, UserNotesResolver],
+    orphanedTypes: [User],
+    validate: false,
+  });
   const sdl = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])\n${printSchemaWithDirectives(schema)}`;
-  return buildSubgraphSchema([{ typeDefs: parse(sdl), resolvers: createResolversMap(schema) as GraphQLResolverMap<NotesContext> }]);
+  return buildSubgraphSchema([
+    { typeDefs: parse(sdl), resolvers: createResolversMap(schema) as GraphQLResolverMap<NotesContext> },
+  ]);
 }
 
-export async function startNotesSubgraph(options: NotesSubgraphOptions): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startNotesSubgraph(
+  options: NotesSubgraphOptions,
+): Promise<{ url: string; stop(): Promise<void> }> {
   // Adopting keyway: one verifier, one line in the context function. It needs the parsed
   // body as well as the headers: an identity is good for the one request it came with.
   const identity = createIdentityVerifier({ jwksUrl: options.jwksUrl, audience: "notes" });
-  const server = new ApolloServer<NotesContext>({ schema: await buildNotesSchema(), plugins: [ApolloServerPluginInlineTraceDisabled()] });
+  const server = new ApolloServer<NotesContext>({
+    schema: await buildNotesSchema(),
+    plugins: [ApolloServerPluginInlineTraceDisabled()],
+  });
   const { url } = await startStandaloneServer(server, {
     listen: { port: options.port, host: "127.0.0.1" },
     context: async ({ req }) => ({ identity: await identity.verifyHttpRequest(req) }),
@@ -43,7 +54,9 @@ if (require.main === module) {
   startNotesSubgraph({ port, jwksUrl }).then(
     ({ url }) => process.stdout.write(`notes subgraph at ${url}\n`),
     (error: unknown) => {
-      process.stderr.write(`notes subgraph failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(
+        `notes subgraph failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
       process.exitCode = 1;
     },
   );

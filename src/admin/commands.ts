@@ -45,7 +45,14 @@ export async function disableUser(context: AdminContext, rawEmail: string) {
 export async function listSessions(context: AdminContext, rawEmail: string) {
   const user = await findUser(context, rawEmail);
   const sessions = await keyway(context).services.sessions.listLiveSessions(user.id);
-  return sessions.map(({ id, createdAt, lastUsedAt, expiresAt, ip, userAgent }) => ({ id, createdAt, lastUsedAt, expiresAt, ip, userAgent }));
+  return sessions.map(({ id, createdAt, lastUsedAt, expiresAt, ip, userAgent }) => ({
+    id,
+    createdAt,
+    lastUsedAt,
+    expiresAt,
+    ip,
+    userAgent,
+  }));
 }
 
 export async function revokeSession(context: AdminContext, id: string) {
@@ -60,8 +67,17 @@ export async function revokeSession(context: AdminContext, id: string) {
 
 export async function rotateKeys(context: AdminContext): Promise<Rotation> {
   const { keys, stores } = keyway(context);
-  const rotation = await rotateSigningKey({ root: keys.root, store: stores.signingKeys, accessTokenTtlSeconds: context.config.accessTokenTtl, now: context.now });
-  audit(context, "keys.rotated", { kid: rotation.kid, replaces: rotation.replaces, activatesAt: rotation.activatesAt.toISOString() });
+  const rotation = await rotateSigningKey({
+    root: keys.root,
+    store: stores.signingKeys,
+    accessTokenTtlSeconds: context.config.accessTokenTtl,
+    now: context.now,
+  });
+  audit(context, "keys.rotated", {
+    kid: rotation.kid,
+    replaces: rotation.replaces,
+    activatesAt: rotation.activatesAt.toISOString(),
+  });
   return rotation;
 }
 
@@ -85,13 +101,16 @@ async function asAdminError<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (error) {
-    if (error instanceof KeywayError && error.extensions.code !== "INTERNAL_SERVER_ERROR") throw new AdminError(adminMessage(error));
+    if (error instanceof KeywayError && error.extensions.code !== "INTERNAL_SERVER_ERROR")
+      throw new AdminError(adminMessage(error));
     throw error;
   }
 }
 
 const adminMessage = (error: KeywayError): string =>
-  error.extensions.code === "CONFLICT" ? "an account with this email already exists" : error.message.charAt(0).toLowerCase() + error.message.slice(1);
+  error.extensions.code === "CONFLICT"
+    ? "an account with this email already exists"
+    : error.message.charAt(0).toLowerCase() + error.message.slice(1);
 
 function keyway(context: AdminContext): Keyway {
   if (!context.keyway) throw new Error("this command needs keyway's services");

@@ -36,7 +36,10 @@ export function writeAuditLog(events: AuthEvents, logger: Logger): () => void {
     if (event.type === "token.rejected") return; // counted in metrics; one line per bad token would let anyone flood the log
     if (event.type === "auth.call") {
       const { type: _type, call, ...fields } = event;
-      logger.info({ audit: true, event: `${call}.${event.outcome === "success" ? "succeeded" : "refused"}`, ...fields }, `audit: ${call}`);
+      logger.info(
+        { audit: true, event: `${call}.${event.outcome === "success" ? "succeeded" : "refused"}`, ...fields },
+        `audit: ${call}`,
+      );
       return;
     }
     const name = event.reason === "REFRESH_TOKEN_REUSED" ? "refresh_token.reuse_detected" : "sessions.ended";
@@ -47,6 +50,7 @@ export function writeAuditLog(events: AuthEvents, logger: Logger): () => void {
 /** The outcome label of a refusal: its reason where it has one, else its code. */
 export function outcomeOf(error: unknown): string {
   const extensions = (error as { extensions?: { code?: unknown; reason?: unknown } }).extensions;
-  const label = [extensions?.reason, extensions?.code].find((value) => typeof value === "string") ?? "INTERNAL_SERVER_ERROR";
+  const label =
+    [extensions?.reason, extensions?.code].find((value) => typeof value === "string") ?? "INTERNAL_SERVER_ERROR";
   return label.toLowerCase();
 }

@@ -84,8 +84,9 @@ export class AuthService {
     enforce(await this.options.limits.consumeLoginAttempt(email, request.ip));
     const user = await this.options.users.findByEmail(email);
     // An unknown email pays for a full argon2 verification too, and gets the same answer.
-    const matches = await overloadRefused(this.options.passwords.verify(password, user?.passwordHash ?? null, hashingLineKey(request.ip)), () =>
-      this.options.limits.refundLoginAttempt(email, request.ip),
+    const matches = await overloadRefused(
+      this.options.passwords.verify(password, user?.passwordHash ?? null, hashingLineKey(request.ip)),
+      () => this.options.limits.refundLoginAttempt(email, request.ip),
     );
     if (!user || !matches || user.disabledAt) throw unauthenticated("INVALID_CREDENTIALS");
     await this.options.limits.clearLoginFailures(email, request.ip);
@@ -177,7 +178,13 @@ export class AuthService {
       sessionExpiresAt: issued.session.expiresAt,
       now: this.options.now(),
     });
-    return { ...issued, user, accessToken: token, expiresIn, refreshMaxAge: this.options.sessions.remainingSeconds(issued.session) };
+    return {
+      ...issued,
+      user,
+      accessToken: token,
+      expiresIn,
+      refreshMaxAge: this.options.sessions.remainingSeconds(issued.session),
+    };
   }
 }
 

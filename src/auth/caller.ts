@@ -27,16 +27,23 @@ const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 export function createCallerIdentifier(options: CallerIdentifierOptions): IdentifyCaller {
-  const identify = { ...options, verifiedTokens: options.verifiedTokens ?? createVerifiedTokenCache({ maxEntries: VERIFIED_TOKEN_CACHE_SIZE }) };
+  const identify = {
+    ...options,
+    verifiedTokens: options.verifiedTokens ?? createVerifiedTokenCache({ maxEntries: VERIFIED_TOKEN_CACHE_SIZE }),
+  };
   return (request) => {
     const identified = identifyCaller(request, identify);
     // A presented token that was refused is a security signal; no token at all is not.
-    if (identified.refusal && identified.refusal !== "TOKEN_MISSING") options.events.emit({ type: "token.rejected", reason: identified.refusal });
+    if (identified.refusal && identified.refusal !== "TOKEN_MISSING")
+      options.events.emit({ type: "token.rejected", reason: identified.refusal });
     return identified;
   };
 }
 
-export function identifyCaller(request: FastifyRequest, options: Pick<CallerIdentifierOptions, "accessTokens" | "revocations" | "now" | "verifiedTokens">): Caller {
+export function identifyCaller(
+  request: FastifyRequest,
+  options: Pick<CallerIdentifierOptions, "accessTokens" | "revocations" | "now" | "verifiedTokens">,
+): Caller {
   const refuse = (refusal: AccessTokenReason): Caller => ({ caller: null, refusal });
   const count = countHeader(request.raw.rawHeaders, "authorization");
   if (count === 0) return refuse("TOKEN_MISSING");
@@ -73,4 +80,3 @@ function countHeader(rawHeaders: string[], name: string): number {
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === name) count++;
   return count;
 }
-

@@ -20,8 +20,10 @@ const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
  */
 export function normalizeEmail(raw: string): EmailResult {
   const email = raw.trim().toLowerCase();
-  if (codePoints(email) > EMAIL_MAX_LENGTH) return { ok: false, field: "email", message: `Email must be at most ${EMAIL_MAX_LENGTH} characters` };
-  if (!email.isWellFormed() || CONTROL_CHARACTERS.test(email) || !EMAIL_SHAPE.test(email)) return { ok: false, field: "email", message: "Email is not a valid address" };
+  if (codePoints(email) > EMAIL_MAX_LENGTH)
+    return { ok: false, field: "email", message: `Email must be at most ${EMAIL_MAX_LENGTH} characters` };
+  if (!email.isWellFormed() || CONTROL_CHARACTERS.test(email) || !EMAIL_SHAPE.test(email))
+    return { ok: false, field: "email", message: "Email is not a valid address" };
   return { ok: true, email };
 }
 
@@ -29,9 +31,14 @@ export function normalizeEmail(raw: string): EmailResult {
 export function checkPassword(password: string): Invalid | null {
   const length = codePoints(password);
   if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
-    return { ok: false, field: "password", message: `Password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters` };
+    return {
+      ok: false,
+      field: "password",
+      message: `Password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
+    };
   }
-  if (!password.isWellFormed()) return { ok: false, field: "password", message: "Password contains an invalid character" };
+  if (!password.isWellFormed())
+    return { ok: false, field: "password", message: "Password contains an invalid character" };
   return null;
 }
 

@@ -98,7 +98,8 @@ export function createHashingQueue(options: HashingQueueOptions): HashingQueue {
   const wait = (client: string): Promise<void> => {
     const line = lines.get(client) ?? [];
     if (line.length >= options.maxQueuedPerClient) return Promise.reject(new HashingOverloaded(retryAfter()));
-    if (waiting >= options.maxQueued && !makeRoomFor(client)) return Promise.reject(new HashingOverloaded(retryAfter()));
+    if (waiting >= options.maxQueued && !makeRoomFor(client))
+      return Promise.reject(new HashingOverloaded(retryAfter()));
     return new Promise<void>((start, refuse) => {
       const entry: Waiting = {
         start,

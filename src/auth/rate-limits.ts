@@ -6,7 +6,14 @@
 // of this instance, so workers do not multiply the limits); else this process.
 import type Redis from "ioredis";
 import ipaddr from "ipaddr.js";
-import { RateLimiterCluster, RateLimiterClusterMaster, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import {
+  RateLimiterCluster,
+  RateLimiterClusterMaster,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+} from "rate-limiter-flexible";
 import type { RateLimit } from "../config-values";
 
 export type LimitResult = { ok: true } | { ok: false; retryAfterSeconds: number };
@@ -64,7 +71,10 @@ export function clientLimitKey(ip: string | null, ipv6PrefixLength: 48 | 64 = 64
   if (address instanceof ipaddr.IPv4) return address.toString();
   if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
   const groups = ipv6PrefixLength / 16;
-  return `${address.parts.slice(0, groups).map((part) => part.toString(16)).join(":")}::/${ipv6PrefixLength}`;
+  return `${address.parts
+    .slice(0, groups)
+    .map((part) => part.toString(16))
+    .join(":")}::/${ipv6PrefixLength}`;
 }
 
 /**
@@ -108,21 +118,33 @@ function memoryLimiter(keyPrefix: string, limit: RateLimit): RateLimiterMemory {
 function localLimiter(kind: "memory" | "cluster", name: string, limit: RateLimit): RateLimiterAbstract & Counter {
   const memory = memoryLimiter(name, limit);
   if (kind === "memory") return memory;
-  const shared = new RateLimiterCluster({ keyPrefix: name, points: limit.points, duration: limit.durationSeconds, timeoutMs: CLUSTER_TIMEOUT_MS });
+  const shared = new RateLimiterCluster({
+    keyPrefix: name,
+    points: limit.points,
+    duration: limit.durationSeconds,
+    timeoutMs: CLUSTER_TIMEOUT_MS,
+  });
   // A primary that does not answer (busy, or gone while the worker drains) must not
   // fail a login: this worker counts on its own until it answers again.
   const guarded = Object.create(shared) as RateLimiterAbstract & Counter;
   guarded.consume = (key) =>
-    // rate-limiter-flexible refuses with a RateLimiterRes, not an Error; callers read it as such.
-    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-    shared.consume(key).catch((error: unknown) => (error instanceof RateLimiterRes ? Promise.reject(error) : memory.consume(key)));
+    shared.consume(key).catch((error: unknown) => {
+      // rate-limiter-flexible refuses with a RateLimiterRes, not an Error; callers read it as such.
+      if (error instanceof RateLimiterRes) throw error;
+      return memory.consume(key);
+    });
   guarded.reward = (key, points) => shared.reward(key, points).catch(() => memory.reward(key, points));
   guarded.delete = (key) => shared.delete(key).catch(() => memory.delete(key));
   return guarded;
 }
 
 /** Redis while it is available; otherwise, and for any command that fails, the local counts. */
-function sharedLimiter(store: SharedLimitStore, local: RateLimiterAbstract & Counter, name: string, limit: RateLimit): Counter {
+function sharedLimiter(
+  store: SharedLimitStore,
+  local: RateLimiterAbstract & Counter,
+  name: string,
+  limit: RateLimit,
+): Counter {
   const shared = new RateLimiterRedis({
     storeClient: store.client,
     keyPrefix: `${store.keyPrefix}${name}`,
@@ -132,7 +154,11 @@ function sharedLimiter(store: SharedLimitStore, local: RateLimiterAbstract & Cou
     insuranceLimiter: local,
   });
   const pick = () => (store.available() ? shared : local);
-  return { consume: (key) => pick().consume(key), reward: (key, points) => pick().reward(key, points), delete: (key) => pick().delete(key) };
+  return {
+    consume: (key) => pick().consume(key),
+    reward: (key, points) => pick().reward(key, points),
+    delete: (key) => pick().delete(key),
+  };
 }
 
 async function consume(limiter: Counter, key: string): Promise<LimitResult> {
@@ -145,4 +171,7 @@ async function consume(limiter: Counter, key: string): Promise<LimitResult> {
   }
 }
 
-const refusal = (state: RateLimiterRes): LimitResult => ({ ok: false, retryAfterSeconds: Math.max(1, Math.ceil(state.msBeforeNext / 1000)) });
+const refusal = (state: RateLimiterRes): LimitResult => ({
+  ok: false,
+  retryAfterSeconds: Math.max(1, Math.ceil(state.msBeforeNext / 1000)),
+});

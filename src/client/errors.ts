@@ -10,7 +10,8 @@ export interface GraphQLResult<TData> {
   errors?: GraphQLErrorShape[];
 }
 
-export const errorsOf = (result: GraphQLResult<unknown>): GraphQLErrorShape[] => (Array.isArray(result.errors) ? result.errors : []);
+export const errorsOf = (result: GraphQLResult<unknown>): GraphQLErrorShape[] =>
+  Array.isArray(result.errors) ? result.errors : [];
 
 /** A refusal from keyway, with its `extensions.code` and, where one applies, `reason` and `retryAfter`. */
 export class KeywayError extends Error {

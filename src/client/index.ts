@@ -1,4 +1,10 @@
 // keyway/client: what applications import to talk to keyway. Everything exported here is API.
-export { KeywayClient, type KeywayClientOptions, type KeywayState, type KeywayUser, type RefreshTransport } from "./keyway-client";
+export {
+  KeywayClient,
+  type KeywayClientOptions,
+  type KeywayState,
+  type KeywayUser,
+  type RefreshTransport,
+} from "./keyway-client";
 export { KeywayError, type GraphQLErrorShape, type GraphQLResult } from "./errors";
 export * from "./operations";

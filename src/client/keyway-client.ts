@@ -48,7 +48,10 @@ const REFRESH_HEADER = "x-refresh-token";
 const NO_SESSION = new Set(["REFRESH_TOKEN_MISSING", "REFRESH_TOKEN_INVALID", "REFRESH_TOKEN_REUSED"]);
 
 export class KeywayClient {
-  private readonly options: Required<Pick<KeywayClientOptions, "url" | "transport" | "refreshMarginSeconds" | "refreshAhead">> & KeywayClientOptions;
+  private readonly options: Required<
+    Pick<KeywayClientOptions, "url" | "transport" | "refreshMarginSeconds" | "refreshAhead">
+  > &
+    KeywayClientOptions;
   private readonly send: typeof fetch;
   private accessToken: string | null = null;
   private refreshToken: string | null;
@@ -76,11 +79,17 @@ export class KeywayClient {
   }
 
   async signUp(email: string, password: string): Promise<KeywayUser> {
-    return this.authenticate(await this.call(SignUpDocument, { input: { email, password } }, { refresh: "request" }), "signUp");
+    return this.authenticate(
+      await this.call(SignUpDocument, { input: { email, password } }, { refresh: "request" }),
+      "signUp",
+    );
   }
 
   async login(email: string, password: string): Promise<KeywayUser> {
-    return this.authenticate(await this.call(LoginDocument, { input: { email, password } }, { refresh: "request" }), "login");
+    return this.authenticate(
+      await this.call(LoginDocument, { input: { email, password } }, { refresh: "request" }),
+      "login",
+    );
   }
 
   /** On start-up with nothing in memory: the refresh token, if any, silently signs the user back in. */
@@ -127,7 +136,11 @@ export class KeywayClient {
   };
 
   /** A typed GraphQL request through `fetch` to `url` (or another endpoint behind keyway). */
-  async request<TResult, TVariables>(document: TypedDocumentString<TResult, TVariables>, variables?: TVariables, url = this.options.url): Promise<GraphQLResult<TResult>> {
+  async request<TResult, TVariables>(
+    document: TypedDocumentString<TResult, TVariables>,
+    variables?: TVariables,
+    url = this.options.url,
+  ): Promise<GraphQLResult<TResult>> {
     const response = await this.fetch(url, jsonPost(document, variables));
     return (await response.json()) as GraphQLResult<TResult>;
   }
@@ -145,7 +158,10 @@ export class KeywayClient {
     throw KeywayError.from(result);
   }
 
-  private async authenticate<T extends Record<string, AuthFieldsFragment | undefined>>(result: GraphQLResult<T>, field: keyof T): Promise<KeywayUser> {
+  private async authenticate<T extends Record<string, AuthFieldsFragment | undefined>>(
+    result: GraphQLResult<T>,
+    field: keyof T,
+  ): Promise<KeywayUser> {
     const payload = result.data?.[field];
     if (!payload) throw KeywayError.from(result);
     this.accept(payload);
@@ -227,14 +243,21 @@ export class KeywayClient {
 }
 
 function jsonPost(document: { toString(): string }, variables: unknown): RequestInit {
-  return { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: document.toString(), variables }) };
+  return {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: document.toString(), variables }),
+  };
 }
 
 /** The access-token reason a response was refused with, read without consuming the caller's body. */
 async function rejectionOf(response: Response): Promise<string | undefined> {
   if (response.status === 401) return "TOKEN_EXPIRED";
   if (!(response.headers.get("content-type") ?? "").includes("json")) return undefined;
-  const body = (await response.clone().json().catch(() => null)) as GraphQLResult<unknown> | null;
+  const body = (await response
+    .clone()
+    .json()
+    .catch(() => null)) as GraphQLResult<unknown> | null;
   const error = body ? errorsOf(body).find((candidate) => candidate.extensions?.code === "UNAUTHENTICATED") : undefined;
   return error ? String(error.extensions?.reason) : undefined;
 }

@@ -4,10 +4,7 @@ import { access, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
-import type {
-  SqlDriverAdapterFactory,
-  SqlMigrationAwareDriverAdapterFactory,
-} from "@prisma/driver-adapter-utils";
+import type { SqlDriverAdapterFactory, SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import { Pool } from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
@@ -80,7 +77,10 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   openPgliteDirs.add(dir);
   let unlock: (() => Promise<void>) | null = null;
   // PG_VERSION is written by initdb; without it the directory is not a database yet.
-  const fresh = await access(path.join(dir, "PG_VERSION")).then(() => false, () => true);
+  const fresh = await access(path.join(dir, "PG_VERSION")).then(
+    () => false,
+    () => true,
+  );
   try {
     await mkdir(dir, { recursive: true });
     unlock = await lockPgliteDirectory(dir);
@@ -108,7 +108,8 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     // next start once the disk has room again; an existing one is never touched.
     if (fresh) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     const reason = fileSystemReason(error);
-    if (reason) throw new DataDirError(`the embedded database in ${dir} could not be ${fresh ? "created" : "opened"}: ${reason}`);
+    if (reason)
+      throw new DataDirError(`the embedded database in ${dir} could not be ${fresh ? "created" : "opened"}: ${reason}`);
     throw error;
   }
 }
@@ -134,11 +135,22 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   // Readiness asks whether PostgreSQL answers, not whether the pool has a free
   // connection: under load every pooled connection can be busy for longer than
   // the ping may take, which would pull a healthy instance out of rotation.
-  const pingPool = new Pool({ ...connection, max: 1, connectionTimeoutMillis: PING_TIMEOUT_MS, query_timeout: PING_TIMEOUT_MS });
+  const pingPool = new Pool({
+    ...connection,
+    max: 1,
+    connectionTimeoutMillis: PING_TIMEOUT_MS,
+    query_timeout: PING_TIMEOUT_MS,
+  });
   pingPool.on("error", () => {});
   const ping = () => withTimeout(pingPool.query("SELECT 1"), PING_TIMEOUT_MS, "ping timed out");
   // Migrations get connections of their own, free of the application's statement timeout.
-  return createDatabase("postgres", new PrismaPg(pool), createPgEngineFactory(connection), () => Promise.all([pool.end(), pingPool.end()]).then(() => undefined), ping);
+  return createDatabase(
+    "postgres",
+    new PrismaPg(pool),
+    createPgEngineFactory(connection),
+    () => Promise.all([pool.end(), pingPool.end()]).then(() => undefined),
+    ping,
+  );
 }
 
 function createDatabase(
@@ -155,7 +167,13 @@ function createDatabase(
   const db: Database = {
     kind,
     prisma,
-    ping: () => (closing ? Promise.resolve(false) : query().then(() => true, () => false)),
+    ping: () =>
+      closing
+        ? Promise.resolve(false)
+        : query().then(
+            () => true,
+            () => false,
+          ),
     close() {
       closing ??= prisma.$disconnect().finally(closeDriver);
       return closing;

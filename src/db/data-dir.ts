@@ -24,14 +24,26 @@ const REASONS: Record<string, string> = {
 
 // PGlite's in-memory file system (Emscripten) throws ErrnoError objects that carry
 // only Emscripten's own errno numbers, not Error instances with codes.
-const EMSCRIPTEN_ERRNO: Record<number, string> = { 2: "EACCES", 19: "EDQUOT", 29: "EIO", 51: "ENOSPC", 54: "ENOTDIR", 63: "EPERM", 69: "EROFS" };
+const EMSCRIPTEN_ERRNO: Record<number, string> = {
+  2: "EACCES",
+  19: "EDQUOT",
+  29: "EIO",
+  51: "ENOSPC",
+  54: "ENOTDIR",
+  63: "EPERM",
+  69: "EROFS",
+};
 
 /** The file-system reason behind `error` (its code and a plain phrase), if it is one. */
 export function fileSystemReason(error: unknown): string | undefined {
   if (!error || typeof error !== "object") return undefined;
   const { code, errno, name } = error as { code?: unknown; errno?: unknown; name?: unknown };
   const resolved =
-    typeof code === "string" ? code : name === "ErrnoError" && typeof errno === "number" ? EMSCRIPTEN_ERRNO[errno] : undefined;
+    typeof code === "string"
+      ? code
+      : name === "ErrnoError" && typeof errno === "number"
+        ? EMSCRIPTEN_ERRNO[errno]
+        : undefined;
   return resolved && REASONS[resolved] ? `${REASONS[resolved]} (${resolved})` : undefined;
 }
 

@@ -25,13 +25,17 @@ export interface MigrationStatus {
 
 /** Migrations in prisma/migrations against those the database has finished, in the order migrateDatabase applies them. */
 export async function readMigrationStatus(db: Database, options: MigrateOptions = {}): Promise<MigrationStatus> {
-  const known = (await readMigrationList(options.migrationsDir ?? DEFAULT_MIGRATIONS_DIR)).migrationDirectories.map((directory) => directory.path);
+  const known = (await readMigrationList(options.migrationsDir ?? DEFAULT_MIGRATIONS_DIR)).migrationDirectories.map(
+    (directory) => directory.path,
+  );
   const applied = new Set(await appliedMigrations(db));
   return { applied: known.filter((name) => applied.has(name)), pending: known.filter((name) => !applied.has(name)) };
 }
 
 async function appliedMigrations(db: Database): Promise<string[]> {
-  const [table] = await db.prisma.$queryRaw<Array<{ name: string | null }>>`SELECT to_regclass('_prisma_migrations')::text AS name`;
+  const [table] = await db.prisma.$queryRaw<
+    Array<{ name: string | null }>
+  >`SELECT to_regclass('_prisma_migrations')::text AS name`;
   if (!table?.name) return [];
   const rows = await db.prisma.$queryRaw<Array<{ migration_name: string }>>`
     SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;

@@ -22,16 +22,18 @@ export async function readMigrationList(migrationsDir: string): Promise<Migratio
   const entries = await readdir(baseDir, { withFileTypes: true }).catch(() => []);
   const directories = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
   const migrationDirectories = await Promise.all(
-    directories.sort((a, b) => a.localeCompare(b)).map(async (name) => ({
-      path: name,
-      migrationFile: {
-        path: MIGRATION_FILE,
-        content: await readFile(path.join(baseDir, name, MIGRATION_FILE), "utf8").then(
-          (value) => ({ tag: "ok" as const, value }),
-          (error: Error) => ({ tag: "error" as const, value: error.message }),
-        ),
-      },
-    })),
+    directories
+      .sort((a, b) => a.localeCompare(b))
+      .map(async (name) => ({
+        path: name,
+        migrationFile: {
+          path: MIGRATION_FILE,
+          content: await readFile(path.join(baseDir, name, MIGRATION_FILE), "utf8").then(
+            (value) => ({ tag: "ok" as const, value }),
+            (error: Error) => ({ tag: "error" as const, value: error.message }),
+          ),
+        },
+      })),
   );
   return {
     baseDir,
@@ -43,7 +45,11 @@ export async function readMigrationList(migrationsDir: string): Promise<Migratio
 
 /** `20250102030405_add_x`: Prisma's UTC timestamp, then the name in snake case. */
 export function formatMigrationName(name: string, now = new Date()): string {
-  const slug = name.trim().toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "");
+  const slug = name
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "");
   if (!slug) throw new Error(`formatMigrationName: "${name}" has no letters or digits`);
   const timestamp = now.toISOString().replace(/\D/g, "").slice(0, 14);
   return `${timestamp}_${slug}`;

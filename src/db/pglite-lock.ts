@@ -17,7 +17,9 @@ export async function lockPgliteDirectory(dir: string): Promise<() => Promise<vo
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const holder = Number((await readFile(lockFile, "utf8").catch(() => "")).trim());
       if (holder > 0 && holder !== process.pid && isAlive(holder)) {
-        throw new DataDirError(`the embedded database in ${dir} is in use by process ${holder}; stop it first (the embedded database admits one process; several need DATABASE_URL)`);
+        throw new DataDirError(
+          `the embedded database in ${dir} is in use by process ${holder}; stop it first (the embedded database admits one process; several need DATABASE_URL)`,
+        );
       }
       await unlink(lockFile).catch(() => undefined);
     }

@@ -9,11 +9,9 @@ import {
 } from "@prisma/driver-adapter-utils";
 import type { SchemaEngine, SchemaFilter } from "@prisma/schema-engine-wasm" with { "resolution-mode": "import" };
 
-export type {
-  DiffTarget,
-  MigrationList,
-  SchemaEngine,
-} from "@prisma/schema-engine-wasm" with { "resolution-mode": "import" };
+export type { DiffTarget, MigrationList, SchemaEngine } from "@prisma/schema-engine-wasm" with {
+  "resolution-mode": "import",
+};
 
 // typescript-eslint types the import attributes of an import type as an error value.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment

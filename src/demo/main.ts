@@ -1,7 +1,15 @@
 // The demo page: a person logs in, closes the tab, comes back, and is still
 // logged in — the page never holds the refresh token, only an access token in
 // memory, which it gets back on load through a silent refresh.
-import { KeywayClient, KeywayError, MeDocument, RevokeSessionDocument, SessionsDocument, type KeywayState, type SessionsQuery } from "../client";
+import {
+  KeywayClient,
+  KeywayError,
+  MeDocument,
+  RevokeSessionDocument,
+  SessionsDocument,
+  type KeywayState,
+  type SessionsQuery,
+} from "../client";
 
 const element = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const status = element<HTMLParagraphElement>("status");
@@ -19,7 +27,9 @@ function render(state: KeywayState): void {
   element("signed-in").hidden = state.user === null;
   status.textContent = state.user ? "Signed in" : "Signed out";
   element("email").textContent = state.user?.email ?? "";
-  element("expiry").textContent = state.accessTokenExpiresAt ? new Date(state.accessTokenExpiresAt).toLocaleTimeString() : "";
+  element("expiry").textContent = state.accessTokenExpiresAt
+    ? new Date(state.accessTokenExpiresAt).toLocaleTimeString()
+    : "";
   if (!state.user) element("sessions").replaceChildren();
 }
 
@@ -46,7 +56,12 @@ function sessionRow(session: SessionsQuery["sessions"][number]): HTMLTableRowEle
   const row = document.createElement("tr");
   row.className = session.current ? "current" : "";
   row.dataset.sessionId = session.id;
-  const cells = [new Date(session.createdAt).toLocaleString(), new Date(session.lastUsedAt).toLocaleString(), session.userAgent ?? "unknown", session.ip ?? ""];
+  const cells = [
+    new Date(session.createdAt).toLocaleString(),
+    new Date(session.lastUsedAt).toLocaleString(),
+    session.userAgent ?? "unknown",
+    session.ip ?? "",
+  ];
   for (const text of cells) row.insertCell().textContent = text;
   const action = row.insertCell();
   if (session.current) {
@@ -87,8 +102,14 @@ function textField(form: FormData, name: string): string {
 
 element<HTMLFormElement>("credentials").addEventListener("submit", (event) => void submitCredentials(event));
 
-element("reload-sessions").addEventListener("click", () => void loadSessions().catch((error: unknown) => showError(describe(error))));
-element("logout").addEventListener("click", () => void client.logout().catch((error: unknown) => showError(describe(error))));
+element("reload-sessions").addEventListener(
+  "click",
+  () => void loadSessions().catch((error: unknown) => showError(describe(error))),
+);
+element("logout").addEventListener(
+  "click",
+  () => void client.logout().catch((error: unknown) => showError(describe(error))),
+);
 
 async function start(): Promise<void> {
   status.textContent = "Restoring your session…";

@@ -27,7 +27,10 @@ export async function fetchSubgraphSdl(subgraph: RemoteSubgraph, timeoutMs: numb
   });
   const body = (await response.json().catch(() => null)) as { data?: { _service?: { sdl?: string } } } | null;
   const sdl = body?.data?._service?.sdl;
-  if (!sdl) throw new Error(`subgraph ${subgraph.name} at ${subgraph.url} answered HTTP ${response.status} without _service.sdl`);
+  if (!sdl)
+    throw new Error(
+      `subgraph ${subgraph.name} at ${subgraph.url} answered HTTP ${response.status} without _service.sdl`,
+    );
   return { ...subgraph, typeDefs: parse(sdl) };
 }
 
@@ -53,12 +56,18 @@ export function relaxRemoteFields(typeDefs: DocumentNode, localSchema: GraphQLSc
     ObjectTypeDefinition: relaxType,
     ObjectTypeExtension: relaxType,
   });
-  function relaxType(node: { name: { value: string }; fields?: readonly FieldDefinitionNode[]; directives?: readonly { name: { value: string }; arguments?: readonly unknown[] }[] }) {
+  function relaxType(node: {
+    name: { value: string };
+    fields?: readonly FieldDefinitionNode[];
+    directives?: readonly { name: { value: string }; arguments?: readonly unknown[] }[];
+  }) {
     const localType = localSchema.getType(node.name.value) as { getFields?: () => Record<string, unknown> } | undefined;
     const localFields = localType?.getFields?.() ?? {};
     const keyFields = new Set(keyFieldNames(node.directives ?? []));
     const fields = node.fields?.map((field) =>
-      field.type.kind === Kind.NON_NULL_TYPE && !keyFields.has(field.name.value) && !(field.name.value in localFields) ? { ...field, type: field.type.type } : field,
+      field.type.kind === Kind.NON_NULL_TYPE && !keyFields.has(field.name.value) && !(field.name.value in localFields)
+        ? { ...field, type: field.type.type }
+        : field,
     );
     return { ...node, fields };
   }
@@ -70,7 +79,12 @@ function keyFieldNames(directives: readonly { name: { value: string }; arguments
     .filter((d) => d.name.value === "key")
     .flatMap((d) => (d.arguments ?? []) as { name: { value: string }; value: { kind: Kind; value?: string } }[])
     .filter((a) => a.name.value === "fields" && a.value.kind === Kind.STRING)
-    .flatMap((a) => (a.value.value ?? "").replace(/\{[^}]*\}/g, " ").split(/[\s,]+/).filter(Boolean));
+    .flatMap((a) =>
+      (a.value.value ?? "")
+        .replace(/\{[^}]*\}/g, " ")
+        .split(/[\s,]+/)
+        .filter(Boolean),
+    );
 }
 
 export function composeSupergraphSdl(subgraphs: SubgraphSdl[]): string {

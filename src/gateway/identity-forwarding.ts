@@ -24,7 +24,10 @@ const ANONYMOUS = () => ({});
 export function createIdentityForwarding(options: IdentityForwardingOptions): HeadersFor {
   return (subgraph: string, context: GraphQLContext) => {
     const caller = context.caller;
-    if (caller) return (body: string) => ({ [IDENTITY_HEADER]: signIdentityToken(options, caller, subgraph, options.now(), body) });
+    if (caller)
+      return (body: string) => ({
+        [IDENTITY_HEADER]: signIdentityToken(options, caller, subgraph, options.now(), body),
+      });
     if (context.refusal && context.refusal !== "TOKEN_MISSING") throw unauthenticated(context.refusal);
     return ANONYMOUS;
   };

@@ -24,7 +24,8 @@ export async function buildLocalSubgraphSchema(deps: AuthResolverDeps, schema?: 
   // printSchemaWithDirectives keeps User's @key, which graphql's printSchema would drop.
   const typeDefs = parse(`${FEDERATION_LINK}\n${printSchemaWithDirectives(typeSchema)}`);
   const resolvers = createResolversMap(typeSchema) as GraphQLResolverMap<GraphQLContext>;
-  const resolveReference = (reference: { id?: unknown }, context: GraphQLContext) => resolveUserReference(deps.auth, reference, context);
+  const resolveReference = (reference: { id?: unknown }, context: GraphQLContext) =>
+    resolveUserReference(deps.auth, reference, context);
   resolvers.User = { ...(resolvers.User as object), __resolveReference: resolveReference };
   return buildSubgraphSchema([{ typeDefs, resolvers }]);
 }

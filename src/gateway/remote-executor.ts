@@ -85,7 +85,8 @@ function isTransportFailure(error: unknown): boolean {
     if (current instanceof SubgraphTransportError) return true;
     const name = (current as Error).name;
     if (name === "AbortError" || name === "TimeoutError") return true;
-    current = (current as { originalError?: unknown; cause?: unknown }).originalError ?? (current as { cause?: unknown }).cause;
+    current =
+      (current as { originalError?: unknown; cause?: unknown }).originalError ?? (current as { cause?: unknown }).cause;
   }
   return false;
 }

@@ -12,7 +12,15 @@ import type { GatewayInterface, GatewaySchemaLoadOrUpdateCallback } from "@apoll
 import type { Executor } from "@graphql-tools/utils";
 import type { GraphQLSchema } from "graphql";
 import type { Logger } from "../logger";
-import { composeSupergraphSdl, fetchSubgraphSdl, localSubgraphSdl, localSubgraphUrl, relaxRemoteFields, stitchSupergraph, type SubgraphSdl } from "./compose";
+import {
+  composeSupergraphSdl,
+  fetchSubgraphSdl,
+  localSubgraphSdl,
+  localSubgraphUrl,
+  relaxRemoteFields,
+  stitchSupergraph,
+  type SubgraphSdl,
+} from "./compose";
 import { LOCAL_SUBGRAPH_NAME } from "./local-subgraph";
 import { createLocalExecutor } from "./local-executor";
 import { createRemoteExecutor, type HeadersFor, type RemoteSubgraph } from "./remote-executor";
@@ -44,8 +52,11 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
   checkNames(options.subgraphs);
-  const executors = new Map<string, Executor>([[localSubgraphUrl(LOCAL_SUBGRAPH_NAME), createLocalExecutor(options.localSchema)]]);
-  for (const subgraph of options.subgraphs) executors.set(subgraph.url, createRemoteExecutor(subgraph, options.headersFor, timeoutMs));
+  const executors = new Map<string, Executor>([
+    [localSubgraphUrl(LOCAL_SUBGRAPH_NAME), createLocalExecutor(options.localSchema)],
+  ]);
+  for (const subgraph of options.subgraphs)
+    executors.set(subgraph.url, createRemoteExecutor(subgraph, options.headersFor, timeoutMs));
   const local = await localSubgraphSdl(options.localSchema, LOCAL_SUBGRAPH_NAME);
 
   const composed = new Map<string, SubgraphSdl>();
@@ -61,8 +72,12 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
     const results = await Promise.allSettled(missing.map((s) => fetchSubgraphSdl(s, timeoutMs)));
     return results.flatMap((result, i) => {
       const subgraph = missing[i];
-      if (result.status === "fulfilled") return [{ ...result.value, typeDefs: relaxRemoteFields(result.value.typeDefs, options.localSchema) }];
-      options.logger?.warn({ subgraph: subgraph.name, url: subgraph.url, err: result.reason }, "subgraph unreachable; serving without it and retrying");
+      if (result.status === "fulfilled")
+        return [{ ...result.value, typeDefs: relaxRemoteFields(result.value.typeDefs, options.localSchema) }];
+      options.logger?.warn(
+        { subgraph: subgraph.name, url: subgraph.url, err: result.reason },
+        "subgraph unreachable; serving without it and retrying",
+      );
       return [];
     });
   };
@@ -87,8 +102,12 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
         const arrived = await fetchMissing();
         if (arrived.length > 0 && !stopped) {
           recompose(arrived);
-          options.logger?.info({ subgraphs: [...composed.keys()], missing: missing.map((s) => s.name) }, "supergraph recomposed");
-          for (const listener of listeners) listener({ apiSchema: current.schema, coreSupergraphSdl: current.supergraphSdl });
+          options.logger?.info(
+            { subgraphs: [...composed.keys()], missing: missing.map((s) => s.name) },
+            "supergraph recomposed",
+          );
+          for (const listener of listeners)
+            listener({ apiSchema: current.schema, coreSupergraphSdl: current.supergraphSdl });
         }
       } catch (error) {
         // Keep serving the last good composition; the newcomers stay missing and are retried.
@@ -119,7 +138,8 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
     },
     // Apollo subscribes, then loads; the schema it serves comes through the callback.
     async load() {
-      for (const listener of listeners) listener({ apiSchema: current.schema, coreSupergraphSdl: current.supergraphSdl });
+      for (const listener of listeners)
+        listener({ apiSchema: current.schema, coreSupergraphSdl: current.supergraphSdl });
       return { executor: null };
     },
     async stop() {
@@ -133,7 +153,8 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
 function checkNames(subgraphs: RemoteSubgraph[]): void {
   const seen = new Set<string>();
   for (const { name, url } of subgraphs) {
-    if (name.toLowerCase() === LOCAL_SUBGRAPH_NAME) throw new Error(`subgraph name "${name}" is reserved for keyway's own schema`);
+    if (name.toLowerCase() === LOCAL_SUBGRAPH_NAME)
+      throw new Error(`subgraph name "${name}" is reserved for keyway's own schema`);
     // Executors are keyed by URL (see stitchSupergraph), so both must be unique.
     for (const key of [name.toLowerCase(), url]) {
       if (seen.has(key)) throw new Error(`subgraph "${name}" (${url}) is configured twice`);

@@ -11,7 +11,8 @@ import { createIdentityForwarding } from "./identity-forwarding";
 import { buildLocalSubgraphSchema } from "./local-subgraph";
 import { createSupergraph, type Supergraph } from "./supergraph";
 
-export type GraphQLSurface = { schema: GraphQLSchema; gateway?: undefined } | { gateway: Supergraph; schema?: undefined };
+export type GraphQLSurface =
+  { schema: GraphQLSchema; gateway?: undefined } | { gateway: Supergraph; schema?: undefined };
 
 export interface GraphQLSurfaceDeps {
   config: Config;
@@ -28,7 +29,11 @@ export async function buildGraphQLSurface(deps: GraphQLSurfaceDeps): Promise<Gra
   const gateway = await createSupergraph({
     localSchema: await buildLocalSubgraphSchema(deps.resolvers, schema),
     subgraphs: deps.config.subgraphs,
-    headersFor: createIdentityForwarding({ keys: deps.keys, issuer: deps.config.jwt.issuer, now: deps.now ?? Date.now }),
+    headersFor: createIdentityForwarding({
+      keys: deps.keys,
+      issuer: deps.config.jwt.issuer,
+      now: deps.now ?? Date.now,
+    }),
     logger: deps.logger,
   });
   return { gateway };

@@ -33,29 +33,48 @@ export class AuthResolver {
   }
 
   @Mutation(() => AuthPayload)
-  async signUp(@Arg("input", () => SignUpInput) input: SignUpInput, @Ctx() context: GraphQLContext): Promise<AuthPayload> {
-    return this.deliver(context, await this.observe(context, "signUp", this.deps.auth.signUp(input.email, input.password, context.client)));
+  async signUp(
+    @Arg("input", () => SignUpInput) input: SignUpInput,
+    @Ctx() context: GraphQLContext,
+  ): Promise<AuthPayload> {
+    return this.deliver(
+      context,
+      await this.observe(context, "signUp", this.deps.auth.signUp(input.email, input.password, context.client)),
+    );
   }
 
   @Mutation(() => AuthPayload)
   async login(@Arg("input", () => LoginInput) input: LoginInput, @Ctx() context: GraphQLContext): Promise<AuthPayload> {
-    return this.deliver(context, await this.observe(context, "login", this.deps.auth.login(input.email, input.password, context.client)));
+    return this.deliver(
+      context,
+      await this.observe(context, "login", this.deps.auth.login(input.email, input.password, context.client)),
+    );
   }
 
   @Mutation(() => AuthPayload, { description: "Reads the refresh cookie (or x-refresh-token) and rotates it." })
   async refreshToken(@Ctx() context: GraphQLContext): Promise<AuthPayload> {
     try {
-      return this.deliver(context, await this.observe(context, "refreshToken", this.deps.auth.refresh(context.refreshToken, context.client)));
+      return this.deliver(
+        context,
+        await this.observe(context, "refreshToken", this.deps.auth.refresh(context.refreshToken, context.client)),
+      );
     } catch (error) {
       // A dead cookie is useless to the browser; drop it so the client stops sending it.
-      if (context.refreshToken && context.refreshTransport === "cookie" && isRefreshRefusal(error)) clearRefreshToken(context.reply, this.deps.cookie);
+      if (context.refreshToken && context.refreshTransport === "cookie" && isRefreshRefusal(error))
+        clearRefreshToken(context.reply, this.deps.cookie);
       throw error;
     }
   }
 
-  @Mutation(() => Boolean, { description: "Ends the session of the refresh cookie (or, failing that, of the access token)." })
+  @Mutation(() => Boolean, {
+    description: "Ends the session of the refresh cookie (or, failing that, of the access token).",
+  })
   async logout(@Ctx() context: GraphQLContext): Promise<boolean> {
-    const ended = await this.observe(context, "logout", this.deps.auth.logout(context.refreshToken, context.caller?.sid ?? null));
+    const ended = await this.observe(
+      context,
+      "logout",
+      this.deps.auth.logout(context.refreshToken, context.caller?.sid ?? null),
+    );
     clearRefreshToken(context.reply, this.deps.cookie);
     return ended;
   }
@@ -70,7 +89,11 @@ export class AuthResolver {
 
   @Authorized()
   @Mutation(() => Boolean, { description: "Ends one of the caller's sessions." })
-  async revokeSession(@Arg("id", () => ID) id: string, @CurrentUser() caller: AccessClaims, @Ctx() context: GraphQLContext): Promise<boolean> {
+  async revokeSession(
+    @Arg("id", () => ID) id: string,
+    @CurrentUser() caller: AccessClaims,
+    @Ctx() context: GraphQLContext,
+  ): Promise<boolean> {
     const revoked = await this.observe(context, "revokeSession", this.deps.auth.revokeSession(caller.sub, id));
     if (revoked.id === caller.sid) clearRefreshToken(context.reply, this.deps.cookie);
     return true;
@@ -78,11 +101,21 @@ export class AuthResolver {
 
   /** Reports the call's outcome as a security event (audit log, metrics) and passes its result or error on. */
   private async observe<T>(context: GraphQLContext, call: AuthCall, work: Promise<T>): Promise<T> {
-    const base = { type: "auth.call" as const, call, ip: context.client.ip, userId: context.caller?.sub, sessionId: context.caller?.sid };
+    const base = {
+      type: "auth.call" as const,
+      call,
+      ip: context.client.ip,
+      userId: context.caller?.sub,
+      sessionId: context.caller?.sid,
+    };
     try {
       const result = await work;
       const issued = result as Partial<Authenticated>;
-      this.deps.events.emit({ ...base, outcome: "success", ...(issued?.session ? { userId: issued.session.userId, sessionId: issued.session.id } : {}) });
+      this.deps.events.emit({
+        ...base,
+        outcome: "success",
+        ...(issued?.session ? { userId: issued.session.userId, sessionId: issued.session.id } : {}),
+      });
       return result;
     } catch (error) {
       this.deps.events.emit({ ...base, outcome: outcomeOf(error) });
@@ -91,8 +124,19 @@ export class AuthResolver {
   }
 
   private deliver(context: GraphQLContext, authenticated: Authenticated): AuthPayload {
-    sendRefreshToken(context.reply, this.deps.cookie, context.refreshTransport, authenticated.refreshToken, authenticated.refreshMaxAge);
-    return { accessToken: authenticated.accessToken, tokenType: "Bearer", expiresIn: authenticated.expiresIn, user: authenticated.user };
+    sendRefreshToken(
+      context.reply,
+      this.deps.cookie,
+      context.refreshTransport,
+      authenticated.refreshToken,
+      authenticated.refreshMaxAge,
+    );
+    return {
+      accessToken: authenticated.accessToken,
+      tokenType: "Bearer",
+      expiresIn: authenticated.expiresIn,
+      user: authenticated.user,
+    };
   }
 }
 

@@ -7,7 +7,12 @@ import type { AuthRequest } from "../auth/auth.service";
 import type { IdentifyCaller } from "../auth/caller";
 import type { AccessTokenReason } from "../errors";
 import { canonicalAddress } from "../http/client-address";
-import { readRefreshToken, refreshTransportOf, type RefreshCookieOptions, type RefreshTransport } from "../http/cookies";
+import {
+  readRefreshToken,
+  refreshTransportOf,
+  type RefreshCookieOptions,
+  type RefreshTransport,
+} from "../http/cookies";
 import type { AccessClaims } from "../token/access-token";
 
 export interface GraphQLContext {
@@ -35,7 +40,10 @@ export function createContextBuilder(options: ContextBuilderOptions) {
     ...options.identifyCaller(request),
     refreshToken: readRefreshToken(request, options.cookie),
     refreshTransport: refreshTransportOf(request),
-    client: { ip: clientAddress(request, options.onUnusableAddress), userAgent: headerValue(request.headers["user-agent"]) },
+    client: {
+      ip: clientAddress(request, options.onUnusableAddress),
+      userAgent: headerValue(request.headers["user-agent"]),
+    },
   });
 }
 
@@ -45,4 +53,5 @@ function clientAddress(request: FastifyRequest, onUnusable?: (raw: string) => vo
   return address;
 }
 
-const headerValue = (value: string | string[] | undefined): string | null => (typeof value === "string" && value ? value : null);
+const headerValue = (value: string | string[] | undefined): string | null =>
+  typeof value === "string" && value ? value : null;

@@ -56,7 +56,14 @@ export function createLimitOptions(limits: GraphQLLimits = GRAPHQL_LIMITS): Grap
     maxAliases: { n: limits.maxAliases, ...stop() },
     maxDirectives: { n: limits.maxDirectives, ...stop() },
     // Unit weights make the cost a count of selections, a number a person can check.
-    costLimit: { maxCost: limits.maxFields, objectCost: 1, scalarCost: 1, depthCostFactor: 1, flattenFragments: true, ...stop() },
+    costLimit: {
+      maxCost: limits.maxFields,
+      objectCost: 1,
+      scalarCost: 1,
+      depthCostFactor: 1,
+      flattenFragments: true,
+      ...stop(),
+    },
     maxTokens: { enabled: false },
     blockFieldSuggestion: { enabled: false },
   });
@@ -85,7 +92,14 @@ function checkedFirst(rules: ValidationRule[]): ValidationRule {
         for (const definition of document.definitions) {
           if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
           for (const visitor of visitors) {
-            getEnterLeaveForKind(visitor, Kind.OPERATION_DEFINITION).enter?.call(visitor, definition, undefined, document, [], []);
+            getEnterLeaveForKind(visitor, Kind.OPERATION_DEFINITION).enter?.call(
+              visitor,
+              definition,
+              undefined,
+              document,
+              [],
+              [],
+            );
           }
         }
       },
@@ -101,12 +115,16 @@ function refuseAndStop(context: ValidationContext | null, error: GraphQLError): 
 }
 
 /** Shaped like Apollo's parse failures, so clients handle it as one. */
-const DOCUMENT_TOO_LARGE = { errors: [{ message: "The GraphQL document is too large", extensions: { code: "GRAPHQL_PARSE_FAILED" } }] };
+const DOCUMENT_TOO_LARGE = {
+  errors: [{ message: "The GraphQL document is too large", extensions: { code: "GRAPHQL_PARSE_FAILED" } }],
+};
 
 /** The query string of a POST body or GET query, when there is exactly one. */
 function queryOf(request: FastifyRequest): unknown {
   const source = request.method === "GET" ? request.query : request.body;
-  return source && typeof source === "object" && !Array.isArray(source) ? (source as { query?: unknown }).query : undefined;
+  return source && typeof source === "object" && !Array.isArray(source)
+    ? (source as { query?: unknown }).query
+    : undefined;
 }
 
 /**

@@ -25,7 +25,8 @@ export function readRefreshToken(request: FastifyRequest, options: RefreshCookie
  * of a cookie. An empty header counts as absent: that client is read from its cookie,
  * so its rotated token must go back into the cookie, or the cookie goes stale.
  */
-export const refreshTransportOf = (request: FastifyRequest): RefreshTransport => (headerValue(request) ? "header" : "cookie");
+export const refreshTransportOf = (request: FastifyRequest): RefreshTransport =>
+  headerValue(request) ? "header" : "cookie";
 
 function headerValue(request: FastifyRequest): string {
   const header = request.headers[REFRESH_HEADER];

@@ -11,7 +11,8 @@ const FILES = {
 } as const;
 
 // The page runs only its own bundled script and talks only to this origin.
-const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 // From dist/http (compiled) and src/http (tests) alike, the bundle is in <package>/dist/demo.
 const BUNDLE_DIRECTORY = path.resolve(__dirname, "..", "..", "dist", "demo");
@@ -22,7 +23,9 @@ export function registerDemoRoutes(app: FastifyInstance, directory = BUNDLE_DIRE
     try {
       body = readFileSync(path.join(directory, file));
     } catch {
-      throw new Error(`DEMO=true but the demo client is not built (${path.join(directory, file)} is missing): run \`npm run build\``);
+      throw new Error(
+        `DEMO=true but the demo client is not built (${path.join(directory, file)} is missing): run \`npm run build\``,
+      );
     }
     app.get(url, async (_request, reply) =>
       reply

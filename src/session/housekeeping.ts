@@ -23,7 +23,10 @@ export interface HousekeepingOptions {
 export function purgeSessions(options: Omit<HousekeepingOptions, "intervalSeconds" | "logger">): Promise<PurgeResult> {
   const cutoff = new Date(options.now() - options.retentionSeconds * 1000);
   const usedBefore = new Date(cutoff.getTime() - options.idleTtlSeconds * 1000);
-  return options.sessions.purge({ endedBefore: cutoff, expiredBefore: cutoff, usedBefore }, { size: BATCH_SIZE, maxBatches: MAX_BATCHES });
+  return options.sessions.purge(
+    { endedBefore: cutoff, expiredBefore: cutoff, usedBefore },
+    { size: BATCH_SIZE, maxBatches: MAX_BATCHES },
+  );
 }
 
 export function startHousekeeping(options: HousekeepingOptions): { stop(): Promise<void> } {
@@ -31,7 +34,8 @@ export function startHousekeeping(options: HousekeepingOptions): { stop(): Promi
   const round = async () => {
     try {
       const { ran, deleted } = await purgeSessions(options);
-      if (ran && deleted > 0) options.logger.info({ deleted, retentionSeconds: options.retentionSeconds }, "purged old sessions");
+      if (ran && deleted > 0)
+        options.logger.info({ deleted, retentionSeconds: options.retentionSeconds }, "purged old sessions");
     } catch (error) {
       // The database may be away; the next round tries again.
       options.logger.warn({ err: error }, "session purge failed");

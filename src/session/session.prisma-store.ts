@@ -3,12 +3,34 @@ import type { UserRecord } from "../users/user.store";
 import type { EndedSessions, PurgeResult, RotatedSession, SessionRecord, SessionStore } from "./session.store";
 
 const SESSION_FIELDS = [
-  "id", "userId", "tokenFamily", "tokenHash", "previousTokenHash", "sealedToken", "generation",
-  "rotatedAt", "createdAt", "lastUsedAt", "expiresAt", "endedAt", "endReason", "userAgent", "ip",
+  "id",
+  "userId",
+  "tokenFamily",
+  "tokenHash",
+  "previousTokenHash",
+  "sealedToken",
+  "generation",
+  "rotatedAt",
+  "createdAt",
+  "lastUsedAt",
+  "expiresAt",
+  "endedAt",
+  "endReason",
+  "userAgent",
+  "ip",
 ] as const satisfies ReadonlyArray<keyof SessionRecord>;
-const USER_FIELDS = ["id", "email", "passwordHash", "disabledAt", "createdAt", "updatedAt"] as const satisfies ReadonlyArray<keyof UserRecord>;
+const USER_FIELDS = [
+  "id",
+  "email",
+  "passwordHash",
+  "disabledAt",
+  "createdAt",
+  "updatedAt",
+] as const satisfies ReadonlyArray<keyof UserRecord>;
 /** Prisma's `select` for exactly a SessionRecord (the row has more, e.g. endedTxid). */
-const SESSION_SELECT = Object.fromEntries(SESSION_FIELDS.map((field) => [field, true])) as { [Field in (typeof SESSION_FIELDS)[number]]: true };
+const SESSION_SELECT = Object.fromEntries(SESSION_FIELDS.map((field) => [field, true])) as {
+  [Field in (typeof SESSION_FIELDS)[number]]: true;
+};
 
 // The user's columns come back prefixed, since both tables have id and createdAt.
 const SESSION_COLUMNS = Prisma.raw(SESSION_FIELDS.map((field) => `s."${field}"`).join(", "));
@@ -60,7 +82,12 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
       // One UPDATE guarded by generation and hash: PostgreSQL's row lock makes
       // concurrent swaps of the same generation serialize, and only the first matches.
       const { count } = await prisma.session.updateMany({
-        where: { id: rotation.id, generation: rotation.expectedGeneration, tokenHash: rotation.expectedHash, endedAt: null },
+        where: {
+          id: rotation.id,
+          generation: rotation.expectedGeneration,
+          tokenHash: rotation.expectedHash,
+          endedAt: null,
+        },
         data: {
           tokenHash: rotation.tokenHash,
           previousTokenHash: rotation.expectedHash,
@@ -91,11 +118,17 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
     },
 
     async touch(id, now) {
-      await prisma.session.updateMany({ where: { id, endedAt: null, lastUsedAt: { lt: now } }, data: { lastUsedAt: now } });
+      await prisma.session.updateMany({
+        where: { id, endedAt: null, lastUsedAt: { lt: now } },
+        data: { lastUsedAt: now },
+      });
     },
 
     async end(id, reason, now) {
-      const { count } = await prisma.session.updateMany({ where: { id, endedAt: null }, data: { endedAt: now, endReason: reason } });
+      const { count } = await prisma.session.updateMany({
+        where: { id, endedAt: null },
+        data: { endedAt: now, endReason: reason },
+      });
       return count === 1;
     },
 
@@ -135,7 +168,9 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
       for (let round = 0; round < batch.maxBatches; round++) {
         const result = await prisma.$transaction(async (tx) => {
           // Transaction-scoped: released at commit, and by the server if this instance dies.
-          const [lock] = await tx.$queryRaw<Array<{ locked: boolean }>>`SELECT pg_try_advisory_xact_lock(${PURGE_LOCK_KEY}::bigint) AS locked`;
+          const [lock] = await tx.$queryRaw<
+            Array<{ locked: boolean }>
+          >`SELECT pg_try_advisory_xact_lock(${PURGE_LOCK_KEY}::bigint) AS locked`;
           if (!lock?.locked) return null;
           return tx.$executeRaw`
             DELETE FROM "Session" WHERE id IN (

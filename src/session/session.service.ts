@@ -37,7 +37,10 @@ export interface IssuedSession {
 }
 
 export type RefreshOutcome =
-  | ({ ok: true; /** The owner as read with the rotation, when the fast path read it. */ user?: UserRecord } & IssuedSession)
+  | ({
+      ok: true;
+      /** The owner as read with the rotation, when the fast path read it. */ user?: UserRecord;
+    } & IssuedSession)
   | { ok: false; reason: "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED" };
 
 /** Attempts at the compare-and-swap before giving up; each retry follows a competitor's win. */
@@ -113,7 +116,8 @@ export class SessionService {
     const session = token ? await this.options.store.findByFamily(token.family) : null;
     if (!token || !session || !this.isLive(session, this.options.now())) return null;
     const current = secretMatches(token.secret, session.tokenHash);
-    const predecessor = secretMatches(token.secret, session.previousTokenHash) && this.withinGrace(session, this.options.now());
+    const predecessor =
+      secretMatches(token.secret, session.previousTokenHash) && this.withinGrace(session, this.options.now());
     return current || predecessor ? session : null;
   }
 

@@ -61,14 +61,20 @@ export function startRevocationSync(options: RevocationSyncOptions): RevocationS
     let ended = await options.store.listEndedFrom(horizon);
     if (ended.horizon < horizon) {
       // A new counter: ends committed there may carry ids below the old horizon.
-      logger.warn({ previous: String(horizon), now: String(ended.horizon) }, "transaction ids went backwards (database restored or replaced?); reading recent ends by time once");
+      logger.warn(
+        { previous: String(horizon), now: String(ended.horizon) },
+        "transaction ids went backwards (database restored or replaced?); reading recent ends by time once",
+      );
       ended = await options.store.listEndedSince(options.endedSince());
     }
     for (const id of ended.ids) revocations.add(id);
     horizon = ended.horizon;
     if (ended.ids.length >= HELD_HORIZON_ROWS && Date.now() - warnedAt > HELD_HORIZON_WARN_MS) {
       warnedAt = Date.now();
-      logger.warn({ rows: ended.ids.length }, "each revocation poll re-reads many ended sessions: a transaction left open on the database server holds the poll's horizon back");
+      logger.warn(
+        { rows: ended.ids.length },
+        "each revocation poll re-reads many ended sessions: a transaction left open on the database server holds the poll's horizon back",
+      );
     }
   };
   const pollOnce = () => {

@@ -7,7 +7,13 @@
 // that body or another. That needs the body, which is why leaving it out throws.
 import { GraphQLError } from "graphql";
 import { readKeyId, verifyJwt, type VerifiedClaims } from "../token/jwt-verify";
-import { hashRequestBody, IDENTITY_HEADER, IDENTITY_TOKEN_TYPE, readBodyHash, type GraphQLRequestBody } from "../token/identity-token";
+import {
+  hashRequestBody,
+  IDENTITY_HEADER,
+  IDENTITY_TOKEN_TYPE,
+  readBodyHash,
+  type GraphQLRequestBody,
+} from "../token/identity-token";
 import { createJwksCache, type JwksCacheOptions } from "./jwks-cache";
 import { createReplayCache, DEFAULT_REPLAY_CACHE_SIZE } from "./replay-cache";
 
@@ -23,7 +29,8 @@ export interface IdentityVerifierOptions extends JwksCacheOptions {
   replayCacheSize?: number;
 }
 
-type HeaderSource = Headers | { get(name: string): string | null | undefined } | Record<string, string | string[] | undefined>;
+type HeaderSource =
+  Headers | { get(name: string): string | null | undefined } | Record<string, string | string[] | undefined>;
 
 /** A Node request after a JSON body parser ran: Apollo's standalone `req`, Express's `req`, Fastify's `request`. */
 export interface ParsedHttpRequest {
@@ -55,13 +62,21 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
 
   const verifyRequest = async (headers: HeaderSource, body: unknown): Promise<IdentityClaims | null> => {
     if (body === undefined) {
-      throw new TypeError("verifyRequest(headers, body) needs the request body (req.body, its JSON text, or null for none): without it a replayed identity cannot be refused");
+      throw new TypeError(
+        "verifyRequest(headers, body) needs the request body (req.body, its JSON text, or null for none): without it a replayed identity cannot be refused",
+      );
     }
     const token = readHeader(headers, IDENTITY_HEADER);
     if (token === null || token === "") return null;
     const kid = readKeyId(token);
     if (kid) await jwks.resolve(kid);
-    const verified = verifyJwt(token, { types: TYPES, issuer: options.issuer ?? "keyway", audience: options.audience, findKey: jwks.peek, now: now() });
+    const verified = verifyJwt(token, {
+      types: TYPES,
+      issuer: options.issuer ?? "keyway",
+      audience: options.audience,
+      findKey: jwks.peek,
+      now: now(),
+    });
     if (!verified.ok) throw refuse(verified.reason === "TOKEN_EXPIRED" ? "IDENTITY_EXPIRED" : "IDENTITY_INVALID");
     // From here to remember() nothing awaits: two requests with one jti cannot both pass.
     const { claims } = verified;
@@ -75,17 +90,21 @@ export function createIdentityVerifier(options: IdentityVerifierOptions): Identi
   return {
     verifyRequest,
     async verifyHttpRequest(req) {
-      if (!("body" in req)) throw new TypeError("verifyHttpRequest(req) needs a request whose JSON body was parsed (req.body)");
+      if (!("body" in req))
+        throw new TypeError("verifyHttpRequest(req) needs a request whose JSON body was parsed (req.body)");
       // keyway sends identities only with POST. A GET runs the query in its URL, not the
       // body a parser may have read, so the binding would vouch for the wrong operation.
-      if (req.method !== undefined && req.method.toUpperCase() !== "POST" && readHeader(req.headers, IDENTITY_HEADER)) throw refuse("IDENTITY_INVALID");
+      if (req.method !== undefined && req.method.toUpperCase() !== "POST" && readHeader(req.headers, IDENTITY_HEADER))
+        throw refuse("IDENTITY_INVALID");
       return verifyRequest(req.headers, req.body ?? null);
     },
   };
 }
 
 function refuse(reason: IdentityRefusal): GraphQLError {
-  return new GraphQLError("The forwarded identity is not valid", { extensions: { code: "UNAUTHENTICATED", reason, http: { status: 401 } } });
+  return new GraphQLError("The forwarded identity is not valid", {
+    extensions: { code: "UNAUTHENTICATED", reason, http: { status: 401 } },
+  });
 }
 
 function readHeader(headers: HeaderSource, name: string): string | null {

@@ -55,7 +55,10 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     for (const jwk of body.keys as Array<JsonWebKey & { kid?: unknown; alg?: unknown }>) {
       if (typeof jwk?.kid !== "string" || !ALGORITHMS.has(jwk.alg as SigningAlgorithm)) continue;
       try {
-        next.set(jwk.kid, { alg: jwk.alg as SigningAlgorithm, publicKey: createPublicKey({ key: jwk, format: "jwk" }) });
+        next.set(jwk.kid, {
+          alg: jwk.alg as SigningAlgorithm,
+          publicKey: createPublicKey({ key: jwk, format: "jwk" }),
+        });
       } catch {
         // One unreadable key does not take the others down with it.
       }

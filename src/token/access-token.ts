@@ -6,7 +6,8 @@ import type { KeySet } from "./keys";
 
 export type AccessClaims = VerifiedClaims;
 export type AccessTokenFailure = JwtFailure;
-export type VerifyAccessTokenResult = { ok: true; claims: AccessClaims; kid: string } | { ok: false; reason: AccessTokenFailure };
+export type VerifyAccessTokenResult =
+  { ok: true; claims: AccessClaims; kid: string } | { ok: false; reason: AccessTokenFailure };
 
 export interface AccessTokenOptions {
   keys: KeySet;
@@ -25,10 +26,21 @@ export interface SignAccessTokenInput {
 
 const ACCESS_TOKEN_TYPES = new Set(["at+jwt", "application/at+jwt"]);
 
-export function signAccessToken(options: AccessTokenOptions, input: SignAccessTokenInput): { token: string; expiresIn: number } {
+export function signAccessToken(
+  options: AccessTokenOptions,
+  input: SignAccessTokenInput,
+): { token: string; expiresIn: number } {
   const iat = Math.floor(input.now / 1000);
   const exp = Math.min(iat + options.ttlSeconds, Math.floor(input.sessionExpiresAt.getTime() / 1000));
-  const claims = { iss: options.issuer, aud: options.audience, sub: input.userId, sid: input.sessionId, iat, exp, jti: randomUUID() };
+  const claims = {
+    iss: options.issuer,
+    aud: options.audience,
+    sub: input.userId,
+    sid: input.sessionId,
+    iat,
+    exp,
+    jti: randomUUID(),
+  };
   return { token: signJwt(claims, options.keys.signing, "at+jwt"), expiresIn: Math.max(0, exp - iat) };
 }
 
@@ -39,9 +51,16 @@ export function signAccessToken(options: AccessTokenOptions, input: SignAccessTo
  * TTL back) covers every token still accepted.
  */
 export function verifyAccessToken(options: AccessTokenOptions, token: string, now: number): VerifyAccessTokenResult {
-  const result = verifyJwt(token, { types: ACCESS_TOKEN_TYPES, issuer: options.issuer, audience: options.audience, findKey: (kid) => options.keys.find(kid), now });
+  const result = verifyJwt(token, {
+    types: ACCESS_TOKEN_TYPES,
+    issuer: options.issuer,
+    audience: options.audience,
+    findKey: (kid) => options.keys.find(kid),
+    now,
+  });
   if (!result.ok) return { ok: false, reason: result.reason };
   const exp = Math.min(result.claims.exp, result.claims.iat + options.ttlSeconds);
-  if (exp !== result.claims.exp && Math.floor(now / 1000) > exp + CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: "TOKEN_EXPIRED" };
+  if (exp !== result.claims.exp && Math.floor(now / 1000) > exp + CLOCK_TOLERANCE_SECONDS)
+    return { ok: false, reason: "TOKEN_EXPIRED" };
   return { ok: true, kid: result.kid, claims: exp === result.claims.exp ? result.claims : { ...result.claims, exp } };
 }

@@ -19,17 +19,34 @@ export interface IdentityTokenOptions {
 }
 
 /** A GraphQL-over-HTTP request body: as a server parsed it (`req.body`), or its JSON text (string or bytes). */
-export type GraphQLRequestBody = string | Uint8Array | { query?: unknown; operationName?: unknown; variables?: unknown };
+export type GraphQLRequestBody =
+  string | Uint8Array | { query?: unknown; operationName?: unknown; variables?: unknown };
 
 /** When an identity minted at `now` (ms) expires, in seconds: never after the access token it stands for. */
-export const identityExpiry = (caller: AccessClaims, now: number): number => Math.min(Math.floor(now / 1000) + IDENTITY_TOKEN_TTL_SECONDS, caller.exp);
+export const identityExpiry = (caller: AccessClaims, now: number): number =>
+  Math.min(Math.floor(now / 1000) + IDENTITY_TOKEN_TTL_SECONDS, caller.exp);
 
 /** An identity for one request to `subgraph`: the one whose body is `body`, exactly as sent. */
-export function signIdentityToken(options: IdentityTokenOptions, caller: AccessClaims, subgraph: string, now: number, body: GraphQLRequestBody): string {
+export function signIdentityToken(
+  options: IdentityTokenOptions,
+  caller: AccessClaims,
+  subgraph: string,
+  now: number,
+  body: GraphQLRequestBody,
+): string {
   const bh = hashRequestBody(body);
   if (bh === null) throw new TypeError("an identity is minted only for a GraphQL request body (a JSON object)");
   const iat = Math.floor(now / 1000);
-  const claims = { iss: options.issuer, aud: subgraph, sub: caller.sub, sid: caller.sid, iat, exp: identityExpiry(caller, now), jti: randomUUID(), bh };
+  const claims = {
+    iss: options.issuer,
+    aud: subgraph,
+    sub: caller.sub,
+    sid: caller.sid,
+    iat,
+    exp: identityExpiry(caller, now),
+    jti: randomUUID(),
+    bh,
+  };
   return signJwt(claims, options.keys.signing, IDENTITY_TOKEN_TYPE);
 }
 
@@ -62,12 +79,15 @@ export function hashRequestBody(body: unknown): string | null {
 
 /** The `bh` of a token whose signature verifyJwt has already checked (it also refused repeated members). */
 export function readBodyHash(verifiedToken: string): string | null {
-  const payload = JSON.parse(Buffer.from(verifiedToken.split(".")[1] ?? "", "base64url").toString("utf8")) as { bh?: unknown };
+  const payload = JSON.parse(Buffer.from(verifiedToken.split(".")[1] ?? "", "base64url").toString("utf8")) as {
+    bh?: unknown;
+  };
   return typeof payload.bh === "string" ? payload.bh : null;
 }
 
 function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? "null" : canonicalJson(item))).join(",")}]`;
+  if (Array.isArray(value))
+    return `[${value.map((item) => (item === undefined ? "null" : canonicalJson(item))).join(",")}]`;
   if (isPlainObject(value)) {
     const members = Object.keys(value)
       .filter((name) => value[name] !== undefined)
@@ -78,4 +98,5 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? "null";
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);

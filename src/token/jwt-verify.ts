@@ -31,7 +31,8 @@ export interface VerifiedClaims {
 }
 
 export type JwtFailure = "TOKEN_INVALID" | "TOKEN_EXPIRED";
-export type JwtVerifyResult = { ok: true; claims: VerifiedClaims; kid: string } | { ok: false; reason: JwtFailure; kid?: string };
+export type JwtVerifyResult =
+  { ok: true; claims: VerifiedClaims; kid: string } | { ok: false; reason: JwtFailure; kid?: string };
 
 /** Seconds of clock skew tolerated on exp/nbf/iat (the contract allows at most 1). */
 export const CLOCK_TOLERANCE_SECONDS = 1;
@@ -142,6 +143,10 @@ function hasRepeatedMember(json: string): boolean {
   return false;
 }
 
-export function signJwt(claims: VerifiedClaims, key: { kid: string; alg: SigningAlgorithm; privateKey: KeyObject }, typ: string): string {
+export function signJwt(
+  claims: VerifiedClaims,
+  key: { kid: string; alg: SigningAlgorithm; privateKey: KeyObject },
+  typ: string,
+): string {
   return jwt.sign(claims, key.privateKey, { algorithm: key.alg, header: { alg: key.alg, typ, kid: key.kid } });
 }

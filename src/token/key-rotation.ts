@@ -50,7 +50,9 @@ export function createRotatingKeySet(options: RotatingKeySetOptions): RotatingKe
   const rootVerifies = () => rootRetiredAt === null || now() < rootRetiredAt + window;
   const verifying = (): SigningKey[] => [
     ...(rootVerifies() ? [root.signing] : []),
-    ...rotated.filter((entry) => entry.retiredAt === null || now() < entry.retiredAt + window).map((entry) => entry.key),
+    ...rotated
+      .filter((entry) => entry.retiredAt === null || now() < entry.retiredAt + window)
+      .map((entry) => entry.key),
   ];
 
   return {
@@ -79,7 +81,11 @@ export function createRotatingKeySet(options: RotatingKeySetOptions): RotatingKe
         const pem = unsealPrivateKey(row.sealedPrivateKey, root.signing);
         // Sealed under another root (JWT_PRIVATE_KEY was replaced): unusable here, so ignored.
         if (pem === null) continue;
-        next.push({ key: toSigningKey(pem), activatesAt: row.activatesAt.getTime(), retiredAt: row.retiredAt?.getTime() ?? null });
+        next.push({
+          key: toSigningKey(pem),
+          activatesAt: row.activatesAt.getTime(),
+          retiredAt: row.retiredAt?.getTime() ?? null,
+        });
       }
       rotated = next;
     },
@@ -113,13 +119,20 @@ export async function rotateSigningKey(options: RotatingKeySetOptions): Promise<
     deleteRetiredBefore: new Date(at - window),
     canOpen: (sealed) => unsealPrivateKey(sealed, options.root.signing) !== null,
   });
-  return { kid: key.kid, activatesAt, replaces, replacedVerifiesUntil: new Date(activatesAt.getTime() + window), removed };
+  return {
+    kid: key.kid,
+    activatesAt,
+    replaces,
+    replacedVerifiesUntil: new Date(activatesAt.getTime() + window),
+    removed,
+  };
 }
 
 const SEAL_INFO = "keyway signing-key seal v1";
 
 /** The root private key never leaves this process; only a key derived from it seals the others. */
-const sealKey = (root: SigningKey): Buffer => deriveSealKey(root.privateKey.export({ format: "der", type: "pkcs8" }), SEAL_INFO);
+const sealKey = (root: SigningKey): Buffer =>
+  deriveSealKey(root.privateKey.export({ format: "der", type: "pkcs8" }), SEAL_INFO);
 
 const sealPrivateKey = (pem: string, root: SigningKey): string => seal(pem, sealKey(root));
 

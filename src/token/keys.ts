@@ -1,7 +1,14 @@
 // Signing keys and the JWKS that publishes their public halves. The `kid` is the
 // RFC 7638 thumbprint of the public key, so it is stable across restarts and the
 // same on every instance that shares a key.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type JsonWebKey,
+  type KeyObject,
+} from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
@@ -75,7 +82,8 @@ function algorithmFor(key: KeyObject): SigningAlgorithm {
 
 /** RFC 7638: SHA-256 over the required members in lexicographic order. */
 function thumbprint(jwk: JsonWebKey): string {
-  const members = jwk.kty === "EC" ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
+  const members =
+    jwk.kty === "EC" ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
   return createHash("sha256").update(JSON.stringify(members)).digest("base64url");
 }
 
@@ -92,7 +100,9 @@ function readDevelopmentKeys(options: KeySetOptions): string[] {
   } catch (error) {
     if (error instanceof KeyError) throw error;
     const code = (error as NodeJS.ErrnoException).code ?? "unknown error";
-    throw new KeyError(`cannot read or create the development signing key in ${dir} (${code}); check that DATA_DIR is writable, or set JWT_PRIVATE_KEY_FILE`);
+    throw new KeyError(
+      `cannot read or create the development signing key in ${dir} (${code}); check that DATA_DIR is writable, or set JWT_PRIVATE_KEY_FILE`,
+    );
   }
 }
 

@@ -44,4 +44,5 @@ const sealKey = (previousSecret: string): Buffer => deriveSealKey(Buffer.from(pr
 
 export const sealSecret = (secret: string, previousSecret: string): string => seal(secret, sealKey(previousSecret));
 
-export const unsealSecret = (sealed: string, previousSecret: string): string | null => unseal(sealed, sealKey(previousSecret));
+export const unsealSecret = (sealed: string, previousSecret: string): string | null =>
+  unseal(sealed, sealKey(previousSecret));

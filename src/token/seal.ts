@@ -6,7 +6,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 /** A 256-bit key for one purpose (`info`) from key material. */
-export const deriveSealKey = (material: Buffer, info: string): Buffer => Buffer.from(hkdfSync("sha256", material, Buffer.alloc(0), Buffer.from(info), 32));
+export const deriveSealKey = (material: Buffer, info: string): Buffer =>
+  Buffer.from(hkdfSync("sha256", material, Buffer.alloc(0), Buffer.from(info), 32));
 
 /** base64url(iv ‖ tag ‖ ciphertext) */
 export function seal(plaintext: string, key: Buffer): string {

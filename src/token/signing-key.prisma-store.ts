@@ -6,7 +6,11 @@ const KEY_ROTATION_LOCK = 7_152_025_002;
 
 export function createPrismaSigningKeyStore(prisma: PrismaClient): SigningKeyStore {
   return {
-    list: () => prisma.signingKey.findMany({ orderBy: { activatesAt: "asc" }, select: { kid: true, sealedPrivateKey: true, activatesAt: true, retiredAt: true } }),
+    list: () =>
+      prisma.signingKey.findMany({
+        orderBy: { activatesAt: "asc" },
+        select: { kid: true, sealedPrivateKey: true, activatesAt: true, retiredAt: true },
+      }),
 
     rotate: (plan) =>
       prisma.$transaction(async (tx) => {
@@ -14,7 +18,10 @@ export function createPrismaSigningKeyStore(prisma: PrismaClient): SigningKeySto
         // committed first would leave a key that never retires: one rotation at a time.
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEY_ROTATION_LOCK}::bigint)`;
         // The newest rotated key this root can open signs now or is about to; without one, the root does.
-        const newest = await tx.signingKey.findFirst({ where: { retiredAt: null, sealedPrivateKey: { not: null } }, orderBy: { activatesAt: "desc" } });
+        const newest = await tx.signingKey.findFirst({
+          where: { retiredAt: null, sealedPrivateKey: { not: null } },
+          orderBy: { activatesAt: "desc" },
+        });
         const replaces = newest?.sealedPrivateKey && plan.canOpen(newest.sealedPrivateKey) ? newest.kid : plan.rootKid;
         const { activatesAt } = plan.key;
         await tx.signingKey.updateMany({ where: { retiredAt: null }, data: { retiredAt: activatesAt } });
@@ -26,7 +33,10 @@ export function createPrismaSigningKeyStore(prisma: PrismaClient): SigningKeySto
           });
         }
         await tx.signingKey.create({ data: plan.key });
-        const expired = await tx.signingKey.findMany({ where: { sealedPrivateKey: { not: null }, retiredAt: { lt: plan.deleteRetiredBefore } }, select: { kid: true } });
+        const expired = await tx.signingKey.findMany({
+          where: { sealedPrivateKey: { not: null }, retiredAt: { lt: plan.deleteRetiredBefore } },
+          select: { kid: true },
+        });
         await tx.signingKey.deleteMany({ where: { kid: { in: expired.map((row) => row.kid) } } });
         return { replaces, removed: expired.map((row) => row.kid) };
       }),

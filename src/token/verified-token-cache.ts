@@ -36,7 +36,9 @@ export function createVerifiedTokenCache(options: VerifiedTokenCacheOptions): Ve
       const entry = entries.get(token);
       if (!entry) return undefined;
       // Strictly before exp, without the verifier's clock tolerance: past it, full verification decides.
-      const stale = now >= entry.claims.exp * 1000 || (entry.kid !== undefined && isKeyKnown !== undefined && !isKeyKnown(entry.kid));
+      const stale =
+        now >= entry.claims.exp * 1000 ||
+        (entry.kid !== undefined && isKeyKnown !== undefined && !isKeyKnown(entry.kid));
       if (stale) {
         entries.delete(token);
         return undefined;

@@ -23,7 +23,8 @@ function lineDiff(actual: string, expected: string): string {
   const common = a.map(() => new Array<number>(b.length + 1).fill(0));
   common.push(new Array<number>(b.length + 1).fill(0));
   for (let i = a.length - 1; i >= 0; i--) {
-    for (let j = b.length - 1; j >= 0; j--) common[i][j] = a[i] === b[j] ? common[i + 1][j + 1] + 1 : Math.max(common[i + 1][j], common[i][j + 1]);
+    for (let j = b.length - 1; j >= 0; j--)
+      common[i][j] = a[i] === b[j] ? common[i + 1][j + 1] + 1 : Math.max(common[i + 1][j], common[i][j + 1]);
   }
   const out: string[] = [];
   let i = 0;
@@ -60,36 +61,57 @@ describe("configuration", () => {
   /** Every variable src/config.ts reads: through its read()/text() helpers or from env directly. */
   const source = read("src/config.ts");
   const readByConfig = new Set(
-    [...source.matchAll(/\b(?:read|text)(?:<[^>]*>)?\(\s*"([A-Z][A-Z0-9_]*)"/g), ...source.matchAll(/\benv(?:\.|\[")([A-Z][A-Z0-9_]*)/g)].map((match) => match[1]),
+    [
+      ...source.matchAll(/\b(?:read|text)(?:<[^>]*>)?\(\s*"([A-Z][A-Z0-9_]*)"/g),
+      ...source.matchAll(/\benv(?:\.|\[")([A-Z][A-Z0-9_]*)/g),
+    ].map((match) => match[1]),
   );
   const configurationSection = reference.slice(reference.indexOf("## Configuration"));
-  const documented = new Set([...configurationSection.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((match) => match[1]));
+  const documented = new Set(
+    [...configurationSection.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((match) => match[1]),
+  );
 
   it("finds what it checks (the patterns above still match the code and the table)", () => {
     for (const name of ["NODE_ENV", "PORT", "DATABASE_URL", "JWT_PRIVATE_KEY_FILE", "TRUST_PROXY", "METRICS_HOST"]) {
-      expect({ name, read: readByConfig.has(name), documented: documented.has(name) }).toEqual({ name, read: true, documented: true });
+      expect({ name, read: readByConfig.has(name), documented: documented.has(name) }).toEqual({
+        name,
+        read: true,
+        documented: true,
+      });
     }
   });
 
   it("documents every variable src/config.ts reads, and none it does not", () => {
-    expect({ undocumented: [...readByConfig].filter((name) => !documented.has(name)).sort() }).toEqual({ undocumented: [] });
+    expect({ undocumented: [...readByConfig].filter((name) => !documented.has(name)).sort() }).toEqual({
+      undocumented: [],
+    });
     expect({ notRead: [...documented].filter((name) => !readByConfig.has(name)).sort() }).toEqual({ notRead: [] });
   });
 });
 
 it("README.md and docs/ point nowhere outside the repository", () => {
-  const files = ["README.md", ...readdirSync(path.join(root, "docs")).filter((file) => file.endsWith(".md")).map((file) => `docs/${file}`)];
+  const files = [
+    "README.md",
+    ...readdirSync(path.join(root, "docs"))
+      .filter((file) => file.endsWith(".md"))
+      .map((file) => `docs/${file}`),
+  ];
   const problems: string[] = [];
   for (const file of files) {
     const text = read(file);
     // Links `[text](target)` and reference definitions `[name]: target`.
-    const targets = [...text.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g), ...text.matchAll(/^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)/gm)].map((match) => match[1]);
-    const outside = (target: string) => path.relative(root, path.resolve(path.dirname(path.join(root, file)), target)).startsWith("..");
+    const targets = [
+      ...text.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g),
+      ...text.matchAll(/^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)/gm),
+    ].map((match) => match[1]);
+    const outside = (target: string) =>
+      path.relative(root, path.resolve(path.dirname(path.join(root, file)), target)).startsWith("..");
     for (const target of targets) {
       if (/^(?:[a-z][a-z0-9+.-]*:|#)/i.test(target)) continue; // https:, mailto:, in-page anchors
       const local = decodeURIComponent(target.split("#")[0]);
       if (outside(local)) problems.push(`${file}: links ${target}, outside the repository`);
-      else if (!existsSync(path.resolve(path.dirname(path.join(root, file)), local))) problems.push(`${file}: links ${target}, which does not exist`);
+      else if (!existsSync(path.resolve(path.dirname(path.join(root, file)), local)))
+        problems.push(`${file}: links ${target}, which does not exist`);
     }
     // Named in prose or code as well as linked: users get none of the files beside the repository.
     for (const match of text.matchAll(/(?:^|[\s(`"'[])((?:\.\.\/)+[^\s)`"']*)/gm)) {

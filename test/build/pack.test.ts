@@ -19,7 +19,10 @@ import { freePort } from "../helpers/net";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CONSUMER_SOURCES = path.join(__dirname, "consumer");
-const rootPackage = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const rootPackage = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 
 /** What the consumer installs beside keyway, at the versions keyway itself is built and tested with. */
 const CONSUMER_DEPENDENCIES = [
@@ -33,7 +36,8 @@ const CONSUMER_DEPENDENCIES = [
 /** A fresh project's view of the environment: nothing of jest's, nor of the npm run that may have started it, but the same npm cache. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
-  for (const name of ["TMPDIR", "npm_config_cache", "npm_config_registry", "npm_config_userconfig"]) if (process.env[name]) env[name] = process.env[name];
+  for (const name of ["TMPDIR", "npm_config_cache", "npm_config_registry", "npm_config_userconfig"])
+    if (process.env[name]) env[name] = process.env[name];
   return { ...env, ...extra };
 }
 
@@ -59,7 +63,9 @@ function run(command: string, args: string[], cwd: string, timeoutMs: number): P
 async function succeed(command: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<Finished> {
   const result = await run(command, args, cwd, timeoutMs);
   if (result.status !== 0) {
-    throw new Error(`\`${command} ${args.join(" ")}\` in ${cwd} exited with ${result.status}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`);
+    throw new Error(
+      `\`${command} ${args.join(" ")}\` in ${cwd} exited with ${result.status}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`,
+    );
   }
   return result;
 }
@@ -70,7 +76,14 @@ interface Started {
 }
 
 /** Starts a long-running process of the consumer's and resolves once it prints a line matching `ready`. */
-function start(label: string, args: string[], cwd: string, env: Record<string, string>, ready: RegExp, timeoutMs = 90_000): Promise<Started & { match: RegExpExecArray }> {
+function start(
+  label: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+  ready: RegExp,
+  timeoutMs = 90_000,
+): Promise<Started & { match: RegExpExecArray }> {
   const child = spawn(process.execPath, args, { cwd, env: cleanEnv(env) });
   const sink = logSink(label);
   let output = "";
@@ -116,17 +129,42 @@ beforeAll(async () => {
   const [summary] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   packedFiles = summary.files.map((file) => file.path);
   await mkdir(path.join(project, "src"), { recursive: true });
-  await writeFile(path.join(project, "package.json"), JSON.stringify({ name: "keyway-consumer", private: true, type: "module" }, null, 2));
+  await writeFile(
+    path.join(project, "package.json"),
+    JSON.stringify({ name: "keyway-consumer", private: true, type: "module" }, null, 2),
+  );
   await writeFile(
     path.join(project, "tsconfig.json"),
     JSON.stringify({
-      compilerOptions: { strict: true, target: "ES2022", module: "nodenext", moduleResolution: "nodenext", outDir: "out", rootDir: "src", types: ["node"], skipLibCheck: false },
+      compilerOptions: {
+        strict: true,
+        target: "ES2022",
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        outDir: "out",
+        rootDir: "src",
+        types: ["node"],
+        skipLibCheck: false,
+      },
       include: ["src"],
     }),
   );
-  for (const file of await readdir(CONSUMER_SOURCES)) await copyFile(path.join(CONSUMER_SOURCES, file), path.join(project, "src", file));
+  for (const file of await readdir(CONSUMER_SOURCES))
+    await copyFile(path.join(CONSUMER_SOURCES, file), path.join(project, "src", file));
   // From the npm cache where it has them (CI runs `npm ci` first); the registry otherwise.
-  await succeed("npm", ["install", path.join(work, summary.filename), ...CONSUMER_DEPENDENCIES, "--prefer-offline", "--no-audit", "--no-fund"], project, 480_000);
+  await succeed(
+    "npm",
+    [
+      "install",
+      path.join(work, summary.filename),
+      ...CONSUMER_DEPENDENCIES,
+      "--prefer-offline",
+      "--no-audit",
+      "--no-fund",
+    ],
+    project,
+    480_000,
+  );
 }, 600_000);
 
 afterAll(async () => {
@@ -153,8 +191,15 @@ it("packs what a consumer needs, and none of the repository's sources, tests or 
   ]) {
     expect({ needed, packed: packedFiles.includes(needed) }).toEqual({ needed, packed: true });
   }
-  expect(packedFiles.some((file) => file.startsWith("prisma/migrations/") && file.endsWith("/migration.sql"))).toBe(true);
-  const foreign = packedFiles.filter((file) => /^(src|test|bench|examples|dist-examples|node_modules)\//.test(file) || file.endsWith(".map") || file.endsWith(".tsbuildinfo"));
+  expect(packedFiles.some((file) => file.startsWith("prisma/migrations/") && file.endsWith("/migration.sql"))).toBe(
+    true,
+  );
+  const foreign = packedFiles.filter(
+    (file) =>
+      /^(src|test|bench|examples|dist-examples|node_modules)\//.test(file) ||
+      file.endsWith(".map") ||
+      file.endsWith(".tsbuildinfo"),
+  );
   expect(foreign).toEqual([]);
 });
 
@@ -162,7 +207,15 @@ it("keyway's postinstall does nothing where keyway is a dependency, and succeeds
   // npm 11 runs dependencies' install scripts only once approved; an approved or older npm runs this.
   const installed = path.join(project, "node_modules", "keyway");
   await succeed(process.execPath, [path.join(installed, "scripts", "prisma-generate.mjs")], installed, 60_000);
-  expect((await readdir(installed)).sort()).toEqual(["LICENSE", "README.md", "dist", "docs", "package.json", "prisma", "scripts"]);
+  expect((await readdir(installed)).sort()).toEqual([
+    "LICENSE",
+    "README.md",
+    "dist",
+    "docs",
+    "package.json",
+    "prisma",
+    "scripts",
+  ]);
 });
 
 it("ships a README and docs whose links all land on files the package holds", async () => {
@@ -172,7 +225,8 @@ it("ships a README and docs whose links all land on files the package holds", as
     const text = await readFile(path.join(installed, file), "utf8");
     for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
       if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue;
-      if (!existsSync(path.resolve(path.dirname(path.join(installed, file)), target))) missing.push(`${file}: ${target}`);
+      if (!existsSync(path.resolve(path.dirname(path.join(installed, file)), target)))
+        missing.push(`${file}: ${target}`);
     }
   }
   expect(missing).toEqual([]);
@@ -181,12 +235,20 @@ it("ships a README and docs whose links all land on files the package holds", as
 it("type-checks a strict nodenext project on both entry points, with real typings (bundler resolution too)", async () => {
   // tsc reports an unused @ts-expect-error, so src/typings.ts passes only if every wrong use there is refused.
   await succeed(path.join(project, "node_modules", ".bin", "tsc"), ["-p", "."], project, 180_000);
-  await succeed(path.join(project, "node_modules", ".bin", "tsc"), ["-p", ".", "--noEmit", "--module", "esnext", "--moduleResolution", "bundler"], project, 180_000);
+  await succeed(
+    path.join(project, "node_modules", ".bin", "tsc"),
+    ["-p", ".", "--noEmit", "--module", "esnext", "--moduleResolution", "bundler"],
+    project,
+    180_000,
+  );
 }, 400_000);
 
 it("loads both entry points from CommonJS as well as from ES modules", async () => {
-  const probe = 'const s = require("keyway/subgraph"), c = require("keyway/client"); console.log([typeof s.createIdentityVerifier, s.IDENTITY_HEADER, typeof c.KeywayClient, typeof c.MeDocument].join(" "))';
-  expect((await succeed(process.execPath, ["-e", probe], project)).stdout.trim()).toBe("function keyway-identity function object");
+  const probe =
+    'const s = require("keyway/subgraph"), c = require("keyway/client"); console.log([typeof s.createIdentityVerifier, s.IDENTITY_HEADER, typeof c.KeywayClient, typeof c.MeDocument].join(" "))';
+  expect((await succeed(process.execPath, ["-e", probe], project)).stdout.trim()).toBe(
+    "function keyway-identity function object",
+  );
 });
 
 describe("a subgraph of the consumer's behind keyway", () => {
@@ -202,7 +264,13 @@ describe("a subgraph of the consumer's behind keyway", () => {
     const subgraphPort = await freePort();
     subgraphUrl = `http://127.0.0.1:${subgraphPort}`;
     // out/ is what the type-check above compiled.
-    subgraph = await start("pack-subgraph", ["out/subgraph.js", `http://127.0.0.1:${keywayPort}/.well-known/jwks.json`, String(subgraphPort)], project, {}, /whoami subgraph at /);
+    subgraph = await start(
+      "pack-subgraph",
+      ["out/subgraph.js", `http://127.0.0.1:${keywayPort}/.well-known/jwks.json`, String(subgraphPort)],
+      project,
+      {},
+      /whoami subgraph at /,
+    );
     // keyway itself, started from the installed tarball as an operator would run it.
     const started = await start(
       "pack-keyway",
@@ -231,7 +299,12 @@ describe("a subgraph of the consumer's behind keyway", () => {
     const email = uniqueEmail();
     const password = "correct horse battery staple";
     recordSecret(password);
-    const caller = await succeed(process.execPath, ["out/caller.js", `${keywayUrl}/graphql`, email, password], project, 60_000);
+    const caller = await succeed(
+      process.execPath,
+      ["out/caller.js", `${keywayUrl}/graphql`, email, password],
+      project,
+      60_000,
+    );
     const seen = JSON.parse(caller.stdout) as {
       userId: string;
       me: { id: string; email: string } | null;
@@ -250,7 +323,10 @@ describe("a subgraph of the consumer's behind keyway", () => {
     const account = await signUp(keywayUrl);
     const query = "{ whoami { userId } }";
     const anonymous = await callGraphQL(subgraphUrl, query);
-    expect({ error: errorOf(anonymous), data: anonymous.body.data }).toEqual({ error: { code: "UNAUTHENTICATED", reason: undefined }, data: { whoami: null } });
+    expect({ error: errorOf(anonymous), data: anonymous.body.data }).toEqual({
+      error: { code: "UNAUTHENTICATED", reason: undefined },
+      data: { whoami: null },
+    });
 
     // Everything a genuine identity has — keyway's kid, the typ, this subgraph's aud, the body's hash — but another key's signature.
     const jwks = (await (await fetch(`${keywayUrl}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
@@ -272,7 +348,11 @@ describe("a subgraph of the consumer's behind keyway", () => {
 
     for (const [name, identity] of Object.entries({ forged, accessToken: account.accessToken })) {
       const refused = await callGraphQL(subgraphUrl, query, { headers: { "keyway-identity": identity } });
-      expect({ name, status: refused.status, error: errorOf(refused) }).toEqual({ name, status: 401, error: { code: "UNAUTHENTICATED", reason: "IDENTITY_INVALID" } });
+      expect({ name, status: refused.status, error: errorOf(refused) }).toEqual({
+        name,
+        status: 401,
+        error: { code: "UNAUTHENTICATED", reason: "IDENTITY_INVALID" },
+      });
     }
   }, 60_000);
 });

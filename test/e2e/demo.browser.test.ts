@@ -15,7 +15,10 @@ let browser: Browser;
 
 suite("the demo client in Chromium", () => {
   beforeAll(async () => {
-    server = await startTestServer({ clock, env: { DEMO: "true", ACCESS_TOKEN_TTL: "15m", REFRESH_REUSE_GRACE: "10s" } });
+    server = await startTestServer({
+      clock,
+      env: { DEMO: "true", ACCESS_TOKEN_TTL: "15m", REFRESH_REUSE_GRACE: "10s" },
+    });
     browser = await launchChromium();
   });
   afterAll(async () => {
@@ -32,13 +35,21 @@ suite("the demo client in Chromium", () => {
       const query = request.postDataJSON()?.query as string | undefined;
       if (query) operations.push(/(?:query|mutation)\s+(\w+)/.exec(query)?.[1] ?? "?");
     });
-    page.on("response", (response) => void response.text().then((text) => bodies.push(text), () => undefined));
+    page.on(
+      "response",
+      (response) =>
+        void response.text().then(
+          (text) => bodies.push(text),
+          () => undefined,
+        ),
+    );
     await page.goto(`${server.url}/demo`);
     await waitForStatus(page, /^Signed (in|out)$/);
     return { page, operations, bodies };
   }
 
-  const waitForStatus = (page: Page, status: RegExp | string) => page.getByTestId("status").filter({ hasText: status }).waitFor();
+  const waitForStatus = (page: Page, status: RegExp | string) =>
+    page.getByTestId("status").filter({ hasText: status }).waitFor();
 
   async function signUpIn(page: Page, email = uniqueEmail("browser")): Promise<string> {
     await page.getByLabel("Email").fill(email);
@@ -49,7 +60,8 @@ suite("the demo client in Chromium", () => {
     return email;
   }
 
-  const refreshCookie = async (context: BrowserContext) => (await context.cookies()).find((cookie) => cookie.name === "refresh_token");
+  const refreshCookie = async (context: BrowserContext) =>
+    (await context.cookies()).find((cookie) => cookie.name === "refresh_token");
 
   it("logs in; a reload signs back in silently; the refresh token is nowhere script or a body can see", async () => {
     const context = await browser.newContext();
@@ -113,7 +125,9 @@ suite("the demo client in Chromium", () => {
     const before = operations.length;
     clock.advance(15 * 60 + 5); // keyway's clock; the page still believes its token is fresh
 
-    const sessionsAnswered = page.waitForResponse((response) => (response.request().postData() ?? "").includes("query Sessions"));
+    const sessionsAnswered = page.waitForResponse((response) =>
+      (response.request().postData() ?? "").includes("query Sessions"),
+    );
     await page.getByTestId("reload-sessions").click();
     expect((await (await sessionsAnswered).json()).data.sessions.length).toBeGreaterThan(0);
     await waitForStatus(page, "Signed in");
@@ -160,8 +174,13 @@ suite("the demo client in Chromium", () => {
     }
     samples.sort((a, b) => a - b);
     const median = (samples[9] + samples[10]) / 2;
-    writeFileSync(path.join(ARTIFACTS, "demo-cold-load.json"), JSON.stringify({ medianMs: median, samplesMs: samples }, null, 2));
-    console.log(`cold page load with silent refresh: median ${median.toFixed(1)} ms over 20 (min ${samples[0].toFixed(1)}, max ${samples[19].toFixed(1)})`);
+    writeFileSync(
+      path.join(ARTIFACTS, "demo-cold-load.json"),
+      JSON.stringify({ medianMs: median, samplesMs: samples }, null, 2),
+    );
+    console.log(
+      `cold page load with silent refresh: median ${median.toFixed(1)} ms over 20 (min ${samples[0].toFixed(1)}, max ${samples[19].toFixed(1)})`,
+    );
     expect(samples).toHaveLength(20);
   });
 });

@@ -24,7 +24,11 @@ async function failedStart(dataDir: string): Promise<{ code: number | null; stde
 }
 
 /** The one line a failed start may print, and nothing that looks like a stack trace. */
-function expectOneClearLine(output: { code: number | null; stderr: string; stdout: string }, dir: string, reason: RegExp): void {
+function expectOneClearLine(
+  output: { code: number | null; stderr: string; stdout: string },
+  dir: string,
+  reason: RegExp,
+): void {
   expect(output.code).not.toBe(0);
   expect(output.code).not.toBeNull(); // null: it hung and was killed
   const lines = output.stderr.split("\n").filter(Boolean);

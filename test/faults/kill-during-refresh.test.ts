@@ -53,7 +53,11 @@ describe("keyway killed with SIGKILL during a refresh storm on PostgreSQL", () =
     cluster = await createPgCluster();
     await cluster.start();
     dataDir = await mkdtemp(path.join(tmpdir(), "keyway-kill-"));
-    ({ sessions, rows: rowsAfterKill, cut } = await killDuringStorm({
+    ({
+      sessions,
+      rows: rowsAfterKill,
+      cut,
+    } = await killDuringStorm({
       start: () => startKeyway(env()),
       readRows: () => readRows(cluster.url),
       sessions: SESSIONS,
@@ -81,14 +85,18 @@ describe("keyway killed with SIGKILL during a refresh storm on PostgreSQL", () =
   });
 
   test("no Session row is half-written and every fork holds the current token or its predecessor", () => {
-    const problems = sessions.flatMap((session) => rowProblems(rowsAfterKill.get(session.sessionId), session).map((problem) => `${session.sessionId}: ${problem}`));
+    const problems = sessions.flatMap((session) =>
+      rowProblems(rowsAfterKill.get(session.sessionId), session).map((problem) => `${session.sessionId}: ${problem}`),
+    );
     expect(problems).toEqual([]);
     expect([...rowsAfterKill.values()].filter((row) => row.endedAt !== null)).toEqual([]);
   });
 
   test("after the restart every session continues with one lineage", async () => {
     const results = await Promise.all(sessions.map((session) => verifyAfterRestart(keyway!.url, session)));
-    const problems = results.flatMap((result, index) => result.problems.map((problem) => `${sessions[index].sessionId}: ${problem}`));
+    const problems = results.flatMap((result, index) =>
+      result.problems.map((problem) => `${sessions[index].sessionId}: ${problem}`),
+    );
     expect(problems).toEqual([]);
     // The database agrees: each session's head is the token both forks converged on.
     const rows = await readRows(cluster.url);

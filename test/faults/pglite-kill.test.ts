@@ -41,7 +41,12 @@ describe("embedded PGlite: keyway killed with SIGKILL during a refresh storm", (
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), "keyway-pglite-kill-"));
-    ({ attempts, sessions, rows: rowsAfterKill, cut } = await killDuringStorm({
+    ({
+      attempts,
+      sessions,
+      rows: rowsAfterKill,
+      cut,
+    } = await killDuringStorm({
       start: () => startKeyway(env()),
       // The directory exactly as the kill left it, before keyway opens it again.
       readRows: async () => {
@@ -83,13 +88,17 @@ describe("embedded PGlite: keyway killed with SIGKILL during a refresh storm", (
   test("committed data is intact: every account and session is there, no row half-written", () => {
     // Every attempt signed up its own accounts in the same directory.
     expect(usersAfterKill).toBe(SESSIONS * attempts);
-    const problems = sessions.flatMap((session) => rowProblems(rowsAfterKill.get(session.sessionId), session).map((problem) => `${session.sessionId}: ${problem}`));
+    const problems = sessions.flatMap((session) =>
+      rowProblems(rowsAfterKill.get(session.sessionId), session).map((problem) => `${session.sessionId}: ${problem}`),
+    );
     expect(problems).toEqual([]);
     expect([...rowsAfterKill.values()].filter((row) => row.endedAt !== null)).toEqual([]);
   });
 
   test("after the restart every session continues with one lineage", () => {
-    const problems = afterRestart.flatMap((result, index) => result.problems.map((problem) => `${sessions[index].sessionId}: ${problem}`));
+    const problems = afterRestart.flatMap((result, index) =>
+      result.problems.map((problem) => `${sessions[index].sessionId}: ${problem}`),
+    );
     expect(problems).toEqual([]);
     for (const [index, session] of sessions.entries()) {
       const row = finalRows.get(session.sessionId);
@@ -106,7 +115,9 @@ async function readDirectory(dataDir: string): Promise<{ rows: Map<string, Sessi
   const db = await openDatabase({ dataDir });
   try {
     const rows = await db.prisma.$queryRawUnsafe<SessionRow[]>(SESSION_ROWS_SQL);
-    const [{ count }] = await db.prisma.$queryRawUnsafe<Array<{ count: number }>>('SELECT count(*)::int AS count FROM "User"');
+    const [{ count }] = await db.prisma.$queryRawUnsafe<Array<{ count: number }>>(
+      'SELECT count(*)::int AS count FROM "User"',
+    );
     return { rows: new Map(rows.map((row) => [row.id, row])), users: count };
   } finally {
     await db.close();

@@ -11,7 +11,18 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DEFAULT_PASSWORD, LOGIN, REFRESH_HEADER, REFRESH_TOKEN, signUp, type Account } from "../helpers/auth";
-import { LOAD_PROXY_ENV, loadAddress, pause, runUserLoop, signUpLoadUsers, timedGraphQL, timedMe, timedReadyz, type CallResult, type Sample } from "../helpers/fault-load";
+import {
+  LOAD_PROXY_ENV,
+  loadAddress,
+  pause,
+  runUserLoop,
+  signUpLoadUsers,
+  timedGraphQL,
+  timedMe,
+  timedReadyz,
+  type CallResult,
+  type Sample,
+} from "../helpers/fault-load";
 import { createPgCluster, waitForConnections, type PgCluster } from "../helpers/pg-cluster";
 import { startKeyway, stopKeyway, type KeywayProcess } from "../helpers/process";
 
@@ -112,7 +123,9 @@ describe("PostgreSQL stopped for ten seconds under load", () => {
   });
 
   test("requests that need the database answer 503 SERVICE_UNAVAILABLE during the outage", () => {
-    const during = samples.filter((sample) => sample.op !== "me" && sample.startedAt >= stoppedAt && sample.endedAt <= restartingAt);
+    const during = samples.filter(
+      (sample) => sample.op !== "me" && sample.startedAt >= stoppedAt && sample.endedAt <= restartingAt,
+    );
     expect(during.length).toBeGreaterThan(USERS);
     const answers = new Set(during.map((sample) => `${sample.status} ${sample.code}`));
     expect([...answers]).toEqual(["503 SERVICE_UNAVAILABLE"]);
@@ -122,7 +135,8 @@ describe("PostgreSQL stopped for ten seconds under load", () => {
     const me = samples.filter((sample) => sample.op === "me");
     const during = me.filter((sample) => sample.startedAt >= stoppedAt && sample.endedAt <= restartingAt);
     expect(during.length).toBeGreaterThan(0);
-    for (const sample of me) expect(["200 undefined", "503 SERVICE_UNAVAILABLE"]).toContain(`${sample.status} ${sample.code}`);
+    for (const sample of me)
+      expect(["200 undefined", "503 SERVICE_UNAVAILABLE"]).toContain(`${sample.status} ${sample.code}`);
     // Once the database is back, the same tokens work again: nobody was logged out.
     const after = me.filter((sample) => sample.startedAt >= recoveredAt);
     expect(after.length).toBeGreaterThan(0);
@@ -143,8 +157,12 @@ describe("PostgreSQL stopped for ten seconds under load", () => {
     expect(during.length).toBeGreaterThan(10);
     expect(during.every((sample) => sample.status === 503)).toBe(true);
     // Before the stop was even asked for (a probe answered while pg_ctl was stopping the server may rightly say 503).
-    expect(readiness.filter((sample) => sample.endedAt < stoppingAt).every((sample) => sample.status === 200)).toBe(true);
-    expect(readiness.filter((sample) => sample.startedAt > recoveredAt).every((sample) => sample.status === 200)).toBe(true);
+    expect(readiness.filter((sample) => sample.endedAt < stoppingAt).every((sample) => sample.status === 200)).toBe(
+      true,
+    );
+    expect(readiness.filter((sample) => sample.startedAt > recoveredAt).every((sample) => sample.status === 200)).toBe(
+      true,
+    );
   });
 
   test("full service returns within two seconds of PostgreSQL accepting connections", () => {
@@ -170,7 +188,10 @@ async function firstFullService(url: string, email: string): Promise<number> {
     });
     const token = login.headers?.get(REFRESH_HEADER);
     if (login.sample.status === 200 && token) {
-      const refresh = await timedGraphQL(url, "refreshToken", REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: token, "x-forwarded-for": loadAddress(USERS + 1) }, cutOffMs: CUT_OFF_MS });
+      const refresh = await timedGraphQL(url, "refreshToken", REFRESH_TOKEN, {
+        headers: { [REFRESH_HEADER]: token, "x-forwarded-for": loadAddress(USERS + 1) },
+        cutOffMs: CUT_OFF_MS,
+      });
       if (refresh.sample.status === 200) return refresh.sample.endedAt;
     }
     await pause(20);

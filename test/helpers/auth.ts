@@ -59,12 +59,22 @@ export interface AuthCallOptions extends GraphQLCallOptions {
 
 export type AccessTokenClaims = AccessClaims;
 
-export async function signUp(url: string, email = uniqueEmail(), password = DEFAULT_PASSWORD, options: AuthCallOptions = {}): Promise<Account> {
+export async function signUp(
+  url: string,
+  email = uniqueEmail(),
+  password = DEFAULT_PASSWORD,
+  options: AuthCallOptions = {},
+): Promise<Account> {
   const response = await callGraphQL(url, SIGN_UP, { ...options, variables: { input: { email, password } } });
   return { email, password, ...tokensOf(response, "signUp", options.cookieName) };
 }
 
-export async function login(url: string, email: string, password = DEFAULT_PASSWORD, options: AuthCallOptions = {}): Promise<Account> {
+export async function login(
+  url: string,
+  email: string,
+  password = DEFAULT_PASSWORD,
+  options: AuthCallOptions = {},
+): Promise<Account> {
   const response = await callGraphQL(url, LOGIN, { ...options, variables: { input: { email, password } } });
   return { email, password, ...tokensOf(response, "login", options.cookieName) };
 }
@@ -76,15 +86,22 @@ export async function refresh(url: string, options: AuthCallOptions): Promise<To
 }
 
 /** Reads the tokens out of a successful auth response; throws with the answer otherwise. */
-export function tokensOf(response: GraphQLResponse, field: "signUp" | "login" | "refreshToken", cookieName = "refresh_token"): Tokens {
+export function tokensOf(
+  response: GraphQLResponse,
+  field: "signUp" | "login" | "refreshToken",
+  cookieName = "refresh_token",
+): Tokens {
   const payload = response.body.data?.[field] as AuthPayloadData | undefined;
   if (response.status !== 200 || !payload || response.body.errors) {
     throw new Error(`${field} failed: HTTP ${response.status} ${JSON.stringify(response.body)}`);
   }
   const fromHeader = response.headers.get(REFRESH_HEADER);
-  const fromCookie = response.setCookies.map(parseSetCookie).find((cookie) => cookie.name === cookieName && cookie.value !== "");
+  const fromCookie = response.setCookies
+    .map(parseSetCookie)
+    .find((cookie) => cookie.name === cookieName && cookie.value !== "");
   const refreshToken = fromHeader ?? fromCookie?.value;
-  if (!refreshToken) throw new Error(`${field} answered no refresh token (Set-Cookie: ${JSON.stringify(response.setCookies)})`);
+  if (!refreshToken)
+    throw new Error(`${field} answered no refresh token (Set-Cookie: ${JSON.stringify(response.setCookies)})`);
   const claims = decodeAccessToken(payload.accessToken);
   return {
     userId: payload.user.id,

@@ -12,8 +12,11 @@ export const ARTIFACTS = path.join(ROOT, "test-artifacts");
 /** Whether the browser suite can run; throws when CI demands a browser that is not there. */
 export function browserAvailable(): boolean {
   if (existsSync(CHROMIUM_PATH)) return true;
-  if (process.env.REQUIRE_BROWSER === "1") throw new Error(`REQUIRE_BROWSER=1 but ${CHROMIUM_PATH} does not exist (apt-get install chromium)`);
-  console.warn(`Skipping the browser suite: ${CHROMIUM_PATH} not found (apt-get install chromium, or set CHROMIUM_PATH).`);
+  if (process.env.REQUIRE_BROWSER === "1")
+    throw new Error(`REQUIRE_BROWSER=1 but ${CHROMIUM_PATH} does not exist (apt-get install chromium)`);
+  console.warn(
+    `Skipping the browser suite: ${CHROMIUM_PATH} not found (apt-get install chromium, or set CHROMIUM_PATH).`,
+  );
   return false;
 }
 
@@ -24,6 +27,14 @@ export function launchChromium(): Promise<Browser> {
     executablePath: CHROMIUM_PATH,
     headless: true,
     // This machine's network is closed: without these Chromium keeps trying to reach Google's hosts.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-quic",
+    ],
   });
 }

@@ -36,11 +36,20 @@ export class BrowserClient {
   }
 
   /** Runs one of the typed documents generated from test/operations (codegen.yml). */
-  run<TData, TVariables>(document: TypedDocumentNode<TData, TVariables>, variables?: TVariables): Promise<GraphQLResponse<TData>> {
-    return this.call(print(document), variables as Record<string, unknown> | undefined) as Promise<GraphQLResponse<TData>>;
+  run<TData, TVariables>(
+    document: TypedDocumentNode<TData, TVariables>,
+    variables?: TVariables,
+  ): Promise<GraphQLResponse<TData>> {
+    return this.call(print(document), variables as Record<string, unknown> | undefined) as Promise<
+      GraphQLResponse<TData>
+    >;
   }
 
-  async call(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResponse> {
+  async call(
+    query: string,
+    variables?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<GraphQLResponse> {
     const response = await callGraphQL(this.url, query, {
       variables,
       headers,

@@ -74,7 +74,13 @@ async function runAdminStatement(adminUrl: string, sql: string): Promise<void> {
 // shared by workers and runs; the rename publishes it only once it is complete.
 async function preparePgliteTemplate(): Promise<string> {
   const template = path.join(tmpdir(), `keyway-pglite-template-${await readPgliteVersion()}`);
-  if (await stat(template).then(() => true, () => false)) return template;
+  if (
+    await stat(template).then(
+      () => true,
+      () => false,
+    )
+  )
+    return template;
 
   const staging = await mkdtemp(`${template}-staging-`);
   const db = await PGlite.create({ dataDir: staging });

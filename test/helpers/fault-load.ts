@@ -38,12 +38,26 @@ export async function timedGraphQL(
     const body = (await response.json()) as CallResult["body"];
     const code = body?.errors?.[0]?.extensions?.code;
     return {
-      sample: { op, startedAt, endedAt: Date.now(), status: response.status, code: typeof code === "string" ? code : undefined },
+      sample: {
+        op,
+        startedAt,
+        endedAt: Date.now(),
+        status: response.status,
+        code: typeof code === "string" ? code : undefined,
+      },
       body,
       headers: response.headers,
     };
   } catch (error) {
-    return { sample: { op, startedAt, endedAt: Date.now(), status: 0, failure: (error as Error).name + ": " + (error as Error).message } };
+    return {
+      sample: {
+        op,
+        startedAt,
+        endedAt: Date.now(),
+        status: 0,
+        failure: (error as Error).name + ": " + (error as Error).message,
+      },
+    };
   }
 }
 
@@ -80,7 +94,9 @@ export const loadAddress = (n: number): string => `10.0.${(n >> 8) & 255}.${n & 
 export async function signUpLoadUsers(baseUrl: string, count: number): Promise<LoadUser[]> {
   const accounts = await Promise.all(
     Array.from({ length: count }, (_, n) =>
-      signUp(baseUrl, undefined, DEFAULT_PASSWORD, { headers: { [REFRESH_HEADER]: "1", "x-forwarded-for": loadAddress(n) } }).then((account) => ({
+      signUp(baseUrl, undefined, DEFAULT_PASSWORD, {
+        headers: { [REFRESH_HEADER]: "1", "x-forwarded-for": loadAddress(n) },
+      }).then((account) => ({
         email: account.email,
         accessToken: account.accessToken,
         address: loadAddress(n),
@@ -95,7 +111,13 @@ export async function signUpLoadUsers(baseUrl: string, count: number): Promise<L
  * token just received → me with the fresh access token, and `me` with the token
  * issued before the fault. A failed step ends the round; the next round starts over.
  */
-export async function runUserLoop(baseUrl: string, user: LoadUser, samples: Sample[], stop: () => boolean, cutOffMs: number): Promise<void> {
+export async function runUserLoop(
+  baseUrl: string,
+  user: LoadUser,
+  samples: Sample[],
+  stop: () => boolean,
+  cutOffMs: number,
+): Promise<void> {
   const cookieless = { [REFRESH_HEADER]: "1", "x-forwarded-for": user.address };
   while (!stop()) {
     const early = await timedMe(baseUrl, user.accessToken, cutOffMs);
@@ -111,7 +133,10 @@ export async function runUserLoop(baseUrl: string, user: LoadUser, samples: Samp
       await pause(50); // a refused round should not turn into a tight loop
       continue;
     }
-    const rotated = await timedGraphQL(baseUrl, "refreshToken", REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: refreshToken, "x-forwarded-for": user.address }, cutOffMs });
+    const rotated = await timedGraphQL(baseUrl, "refreshToken", REFRESH_TOKEN, {
+      headers: { [REFRESH_HEADER]: refreshToken, "x-forwarded-for": user.address },
+      cutOffMs,
+    });
     samples.push(rotated.sample);
     const payload = rotated.body?.data?.refreshToken as { accessToken?: string } | undefined;
     if (rotated.sample.status !== 200 || !payload?.accessToken) continue;

@@ -34,7 +34,12 @@ export async function callGraphQL<T = Record<string, unknown>>(
     body: JSON.stringify({ query, variables: options.variables, operationName: options.operationName }),
   });
   const text = await response.text();
-  const result = { status: response.status, body: JSON.parse(text), headers: response.headers, setCookies: response.headers.getSetCookie() };
+  const result = {
+    status: response.status,
+    body: JSON.parse(text),
+    headers: response.headers,
+    setCookies: response.headers.getSetCookie(),
+  };
   recordTokens(result);
   return result;
 }

@@ -18,7 +18,15 @@ const running = new Set();
  * spend CPU no production log shipper takes from the client.
  */
 function startNode(file, options = {}) {
-  const { args = [], nodeArgs = [], env = {}, heapProbe = false, stdout = "memory", stderr = "pipe", onOutput = () => undefined } = options;
+  const {
+    args = [],
+    nodeArgs = [],
+    env = {},
+    heapProbe = false,
+    stdout = "memory",
+    stderr = "pipe",
+    onOutput = () => undefined,
+  } = options;
   const logDir = stdout === "file" ? mkdtempSync(path.join(tmpdir(), "keyway-process-")) : null;
   const logFile = logDir && path.join(logDir, "stdout.log");
   const stdoutTarget = logFile ? openSync(logFile, "w") : "pipe";
@@ -36,7 +44,11 @@ function startNode(file, options = {}) {
   let err = "";
   if (!logFile) child.stdout.on("data", (chunk) => ((out += chunk), onOutput(String(chunk))));
   // A file-mode caller wants only the end of stderr, for an error message.
-  if (child.stderr) child.stderr.on("data", (chunk) => ((err = logFile ? (err + chunk).slice(-4000) : err + chunk), logFile || onOutput(String(chunk))));
+  if (child.stderr)
+    child.stderr.on(
+      "data",
+      (chunk) => ((err = logFile ? (err + chunk).slice(-4000) : err + chunk), logFile || onOutput(String(chunk))),
+    );
   // "close", not "exit": only then has every line the child wrote to its pipes been read.
   const exited = new Promise((resolve) => child.on("close", (code) => (running.delete(child), resolve(code))));
   const output = () => ({ stdout: logFile ? readFileSync(logFile, "utf8") : out, stderr: err });
@@ -54,7 +66,9 @@ function startNode(file, options = {}) {
           if (!ended) child.kill("SIGKILL");
           const { stdout: text, stderr: errors } = output();
           removeLog();
-          const why = ended ? `exited (${child.exitCode ?? child.signalCode}) before it was ready` : `did not start within ${timeoutMs} ms`;
+          const why = ended
+            ? `exited (${child.exitCode ?? child.signalCode}) before it was ready`
+            : `did not start within ${timeoutMs} ms`;
           return reject(new Error(`${label} ${why}: ${errors}${text.slice(-2000)}`));
         }
         setTimeout(poll, everyMs);

@@ -21,7 +21,10 @@ export interface NodeProcess {
   /** The exit code once every pipe is drained; null after a signal. */
   exited: Promise<number | null>;
   output(): { stdout: string; stderr: string };
-  waitFor(pattern: RegExp, options?: { timeoutMs?: number; everyMs?: number; label?: string }): Promise<RegExpExecArray>;
+  waitFor(
+    pattern: RegExp,
+    options?: { timeoutMs?: number; everyMs?: number; label?: string },
+  ): Promise<RegExpExecArray>;
   heapAfterGc(): Promise<{ heap: number; rss: number }>;
   stop(options?: { forceAfterMs?: number | null }): Promise<number | null>;
 }

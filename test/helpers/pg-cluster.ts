@@ -68,7 +68,9 @@ export async function createPgCluster(): Promise<PgCluster> {
       await run(file, argv, { timeout: 60_000 });
     } catch (error) {
       const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-      throw new Error(`pg-cluster: ${tool} ${args[0] ?? ""} failed: ${(stderr || stdout || String(error)).trim()}`, { cause: error });
+      throw new Error(`pg-cluster: ${tool} ${args[0] ?? ""} failed: ${(stderr || stdout || String(error)).trim()}`, {
+        cause: error,
+      });
     }
   };
 
@@ -78,7 +80,17 @@ export async function createPgCluster(): Promise<PgCluster> {
       const { stdout: gid } = await run("id", ["-g", SERVER_USER]);
       await chown(root, Number(stdout.trim()), Number(gid.trim()));
     }
-    await asServer("initdb", ["-D", dataDir, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--no-instructions"]);
+    await asServer("initdb", [
+      "-D",
+      dataDir,
+      "-U",
+      "postgres",
+      "--auth=trust",
+      "--no-sync",
+      "-E",
+      "UTF8",
+      "--no-instructions",
+    ]);
   } catch (error) {
     await rm(root, { recursive: true, force: true });
     throw error;
@@ -136,7 +148,10 @@ export async function waitForConnections(url: string, timeoutMs = 30_000): Promi
       await client.query("SELECT 1");
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`pg-cluster: ${url} accepted no connection within ${timeoutMs} ms: ${String(error)}`, { cause: error });
+      if (Date.now() > deadline)
+        throw new Error(`pg-cluster: ${url} accepted no connection within ${timeoutMs} ms: ${String(error)}`, {
+          cause: error,
+        });
       await new Promise((resolve) => setTimeout(resolve, 25));
     } finally {
       await client.end().catch(() => undefined);

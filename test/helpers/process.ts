@@ -19,10 +19,13 @@ export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME, PORT: "0", LOG_LEVEL: "info", ...env };
 }
 
-export function runKeyway(env: Record<string, string>, args: string[] = []): { child: ChildProcess; output: () => { stdout: string; stderr: string }; exited: Promise<number | null> } {
+export function runKeyway(
+  env: Record<string, string>,
+  args: string[] = [],
+): { child: ChildProcess; output: () => { stdout: string; stderr: string }; exited: Promise<number | null> } {
   // Every line goes to the run's log directory too, for the secret scan at the end (test/global-teardown.ts).
   const run = startNode("dist/main.js", { args, env: childEnv(env), onOutput: logSink("child") });
-  return { child: run.child, output: run.output, exited: run.exited };
+  return { child: run.child, output: () => run.output(), exited: run.exited };
 }
 
 /** Starts keyway and resolves once it logs that it listens. */
@@ -35,7 +38,15 @@ export async function startKeyway(env: Record<string, string>, timeoutMs = 60_00
       .stdout.split("\n")
       .filter(Boolean)
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { child: run.child, url: url!, get logs() { return logs(); }, stderr: () => run.output().stderr, exited: run.exited };
+  return {
+    child: run.child,
+    url,
+    get logs() {
+      return logs();
+    },
+    stderr: () => run.output().stderr,
+    exited: run.exited,
+  };
 }
 
 export async function stopKeyway(instance: KeywayProcess): Promise<number | null> {

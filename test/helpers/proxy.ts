@@ -17,7 +17,14 @@ export function startForwardingProxy(target: string): Promise<TestProxy> {
     const previous = request.headers["x-forwarded-for"];
     const forwardedFor = [previous, request.socket.remoteAddress].filter(Boolean).join(", ");
     const outbound = http.request(
-      { host: upstream.hostname, port: upstream.port, localAddress: "127.0.0.2", method: request.method, path: request.url, headers: { ...request.headers, "x-forwarded-for": forwardedFor } },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        localAddress: "127.0.0.2",
+        method: request.method,
+        path: request.url,
+        headers: { ...request.headers, "x-forwarded-for": forwardedFor },
+      },
       (answer) => {
         response.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(response);

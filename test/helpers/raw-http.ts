@@ -13,7 +13,14 @@ export function postRaw(baseUrl: string, path: string, headerLines: string[], bo
     const socket = net.connect(Number(port), hostname);
     const chunks: Buffer[] = [];
     socket.on("connect", () => {
-      const head = [`POST ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, "Content-Type: application/json", `Content-Length: ${Buffer.byteLength(body)}`, "Connection: close", ...headerLines];
+      const head = [
+        `POST ${path} HTTP/1.1`,
+        `Host: ${hostname}:${port}`,
+        "Content-Type: application/json",
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        "Connection: close",
+        ...headerLines,
+      ];
       socket.end(`${head.join("\r\n")}\r\n\r\n${body}`);
     });
     socket.on("data", (chunk) => chunks.push(chunk));

@@ -45,7 +45,9 @@ export async function createStormSessions(url: string, count: number): Promise<S
   // A few at a time: each sign-up is an argon2 hash.
   for (let start = 0; start < count; start += 8) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(8, count - start) }, () => signUp(url, undefined, undefined, { headers: { [REFRESH_HEADER]: "1" } })),
+      Array.from({ length: Math.min(8, count - start) }, () =>
+        signUp(url, undefined, undefined, { headers: { [REFRESH_HEADER]: "1" } }),
+      ),
     );
     for (const account of batch) {
       const held = { token: account.refreshToken, generation: 0 };
@@ -85,7 +87,8 @@ export type RefreshAnswer = { ok: true; token: string } | { ok: false; answer: s
 /** One cookieless refresh; rejects only when no HTTP answer came (connection refused or cut). */
 export async function refreshWith(url: string, token: string): Promise<RefreshAnswer> {
   const response = await callGraphQL(url, REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: token } });
-  if (response.status === 200 && !response.body.errors) return { ok: true, token: tokensOf(response, "refreshToken").refreshToken };
+  if (response.status === 200 && !response.body.errors)
+    return { ok: true, token: tokensOf(response, "refreshToken").refreshToken };
   return { ok: false, answer: `HTTP ${response.status} ${JSON.stringify(errorOf(response))}` };
 }
 
@@ -101,9 +104,12 @@ export function rowProblems(row: SessionRow | undefined, session: StormSession):
   const problems: string[] = [];
   const rotatedOnce = row.generation > 0;
   if (!row.tokenHash) problems.push("tokenHash is null");
-  if ((row.endedAt === null) !== (row.endReason === null)) problems.push(`endedAt ${String(row.endedAt)} with endReason ${String(row.endReason)}`);
+  if ((row.endedAt === null) !== (row.endReason === null))
+    problems.push(`endedAt ${String(row.endedAt)} with endReason ${String(row.endReason)}`);
   if ([row.rotatedAt, row.previousTokenHash, row.sealedToken].some((value) => (value !== null) !== rotatedOnce)) {
-    problems.push(`generation ${row.generation} with rotatedAt/previousTokenHash/sealedToken ${[row.rotatedAt, row.previousTokenHash, row.sealedToken].map((v) => (v === null ? "null" : "set")).join("/")}`);
+    problems.push(
+      `generation ${row.generation} with rotatedAt/previousTokenHash/sealedToken ${[row.rotatedAt, row.previousTokenHash, row.sealedToken].map((v) => (v === null ? "null" : "set")).join("/")}`,
+    );
   }
   if (rotatedOnce && row.previousTokenHash === row.tokenHash) problems.push("previousTokenHash equals tokenHash");
   // Every answered rotation was committed; at most the one in flight at the kill was committed unanswered.
@@ -112,7 +118,8 @@ export function rowProblems(row: SessionRow | undefined, session: StormSession):
   }
   for (const held of session.forks) {
     const hash = hashOf(held.token);
-    if (hash !== row.tokenHash && hash !== row.previousTokenHash) problems.push(`a fork holds a token that is neither current nor predecessor (generation ${held.generation})`);
+    if (hash !== row.tokenHash && hash !== row.previousTokenHash)
+      problems.push(`a fork holds a token that is neither current nor predecessor (generation ${held.generation})`);
   }
   return problems;
 }
@@ -122,7 +129,10 @@ export function rowProblems(row: SessionRow | undefined, session: StormSession):
  * the grace rule intends: a predecessor converges on the current token), then both
  * forks race with one token. Returns problems; the session's newest token on success.
  */
-export async function verifyAfterRestart(url: string, session: StormSession): Promise<{ problems: string[]; current?: string }> {
+export async function verifyAfterRestart(
+  url: string,
+  session: StormSession,
+): Promise<{ problems: string[]; current?: string }> {
   const problems: string[] = [];
   const ordered = [...session.forks].sort((a, b) => a.generation - b.generation);
   const tokens: string[] = [];
@@ -136,7 +146,8 @@ export async function verifyAfterRestart(url: string, session: StormSession): Pr
   const race = await Promise.all([refreshWith(url, newest), refreshWith(url, newest)]);
   const issued = race.flatMap((answer) => (answer.ok ? [answer.token] : []));
   if (issued.length !== 2) problems.push(`forks racing with one token: ${JSON.stringify(race)}`);
-  else if (issued[0] !== issued[1]) problems.push("two forks racing with one token got two different tokens (two lineages)");
+  else if (issued[0] !== issued[1])
+    problems.push("two forks racing with one token got two different tokens (two lineages)");
   return { problems, current: issued[0] };
 }
 
@@ -218,7 +229,8 @@ export async function killDuringStorm(options: KillDuringStormOptions): Promise<
         `kill during refresh, attempt ${attempt}: ${sessions.reduce((sum, session) => sum + session.answered, 0)} answered rotations before the kill; ` +
           `of ${sessions.length} sessions, ${cut.committedUnanswered} had a rotation committed whose answer the kill cut, ${cut.inFlight} one in flight`,
       );
-      const enough = options.until === "committed" ? cut.committedUnanswered > 0 : cut.committedUnanswered + cut.inFlight > 0;
+      const enough =
+        options.until === "committed" ? cut.committedUnanswered > 0 : cut.committedUnanswered + cut.inFlight > 0;
       if (enough || attempt >= options.maxAttempts) return { attempts: attempt, sessions, rows, cut };
     } finally {
       stopped = true;

@@ -57,7 +57,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   });
   const logs: string[] = [];
   const runLog = logSink("server");
-  for (const line of (options.env?.JWT_PRIVATE_KEY ?? "").split(/\n|\\n/)) if (!line.startsWith("-----")) recordSecret(line);
+  for (const line of (options.env?.JWT_PRIVATE_KEY ?? "").split(/\n|\\n/))
+    if (!line.startsWith("-----")) recordSecret(line);
   const destination = new Writable({
     write(chunk, _encoding, done) {
       runLog(String(chunk));

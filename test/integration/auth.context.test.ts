@@ -19,9 +19,12 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 const meWith = async (authorization: string | undefined) =>
-  errorOf(await callGraphQL(server.url, "{ me { id } }", { headers: authorization === undefined ? {} : { authorization } }));
+  errorOf(
+    await callGraphQL(server.url, "{ me { id } }", { headers: authorization === undefined ? {} : { authorization } }),
+  );
 
-const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()) as Record<string, unknown>;
+const claimsOf = (token: string) =>
+  JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()) as Record<string, unknown>;
 
 describe("reasons recorded by the context builder", () => {
   it.each([
@@ -52,9 +55,15 @@ describe("a refused token does not block the operations that need none", () => {
   it("still allows signUp, login and refreshToken with a bad Authorization header", async () => {
     const headers = { authorization: "Bearer definitely.not.valid" };
     const email = uniqueEmail();
-    const signUp = await callGraphQL(server.url, "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }", { headers, variables: { i: { email, password: PASSWORD } } });
+    const signUp = await callGraphQL(server.url, "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }", {
+      headers,
+      variables: { i: { email, password: PASSWORD } },
+    });
     expect(signUp.body.errors).toBeUndefined();
-    const login = await callGraphQL(server.url, "mutation($i: LoginInput!) { login(input: $i) { accessToken } }", { headers, variables: { i: { email, password: PASSWORD } } });
+    const login = await callGraphQL(server.url, "mutation($i: LoginInput!) { login(input: $i) { accessToken } }", {
+      headers,
+      variables: { i: { email, password: PASSWORD } },
+    });
     expect(login.body.errors).toBeUndefined();
     const cookie = login.setCookies[0].split(";")[0];
     const refresh = await callGraphQL(server.url, "mutation { refreshToken { accessToken } }", { headers, cookie });

@@ -1,7 +1,16 @@
 // The refresh token on the wire: the cookie's attributes, the header transport for
 // cookieless clients, and that the token (and every password) stays out of response
 // bodies and logs. CORS and cross-site requests are in test/security/cookies-csrf.test.ts.
-import { LOGOUT, REFRESH_HEADER, REFRESH_TOKEN, login, refresh, signUp, uniqueEmail, type Account } from "../helpers/auth";
+import {
+  LOGOUT,
+  REFRESH_HEADER,
+  REFRESH_TOKEN,
+  login,
+  refresh,
+  signUp,
+  uniqueEmail,
+  type Account,
+} from "../helpers/auth";
 import { callGraphQL, errorOf, parseSetCookie, type GraphQLResponse, type ParsedCookie } from "../helpers/http";
 import { startTestServer, type TestServer } from "../helpers/server";
 
@@ -34,7 +43,8 @@ afterAll(() => {
 
 function rememberPassword(body: string): void {
   try {
-    const password = (JSON.parse(body) as { variables?: { input?: { password?: unknown } } }).variables?.input?.password;
+    const password = (JSON.parse(body) as { variables?: { input?: { password?: unknown } } }).variables?.input
+      ?.password;
     if (typeof password === "string") seen.passwords.add(password);
   } catch {
     // Not JSON: nothing to remember.
@@ -105,11 +115,14 @@ describe("the refresh cookie (default, insecure test mode)", () => {
     refreshToken: async (url) => (await refresh(url, { cookie: (await signUp(url)).cookie })).response,
   };
 
-  it.each(Object.keys(responses))("is set by %s: refresh_token, HttpOnly, SameSite=Strict, Path=/, no Secure, 30 days", async (operation) => {
-    const response = await responses[operation](server.url);
-    expectRefreshCookie(onlyCookie(response), "refresh_token", false);
-    expect(response.headers.get(REFRESH_HEADER)).toBeNull();
-  });
+  it.each(Object.keys(responses))(
+    "is set by %s: refresh_token, HttpOnly, SameSite=Strict, Path=/, no Secure, 30 days",
+    async (operation) => {
+      const response = await responses[operation](server.url);
+      expectRefreshCookie(onlyCookie(response), "refresh_token", false);
+      expect(response.headers.get(REFRESH_HEADER)).toBeNull();
+    },
+  );
 
   it("carries an opaque value of at least 256 bits, stored only as a hash", async () => {
     const account = await signUp(server.url);

@@ -9,7 +9,10 @@ const clock = new TestClock();
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await startTestServer({ clock, env: { REFRESH_TOKEN_TTL: "3d", SESSION_IDLE_TTL: "1d", ACCESS_TOKEN_TTL: "15m" } });
+  server = await startTestServer({
+    clock,
+    env: { REFRESH_TOKEN_TTL: "3d", SESSION_IDLE_TTL: "1d", ACCESS_TOKEN_TTL: "15m" },
+  });
 });
 afterAll(() => server.stop());
 
@@ -36,7 +39,9 @@ describe("the whole flow", () => {
     expect(logout.body.data).toEqual({ logout: true });
     expect(browser.refreshToken).toBeNull();
 
-    const replay = await callGraphQL(server.url, "mutation { refreshToken { accessToken } }", { cookie: `refresh_token=${endedCookie}` });
+    const replay = await callGraphQL(server.url, "mutation { refreshToken { accessToken } }", {
+      cookie: `refresh_token=${endedCookie}`,
+    });
     expect(errorOf(replay)).toEqual({ code: "UNAUTHENTICATED", reason: "REFRESH_TOKEN_INVALID" });
     const oldAccess = await callGraphQL(server.url, "{ me { id } }", { accessToken: endedAccess });
     expect(errorOf(oldAccess)).toEqual({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
@@ -45,7 +50,9 @@ describe("the whole flow", () => {
   it("issues access tokens that an independent library verifies against the JWKS", async () => {
     const browser = new BrowserClient(server.url);
     const { accessToken, user } = await browser.signUp();
-    const jwks = createLocalJWKSet((await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet);
+    const jwks = createLocalJWKSet(
+      (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet,
+    );
     const { payload, protectedHeader } = await jwtVerify(accessToken, jwks, {
       issuer: "keyway",
       audience: "keyway",
@@ -86,7 +93,11 @@ describe("ending sessions", () => {
     await second.login(user.email);
 
     const listed = await second.call("{ sessions { id current createdAt lastUsedAt expiresAt userAgent ip } }");
-    const sessions = (listed.body.data as { sessions: Array<{ id: string; current: boolean; ip: string; expiresAt: string; createdAt: string }> }).sessions;
+    const sessions = (
+      listed.body.data as {
+        sessions: Array<{ id: string; current: boolean; ip: string; expiresAt: string; createdAt: string }>;
+      }
+    ).sessions;
     expect(sessions.map((session) => session.current)).toEqual([true, false]);
     expect(sessions[0].ip).toBe("127.0.0.1");
     expect(Date.parse(sessions[0].expiresAt) - Date.parse(sessions[0].createdAt)).toBe(3 * 86400 * 1000);
@@ -115,7 +126,13 @@ describe("ending sessions", () => {
     await browser.signUp();
     const sid = JSON.parse(Buffer.from(browser.accessToken!.split(".")[1], "base64url").toString()).sid as string;
     await browser.call("mutation { logout }");
-    const restarted = await createServices({ config: server.config, stores: server.stores, keys: server.keys, logger: createLogger({ level: "silent" }), now: clock.now });
+    const restarted = await createServices({
+      config: server.config,
+      stores: server.stores,
+      keys: server.keys,
+      logger: createLogger({ level: "silent" }),
+      now: clock.now,
+    });
     expect(restarted.revocations.has(sid)).toBe(true);
     await restarted.close();
   });
@@ -146,4 +163,3 @@ describe("session lifetime", () => {
     expect(errorOf(await browser.refresh())).toEqual({ code: "UNAUTHENTICATED", reason: "REFRESH_TOKEN_INVALID" });
   });
 });
-

@@ -1,6 +1,16 @@
 // What signUp, login and revokeSession accept, and how they refuse the rest.
 import { randomUUID } from "node:crypto";
-import { DEFAULT_PASSWORD, LOGIN, ME, REVOKE_SESSION, SIGN_UP, login, refresh, signUp, uniqueEmail } from "../helpers/auth";
+import {
+  DEFAULT_PASSWORD,
+  LOGIN,
+  ME,
+  REVOKE_SESSION,
+  SIGN_UP,
+  login,
+  refresh,
+  signUp,
+  uniqueEmail,
+} from "../helpers/auth";
 import { callGraphQL, errorOf, type GraphQLResponse } from "../helpers/http";
 import { startTestServer, type TestServer } from "../helpers/server";
 
@@ -17,14 +27,21 @@ describe("auth input", () => {
     await server?.stop();
   });
 
-  const callSignUp = (email: string, password: string) => callGraphQL(server.url, SIGN_UP, { variables: { input: { email, password } } });
-  const callLogin = (email: string, password: string) => callGraphQL(server.url, LOGIN, { variables: { input: { email, password } } });
-  const counts = async () => ({ users: await server.database.prisma.user.count(), sessions: await server.database.prisma.session.count() });
+  const callSignUp = (email: string, password: string) =>
+    callGraphQL(server.url, SIGN_UP, { variables: { input: { email, password } } });
+  const callLogin = (email: string, password: string) =>
+    callGraphQL(server.url, LOGIN, { variables: { input: { email, password } } });
+  const counts = async () => ({
+    users: await server.database.prisma.user.count(),
+    sessions: await server.database.prisma.session.count(),
+  });
 
   describe("email normalization", () => {
     it("trims and lower-cases emails, so case variants are one account", async () => {
       const created = await signUp(server.url, "  A@Example.IO ", DEFAULT_PASSWORD);
-      expect((created.response.body.data as { signUp: { user: { email: string } } }).signUp.user.email).toBe("a@example.io");
+      expect((created.response.body.data as { signUp: { user: { email: string } } }).signUp.user.email).toBe(
+        "a@example.io",
+      );
 
       const loggedIn = await login(server.url, "a@example.io", DEFAULT_PASSWORD);
       expect(loggedIn.userId).toBe(created.userId);
@@ -95,9 +112,13 @@ describe("auth input", () => {
       const fc = await import("fast-check");
       const local = fc.string({ unit: "grapheme", minLength: 1, maxLength: 140 });
       const domain = fc.string({ unit: "grapheme", minLength: 1, maxLength: 60 });
-      const email = fc.tuple(local, domain, fc.constantFrom("io", "com", "İO", "ǅ", "ß")).map(([l, d, t]) => `${l}@${d}.${t}`);
+      const email = fc
+        .tuple(local, domain, fc.constantFrom("io", "com", "İO", "ǅ", "ß"))
+        .map(([l, d, t]) => `${l}@${d}.${t}`);
       // Characters whose lower case is longer than they are, near the length bound.
-      const growing = fc.tuple(fc.integer({ min: 120, max: 252 }), fc.constantFrom("\u0130", "A")).map(([n, c]) => `${c.repeat(n - 5)}@x.io`);
+      const growing = fc
+        .tuple(fc.integer({ min: 120, max: 252 }), fc.constantFrom("\u0130", "A"))
+        .map(([n, c]) => `${c.repeat(n - 5)}@x.io`);
       await fc.assert(
         fc.asyncProperty(fc.oneof(email, growing, fc.string({ unit: "binary", maxLength: 300 })), async (candidate) => {
           const response = await callSignUp(candidate, DEFAULT_PASSWORD);
@@ -136,7 +157,10 @@ describe("auth input", () => {
       const password = "  Mixed Case Password  ";
       const account = await signUp(server.url, uniqueEmail("exact"), password);
       for (const variant of [password.trim(), password.toLowerCase()]) {
-        expect(errorOf(await callLogin(account.email, variant))).toEqual({ code: "UNAUTHENTICATED", reason: "INVALID_CREDENTIALS" });
+        expect(errorOf(await callLogin(account.email, variant))).toEqual({
+          code: "UNAUTHENTICATED",
+          reason: "INVALID_CREDENTIALS",
+        });
       }
       await expect(login(server.url, account.email, password)).resolves.toMatchObject({ userId: account.userId });
     });
@@ -158,14 +182,18 @@ describe("auth input", () => {
   });
 
   describe("revokeSession", () => {
-    const revoke = (accessToken: string, id: string) => callGraphQL(server.url, REVOKE_SESSION, { accessToken, variables: { id } });
+    const revoke = (accessToken: string, id: string) =>
+      callGraphQL(server.url, REVOKE_SESSION, { accessToken, variables: { id } });
 
-    it.each(["not-a-uuid", "123", "0f8fad5b-d9cb-469f-a165-70867728950ex", "' OR 1=1 --"])("refuses the malformed id %j with BAD_USER_INPUT", async (id) => {
-      const account = await signUp(server.url);
-      const response = await revoke(account.accessToken, id);
-      expect(errorOf(response)?.code).toBe("BAD_USER_INPUT");
-      expect(response.body.data).toBeNull();
-    });
+    it.each(["not-a-uuid", "123", "0f8fad5b-d9cb-469f-a165-70867728950ex", "' OR 1=1 --"])(
+      "refuses the malformed id %j with BAD_USER_INPUT",
+      async (id) => {
+        const account = await signUp(server.url);
+        const response = await revoke(account.accessToken, id);
+        expect(errorOf(response)?.code).toBe("BAD_USER_INPUT");
+        expect(response.body.data).toBeNull();
+      },
+    );
 
     it("refuses another user's live session with FORBIDDEN and leaves it working", async () => {
       const victim = await signUp(server.url);
@@ -178,7 +206,9 @@ describe("auth input", () => {
       expect(stored?.endedAt).toBeNull();
       const me = await callGraphQL(server.url, ME, { accessToken: victim.accessToken });
       expect(me.body.data).toMatchObject({ me: { id: victim.userId } });
-      await expect(refresh(server.url, { cookie: victim.cookie })).resolves.toMatchObject({ sessionId: victim.sessionId });
+      await expect(refresh(server.url, { cookie: victim.cookie })).resolves.toMatchObject({
+        sessionId: victim.sessionId,
+      });
     });
 
     it("refuses an id that is no session at all with FORBIDDEN", async () => {
@@ -206,7 +236,9 @@ describe("sign-up closed (ALLOW_SIGNUP=false)", () => {
   });
 
   it("answers signUp with FORBIDDEN and creates nothing", async () => {
-    const response = await callGraphQL(server.url, SIGN_UP, { variables: { input: { email: uniqueEmail("closed"), password: DEFAULT_PASSWORD } } });
+    const response = await callGraphQL(server.url, SIGN_UP, {
+      variables: { input: { email: uniqueEmail("closed"), password: DEFAULT_PASSWORD } },
+    });
     expect(errorOf(response)?.code).toBe("FORBIDDEN");
     expect(response.body.data).toBeNull();
     expect(response.setCookies).toEqual([]);
@@ -216,7 +248,9 @@ describe("sign-up closed (ALLOW_SIGNUP=false)", () => {
 
   it("still lets existing accounts log in", async () => {
     const email = uniqueEmail("existing");
-    const user = await server.database.prisma.user.create({ data: { email, passwordHash: await server.services.passwords.hash(DEFAULT_PASSWORD, "test") } });
+    const user = await server.database.prisma.user.create({
+      data: { email, passwordHash: await server.services.passwords.hash(DEFAULT_PASSWORD, "test") },
+    });
     await expect(login(server.url, email)).resolves.toMatchObject({ userId: user.id });
   });
 });

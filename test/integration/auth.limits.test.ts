@@ -1,6 +1,16 @@
 // Throttling of the unauthenticated entry points: failed logins per account and IP
 // (LOGIN_ATTEMPTS_LIMIT), and every signUp/login/refreshToken call per IP (AUTH_IP_LIMIT).
-import { DEFAULT_PASSWORD, LOGIN, ME, REFRESH_TOKEN, SESSIONS, SIGN_UP, login, signUp, uniqueEmail } from "../helpers/auth";
+import {
+  DEFAULT_PASSWORD,
+  LOGIN,
+  ME,
+  REFRESH_TOKEN,
+  SESSIONS,
+  SIGN_UP,
+  login,
+  signUp,
+  uniqueEmail,
+} from "../helpers/auth";
 import { callGraphQL, errorOf, type GraphQLResponse } from "../helpers/http";
 import { startTestServer, type TestServer } from "../helpers/server";
 
@@ -35,7 +45,8 @@ describe("failed-login throttling (LOGIN_ATTEMPTS_LIMIT=3/15m)", () => {
 
   it("refuses the 4th attempt after 3 failures, even with the right password", async () => {
     const account = await signUp(server.url);
-    for (let i = 0; i < 3; i++) expect(errorOf(await callLogin(server.url, account.email, WRONG_PASSWORD))).toEqual(INVALID_CREDENTIALS);
+    for (let i = 0; i < 3; i++)
+      expect(errorOf(await callLogin(server.url, account.email, WRONG_PASSWORD))).toEqual(INVALID_CREDENTIALS);
 
     const sessionsBefore = await server.database.prisma.session.count({ where: { userId: account.userId } });
     expectRateLimited(await callLogin(server.url, account.email, account.password), WINDOW);
@@ -49,7 +60,9 @@ describe("failed-login throttling (LOGIN_ATTEMPTS_LIMIT=3/15m)", () => {
 
   it("counts concurrent attempts: no more than 3 passwords are ever checked", async () => {
     const account = await signUp(server.url);
-    const answers = await Promise.all(Array.from({ length: 10 }, () => callLogin(server.url, account.email, WRONG_PASSWORD)));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => callLogin(server.url, account.email, WRONG_PASSWORD)),
+    );
     const codes = answers.map((answer) => errorOf(answer)?.reason ?? errorOf(answer)?.code);
     expect(codes.filter((code) => code === "INVALID_CREDENTIALS")).toHaveLength(3);
     expect(codes.filter((code) => code === "RATE_LIMITED")).toHaveLength(7);
@@ -67,17 +80,20 @@ describe("failed-login throttling (LOGIN_ATTEMPTS_LIMIT=3/15m)", () => {
 
   it("clears the failure count on a successful login", async () => {
     const account = await signUp(server.url);
-    for (let i = 0; i < 2; i++) expect(errorOf(await callLogin(server.url, account.email, WRONG_PASSWORD))).toEqual(INVALID_CREDENTIALS);
+    for (let i = 0; i < 2; i++)
+      expect(errorOf(await callLogin(server.url, account.email, WRONG_PASSWORD))).toEqual(INVALID_CREDENTIALS);
     await expect(login(server.url, account.email, account.password)).resolves.toMatchObject({ userId: account.userId });
 
     // Without the reset, the second of these would already be the 4th failure.
-    for (let i = 0; i < 3; i++) expect(errorOf(await callLogin(server.url, account.email, WRONG_PASSWORD))).toEqual(INVALID_CREDENTIALS);
+    for (let i = 0; i < 3; i++)
+      expect(errorOf(await callLogin(server.url, account.email, WRONG_PASSWORD))).toEqual(INVALID_CREDENTIALS);
     expectRateLimited(await callLogin(server.url, account.email, account.password), WINDOW);
   });
 
   it("counts an unknown email as an account of its own, after normalization", async () => {
     const variants = ["ghost@x.io", " Ghost@x.io", "GHOST@X.IO  "];
-    for (const email of variants) expect(errorOf(await callLogin(server.url, email, WRONG_PASSWORD))).toEqual(INVALID_CREDENTIALS);
+    for (const email of variants)
+      expect(errorOf(await callLogin(server.url, email, WRONG_PASSWORD))).toEqual(INVALID_CREDENTIALS);
     expectRateLimited(await callLogin(server.url, "ghost@x.io", WRONG_PASSWORD), WINDOW);
     expectRateLimited(await callLogin(server.url, "\tGhost@X.io", WRONG_PASSWORD), WINDOW);
 
@@ -100,17 +116,27 @@ describe("per-IP throttling (AUTH_IP_LIMIT=5/1m) without TRUST_PROXY", () => {
   it("refuses the 6th signUp/login/refreshToken call, counting refused calls too", async () => {
     const email = uniqueEmail("ip");
     // Five calls of every kind, three of them refused for other reasons.
-    const badInput = await callGraphQL(server.url, SIGN_UP, { variables: { input: { email: "not-an-email", password: DEFAULT_PASSWORD } } });
+    const badInput = await callGraphQL(server.url, SIGN_UP, {
+      variables: { input: { email: "not-an-email", password: DEFAULT_PASSWORD } },
+    });
     expect(errorOf(badInput)?.code).toBe("BAD_USER_INPUT");
     expect(errorOf(await callLogin(server.url, uniqueEmail("nobody"), WRONG_PASSWORD))).toEqual(INVALID_CREDENTIALS);
-    expect(errorOf(await callGraphQL(server.url, REFRESH_TOKEN))).toEqual({ code: "UNAUTHENTICATED", reason: "REFRESH_TOKEN_MISSING" });
+    expect(errorOf(await callGraphQL(server.url, REFRESH_TOKEN))).toEqual({
+      code: "UNAUTHENTICATED",
+      reason: "REFRESH_TOKEN_MISSING",
+    });
     const account = await signUp(server.url, email);
     await login(server.url, email);
 
     const sixth = await callGraphQL(server.url, REFRESH_TOKEN, { cookie: account.cookie });
     expectRateLimited(sixth, WINDOW);
     expectRateLimited(await callLogin(server.url, email, DEFAULT_PASSWORD), WINDOW);
-    expectRateLimited(await callGraphQL(server.url, SIGN_UP, { variables: { input: { email: uniqueEmail("late"), password: DEFAULT_PASSWORD } } }), WINDOW);
+    expectRateLimited(
+      await callGraphQL(server.url, SIGN_UP, {
+        variables: { input: { email: uniqueEmail("late"), password: DEFAULT_PASSWORD } },
+      }),
+      WINDOW,
+    );
 
     // The refused refresh did not rotate anything, and other operations are not throttled.
     const stored = await server.database.prisma.session.findUnique({ where: { id: account.sessionId } });
@@ -122,7 +148,9 @@ describe("per-IP throttling (AUTH_IP_LIMIT=5/1m) without TRUST_PROXY", () => {
   it("ignores X-Forwarded-For: a spoofed address does not escape the limit", async () => {
     const answers: GraphQLResponse[] = [];
     for (let i = 1; i <= 6; i++) {
-      answers.push(await callLogin(server.url, uniqueEmail("spoof"), WRONG_PASSWORD, { "x-forwarded-for": `203.0.113.${i}` }));
+      answers.push(
+        await callLogin(server.url, uniqueEmail("spoof"), WRONG_PASSWORD, { "x-forwarded-for": `203.0.113.${i}` }),
+      );
     }
     // Whether or not the previous test already used up this IP, the 6th call is over the limit.
     expectRateLimited(answers[5], WINDOW);
@@ -133,7 +161,9 @@ describe("per-IP throttling with TRUST_PROXY=true", () => {
   const WINDOW = 60;
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer({ env: { AUTH_IP_LIMIT: "5/1m", TRUST_PROXY: "true", LOGIN_ATTEMPTS_LIMIT: "2/15m" } });
+    server = await startTestServer({
+      env: { AUTH_IP_LIMIT: "5/1m", TRUST_PROXY: "true", LOGIN_ATTEMPTS_LIMIT: "2/15m" },
+    });
   });
   afterAll(async () => {
     await server?.stop();
@@ -148,18 +178,25 @@ describe("per-IP throttling with TRUST_PROXY=true", () => {
     expectRateLimited(await callLogin(server.url, account.email, account.password, first), WINDOW);
 
     const second = await login(server.url, account.email, DEFAULT_PASSWORD, { headers: from("198.51.100.2") });
-    const sessions = await callGraphQL<{ sessions: Array<{ id: string; ip: string | null }> }>(server.url, SESSIONS, { accessToken: second.accessToken });
+    const sessions = await callGraphQL<{ sessions: Array<{ id: string; ip: string | null }> }>(server.url, SESSIONS, {
+      accessToken: second.accessToken,
+    });
     const ips = new Map(sessions.body.data?.sessions.map((session) => [session.id, session.ip]));
     expect(ips.get(account.sessionId)).toBe("198.51.100.1");
     expect(ips.get(second.sessionId)).toBe("198.51.100.2");
   });
 
   it("counts failed logins per account and address", async () => {
-    const account = await signUp(server.url, uniqueEmail("roaming"), DEFAULT_PASSWORD, { headers: from("198.51.100.10") });
+    const account = await signUp(server.url, uniqueEmail("roaming"), DEFAULT_PASSWORD, {
+      headers: from("198.51.100.10"),
+    });
     const home = from("198.51.100.11");
-    for (let i = 0; i < 2; i++) expect(errorOf(await callLogin(server.url, account.email, WRONG_PASSWORD, home))).toEqual(INVALID_CREDENTIALS);
+    for (let i = 0; i < 2; i++)
+      expect(errorOf(await callLogin(server.url, account.email, WRONG_PASSWORD, home))).toEqual(INVALID_CREDENTIALS);
     expectRateLimited(await callLogin(server.url, account.email, account.password, home), 15 * 60);
 
-    await expect(login(server.url, account.email, account.password, { headers: from("198.51.100.12") })).resolves.toMatchObject({ userId: account.userId });
+    await expect(
+      login(server.url, account.email, account.password, { headers: from("198.51.100.12") }),
+    ).resolves.toMatchObject({ userId: account.userId });
   });
 });

@@ -23,9 +23,17 @@ interface Answer {
 
 async function timedLogin(url: string, email: string, password: string, address: string): Promise<Answer> {
   const started = performance.now();
-  const response = await callGraphQL(url, LOGIN, { variables: { input: { email, password } }, headers: { "x-forwarded-for": address } });
+  const response = await callGraphQL(url, LOGIN, {
+    variables: { input: { email, password } },
+    headers: { "x-forwarded-for": address },
+  });
   const error = response.body.errors?.[0];
-  return { ms: performance.now() - started, code: error?.extensions?.code, retryAfter: error?.extensions?.retryAfter, signedIn: !error && response.status === 200 };
+  return {
+    ms: performance.now() - started,
+    code: error?.extensions?.code,
+    retryAfter: error?.extensions?.retryAfter,
+    signedIn: !error && response.status === 200,
+  };
 }
 
 describe("login under a hashing flood", () => {
@@ -42,7 +50,8 @@ describe("login under a hashing flood", () => {
     const stopAt = performance.now() + FLOOD_MS;
     const flood: Answer[] = [];
     const flooder = async (client: number) => {
-      while (performance.now() < stopAt) flood.push(await timedLogin(server.url, uniqueEmail("flood"), "some wrong password", `10.0.0.${client}`));
+      while (performance.now() < stopAt)
+        flood.push(await timedLogin(server.url, uniqueEmail("flood"), "some wrong password", `10.0.0.${client}`));
     };
     const genuineAnswers: Answer[] = [];
     const genuineUser = async () => {
@@ -53,7 +62,8 @@ describe("login under a hashing flood", () => {
       }
     };
     const workers = [genuineUser()];
-    for (let client = 1; client <= FLOOD_CLIENTS; client++) for (let i = 0; i < IN_FLIGHT_PER_CLIENT; i++) workers.push(flooder(client));
+    for (let client = 1; client <= FLOOD_CLIENTS; client++)
+      for (let i = 0; i < IN_FLIGHT_PER_CLIENT; i++) workers.push(flooder(client));
     await Promise.all(workers);
 
     // How long keyway held each login, from its access log: the client side of this
@@ -83,7 +93,13 @@ describe("login under a hashing flood", () => {
 
     const after = await timedLogin(server.url, genuine.email, DEFAULT_PASSWORD, "10.0.0.1");
     expect(after.signedIn).toBe(true);
-    expect(errorOf((await callGraphQL(server.url, LOGIN, { variables: { input: { email: genuine.email, password: DEFAULT_PASSWORD } } })))).toBeUndefined();
+    expect(
+      errorOf(
+        await callGraphQL(server.url, LOGIN, {
+          variables: { input: { email: genuine.email, password: DEFAULT_PASSWORD } },
+        }),
+      ),
+    ).toBeUndefined();
   });
 });
 
@@ -103,20 +119,31 @@ describe("a login refused because hashing is saturated", () => {
     const passwords = {
       hash: (password: string, client: string) => server.services.passwords.hash(password, client),
       verify: (password: string, stored: string | null, client: string) =>
-        saturated ? Promise.reject(new HashingOverloaded(2)) : server.services.passwords.verify(password, stored, client),
+        saturated
+          ? Promise.reject(new HashingOverloaded(2))
+          : server.services.passwords.verify(password, stored, client),
     };
     const auth = new AuthService({
       users: server.stores.users,
       sessions: server.services.sessions,
       passwords,
-      limits: createAuthRateLimits({ loginAttempts: { points: 2, durationSeconds: 900 }, authCallsPerIp: { points: 1000, durationSeconds: 60 } }),
+      limits: createAuthRateLimits({
+        loginAttempts: { points: 2, durationSeconds: 900 },
+        authCallsPerIp: { points: 1000, durationSeconds: 60 },
+      }),
       accessTokens: server.services.accessTokens,
       allowSignup: true,
       now: Date.now,
     });
     const request = { ip: "10.1.2.3", userAgent: null };
-    const answer = (work: Promise<unknown>) => work.then(() => "SIGNED_IN", (error: { extensions?: { code?: string; reason?: string } }) => error.extensions?.reason ?? error.extensions?.code);
-    for (let i = 0; i < 5; i++) expect(await answer(auth.login(account.email, "a wrong password", request))).toBe("RATE_LIMITED");
+    const answer = (work: Promise<unknown>) =>
+      work.then(
+        () => "SIGNED_IN",
+        (error: { extensions?: { code?: string; reason?: string } }) =>
+          error.extensions?.reason ?? error.extensions?.code,
+      );
+    for (let i = 0; i < 5; i++)
+      expect(await answer(auth.login(account.email, "a wrong password", request))).toBe("RATE_LIMITED");
     saturated = false;
     // Five refusals later the account still has both of its attempts.
     expect(await answer(auth.login(account.email, "a wrong password", request))).toBe("INVALID_CREDENTIALS");

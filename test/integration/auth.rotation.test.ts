@@ -77,7 +77,9 @@ describe("reuse detection", () => {
     const missing = await callGraphQL(server.url, "mutation { refreshToken { accessToken } }");
     expect(errorOf(missing)).toEqual({ code: "UNAUTHENTICATED", reason: "REFRESH_TOKEN_MISSING" });
     for (const token of ["garbage", "A".repeat(22) + "." + "B".repeat(43), "x".repeat(5000)]) {
-      const response = await callGraphQL(server.url, "mutation { refreshToken { accessToken } }", { headers: { "x-refresh-token": token } });
+      const response = await callGraphQL(server.url, "mutation { refreshToken { accessToken } }", {
+        headers: { "x-refresh-token": token },
+      });
       expect(errorOf(response)).toEqual({ code: "UNAUTHENTICATED", reason: "REFRESH_TOKEN_INVALID" });
     }
   });
@@ -101,7 +103,9 @@ describe("concurrent refreshes", () => {
     const mes = await Promise.all(tabs.slice(0, 10).map((tab) => tab.me()));
     expect(mes.every((response) => response.body.data?.me.id === user.id)).toBe(true);
     expect((await tabs[0].refresh()).body.errors).toBeUndefined();
-    expect((await server.database.prisma.session.findUniqueOrThrow({ where: { id: sessions[0].id } })).generation).toBe(2);
+    expect((await server.database.prisma.session.findUniqueOrThrow({ where: { id: sessions[0].id } })).generation).toBe(
+      2,
+    );
   });
 
   it("two racing rotations never fork a session (store-level compare-and-swap)", async () => {
@@ -129,7 +133,9 @@ describe("what the database holds", () => {
     expect(row.tokenHash).not.toBe(secret);
     // With only the row, the sealed token cannot be presented: a forged token built from it is refused.
     const forged = `${row.tokenFamily}.${Buffer.from(row.tokenHash, "hex").toString("base64url")}`;
-    const response = await callGraphQL(server.url, "mutation { refreshToken { accessToken } }", { headers: { "x-refresh-token": forged } });
+    const response = await callGraphQL(server.url, "mutation { refreshToken { accessToken } }", {
+      headers: { "x-refresh-token": forged },
+    });
     expect(errorOf(response)?.code).toBe("UNAUTHENTICATED");
   });
 });

@@ -32,7 +32,10 @@ interface CliResult {
 }
 
 function keyway(args: string[], input = ""): Promise<CliResult> {
-  const child = spawn(process.execPath, [path.join(ROOT, "scripts", "keyway.cjs"), ...args], { cwd: ROOT, env: childEnv(env) });
+  const child = spawn(process.execPath, [path.join(ROOT, "scripts", "keyway.cjs"), ...args], {
+    cwd: ROOT,
+    env: childEnv(env),
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk) => (stdout += chunk));
@@ -60,7 +63,10 @@ const auditEvents = (stderr: string) =>
 
 /** Logs in through a running keyway; returns the tokens of the new session. */
 async function loginThroughKeyway(url: string, email: string) {
-  const response = await callGraphQL(url, LOGIN, { variables: { input: { email, password: PASSWORD } }, headers: { [REFRESH_HEADER]: "1" } });
+  const response = await callGraphQL(url, LOGIN, {
+    variables: { input: { email, password: PASSWORD } },
+    headers: { [REFRESH_HEADER]: "1" },
+  });
   const login = (response.body.data as { login: { accessToken: string } }).login;
   return { accessToken: login.accessToken, refreshToken: response.headers.get(REFRESH_HEADER)! };
 }
@@ -91,7 +97,9 @@ describe("keyway CLI", () => {
     const created = await keyway(["user:create", `  ${email.toUpperCase()} `, "--json"], `${PASSWORD}\n`);
     expect(created.code).toBe(0);
     expect(created.json).toMatchObject({ email, id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
-    expect(auditEvents(created.stderr)).toEqual([expect.objectContaining({ event: "user.created", userId: created.json.id, actor: "cli" })]);
+    expect(auditEvents(created.stderr)).toEqual([
+      expect.objectContaining({ event: "user.created", userId: created.json.id, actor: "cli" }),
+    ]);
     expect(created.stderr).not.toContain(PASSWORD);
 
     const duplicate = await keyway(["user:create", email], PASSWORD);
@@ -114,8 +122,11 @@ describe("keyway CLI", () => {
     const listed = await keyway(["sessions:list", email, "--json"]);
     expect(listed.code).toBe(0);
     expect(listed.json).toHaveLength(2);
-    const sessionOf = async (accessToken: string) => JSON.parse(Buffer.from(accessToken.split(".")[1], "base64url").toString()).sid as string;
-    expect(listed.json.map((session: { id: string }) => session.id).sort()).toEqual([await sessionOf(first.accessToken), await sessionOf(second.accessToken)].sort());
+    const sessionOf = async (accessToken: string) =>
+      JSON.parse(Buffer.from(accessToken.split(".")[1], "base64url").toString()).sid as string;
+    expect(listed.json.map((session: { id: string }) => session.id).sort()).toEqual(
+      [await sessionOf(first.accessToken), await sessionOf(second.accessToken)].sort(),
+    );
 
     const revoked = await keyway(["sessions:revoke", await sessionOf(first.accessToken)]);
     expect(revoked.code).toBe(0);
@@ -132,7 +143,9 @@ describe("keyway CLI", () => {
     server = await startKeyway(env);
     try {
       for (const tokens of [first, second]) {
-        const refreshed = await callGraphQL(server.url, REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: tokens.refreshToken } });
+        const refreshed = await callGraphQL(server.url, REFRESH_TOKEN, {
+          headers: { [REFRESH_HEADER]: tokens.refreshToken },
+        });
         expect(errorOf(refreshed)).toMatchObject({ code: "UNAUTHENTICATED", reason: "REFRESH_TOKEN_INVALID" });
         const me = await callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${tokens.accessToken}` } });
         expect(errorOf(me)).toMatchObject({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
@@ -146,7 +159,9 @@ describe("keyway CLI", () => {
 
   it("keys:rotate publishes a new key at once; keyway serves it in the JWKS beside the current one, which keeps signing for now", async () => {
     let server = await startKeyway(env);
-    const before = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+    const before = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as {
+      keys: Array<{ kid: string }>;
+    };
     await stopKeyway(server);
     expect(before.keys).toHaveLength(1);
 
@@ -154,11 +169,15 @@ describe("keyway CLI", () => {
     expect(rotated.code).toBe(0);
     expect(rotated.json.replaces).toBe(before.keys[0].kid);
     expect(new Date(rotated.json.activatesAt).getTime()).toBeGreaterThan(Date.now());
-    expect(auditEvents(rotated.stderr)).toEqual([expect.objectContaining({ event: "keys.rotated", kid: rotated.json.kid })]);
+    expect(auditEvents(rotated.stderr)).toEqual([
+      expect.objectContaining({ event: "keys.rotated", kid: rotated.json.kid }),
+    ]);
 
     server = await startKeyway(env);
     try {
-      const after = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+      const after = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as {
+        keys: Array<{ kid: string }>;
+      };
       expect(after.keys.map((key) => key.kid).sort()).toEqual([before.keys[0].kid, rotated.json.kid].sort());
       expect(server.logs.find((line) => line.msg === "keyway is listening")?.kid).toBe(before.keys[0].kid);
     } finally {
@@ -188,7 +207,12 @@ describe("keyway CLI on the embedded database", () => {
 describe("keyway CLI beside a running keyway (PostgreSQL, which admits both)", () => {
   it("a session revoked from the CLI is refused by the running instance within its revocation poll", async () => {
     const shared = await createTestDatabase({ kind: "postgres" });
-    const sharedEnv = { DATA_DIR: shared.dataDir, DATABASE_URL: shared.url!, LOG_LEVEL: "info", REVOCATION_POLL_INTERVAL: "1s" };
+    const sharedEnv = {
+      DATA_DIR: shared.dataDir,
+      DATABASE_URL: shared.url!,
+      LOG_LEVEL: "info",
+      REVOCATION_POLL_INTERVAL: "1s",
+    };
     const previous = env;
     env = sharedEnv;
     const server = await startKeyway(sharedEnv);

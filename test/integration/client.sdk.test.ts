@@ -36,12 +36,21 @@ describe("keyway/client over the x-refresh-token header (Node)", () => {
     const email = uniqueEmail("sdk");
     await signUp(server.url, email);
     const stored: Array<string | null> = [];
-    const first = new KeywayClient({ url: graphqlUrl, transport: "header", onRefreshToken: (token) => void stored.push(token) });
+    const first = new KeywayClient({
+      url: graphqlUrl,
+      transport: "header",
+      onRefreshToken: (token) => void stored.push(token),
+    });
     expect((await first.login(email, DEFAULT_PASSWORD)).email).toBe(email);
     expect(stored).toHaveLength(1);
     expect((await first.request(MeDocument)).data?.me.email).toBe(email);
 
-    const second = new KeywayClient({ url: graphqlUrl, transport: "header", refreshToken: stored.at(-1)!, onRefreshToken: (token) => void stored.push(token) });
+    const second = new KeywayClient({
+      url: graphqlUrl,
+      transport: "header",
+      refreshToken: stored.at(-1)!,
+      onRefreshToken: (token) => void stored.push(token),
+    });
     expect((await second.restore())?.email).toBe(email);
     expect(stored).toHaveLength(2);
     expect(stored[1]).not.toBe(stored[0]);
@@ -80,7 +89,11 @@ describe("keyway/client over the x-refresh-token header (Node)", () => {
 
   it("logout ends the session, forgets the stored token, and the old token no longer restores", async () => {
     const stored: Array<string | null> = [];
-    const client = new KeywayClient({ url: graphqlUrl, transport: "header", onRefreshToken: (token) => void stored.push(token) });
+    const client = new KeywayClient({
+      url: graphqlUrl,
+      transport: "header",
+      onRefreshToken: (token) => void stored.push(token),
+    });
     await client.signUp(uniqueEmail("bye"), DEFAULT_PASSWORD);
     const token = stored.at(-1)!;
     await client.logout();
@@ -98,7 +111,12 @@ describe("keyway/client with the refresh cookie (browser)", () => {
     await tab.signUp(email, DEFAULT_PASSWORD);
     expect(jar.cookie()).toMatch(/^refresh_token=/);
 
-    const reloaded = new KeywayClient({ url: graphqlUrl, transport: "cookie", fetch: jar.fetchImpl, refreshAhead: false });
+    const reloaded = new KeywayClient({
+      url: graphqlUrl,
+      transport: "cookie",
+      fetch: jar.fetchImpl,
+      refreshAhead: false,
+    });
     expect((await reloaded.restore())?.email).toBe(email);
     expect((await reloaded.request(MeDocument)).data?.me.email).toBe(email);
   });
@@ -106,7 +124,13 @@ describe("keyway/client with the refresh cookie (browser)", () => {
   it("a session ended elsewhere signs the other tab out on its next request and tells the app", async () => {
     const jar = recordingFetch({ cookies: true });
     const ended: Array<string | undefined> = [];
-    const tab = new KeywayClient({ url: graphqlUrl, transport: "cookie", fetch: jar.fetchImpl, refreshAhead: false, onSessionEnd: (reason) => ended.push(reason) });
+    const tab = new KeywayClient({
+      url: graphqlUrl,
+      transport: "cookie",
+      fetch: jar.fetchImpl,
+      refreshAhead: false,
+      onSessionEnd: (reason) => ended.push(reason),
+    });
     const other = new KeywayClient({ url: graphqlUrl, transport: "cookie", fetch: jar.fetchImpl, refreshAhead: false });
     await tab.signUp(uniqueEmail("tabs"), DEFAULT_PASSWORD);
     await other.restore();
@@ -128,7 +152,12 @@ describe("keyway/client refreshing ahead of expiry", () => {
 
   it("refreshes by itself shortly before the access token expires (at most half its lifetime early)", async () => {
     const { fetchImpl, operations } = recordingFetch();
-    const client = new KeywayClient({ url: `${shortLived.url}/graphql`, transport: "header", fetch: fetchImpl, refreshAhead: true });
+    const client = new KeywayClient({
+      url: `${shortLived.url}/graphql`,
+      transport: "header",
+      fetch: fetchImpl,
+      refreshAhead: true,
+    });
     await client.signUp(uniqueEmail("ahead"), DEFAULT_PASSWORD);
     const firstExpiry = client.current.accessTokenExpiresAt!;
     // A 4 s token is refreshed 2 s before it expires; nothing else asks for it here.

@@ -11,7 +11,6 @@ import { freePort } from "../helpers/net";
 import { callGraphQL, errorOf } from "../helpers/http";
 import { startTestServer, type TestServer } from "../helpers/server";
 
-
 /** The compiled example (test/global-setup.ts builds it) in its own process, as a real subgraph runs. */
 async function startNotesProcess(jwksUrl: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
@@ -45,8 +44,15 @@ it("hands the subgraph the caller's identity: notes are written and read per use
   const alice = await signUp(keyway.url);
   const bob = await signUp(keyway.url);
   expect((await callGraphQL(keyway.url, ADD, { accessToken: alice.accessToken })).body.errors).toBeUndefined();
-  const mine = await callGraphQL(keyway.url, "{ myNotes { text } me { id email notes { text } } }", { accessToken: alice.accessToken });
-  expect(mine.body).toEqual({ data: { myNotes: [{ text: "buy milk" }], me: { id: alice.userId, email: alice.email, notes: [{ text: "buy milk" }] } } });
+  const mine = await callGraphQL(keyway.url, "{ myNotes { text } me { id email notes { text } } }", {
+    accessToken: alice.accessToken,
+  });
+  expect(mine.body).toEqual({
+    data: {
+      myNotes: [{ text: "buy milk" }],
+      me: { id: alice.userId, email: alice.email, notes: [{ text: "buy milk" }] },
+    },
+  });
   const theirs = await callGraphQL(keyway.url, "{ myNotes { text } }", { accessToken: bob.accessToken });
   expect(theirs.body.data).toEqual({ myNotes: [] });
 });
@@ -71,7 +77,8 @@ it("refuses requests sent straight to the subgraph with a forged, other-audience
   const now = Date.now();
   // The body callGraphQL sends: what an identity for this request is bound to.
   const body = JSON.stringify({ query: ADD });
-  const mint = (audience: string, at: number, forBody = body) => signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, audience, at, forBody);
+  const mint = (audience: string, at: number, forBody = body) =>
+    signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, audience, at, forBody);
   const identities = {
     forged: `${Buffer.from('{"alg":"none","typ":"keyway-identity+jwt"}').toString("base64url")}.${Buffer.from(JSON.stringify({ ...claims, aud: "notes" })).toString("base64url")}.`,
     otherAudience: mint("billing", now),
@@ -95,7 +102,12 @@ describe("key rotation", () => {
     const database = await createTestDatabase();
     const port = await freePort();
     const subgraph = await startNotesProcess(`http://127.0.0.1:${port}/.well-known/jwks.json`);
-    const env = { PORT: String(port), DATA_DIR: database.dataDir, SUBGRAPHS: `notes=${subgraph.url}/graphql`, ...(database.url ? { DATABASE_URL: database.url } : {}) };
+    const env = {
+      PORT: String(port),
+      DATA_DIR: database.dataDir,
+      SUBGRAPHS: `notes=${subgraph.url}/graphql`,
+      ...(database.url ? { DATABASE_URL: database.url } : {}),
+    };
     try {
       const before = await startKeyway(env);
       const old = await signUp(before.url);
@@ -105,7 +117,9 @@ describe("key rotation", () => {
       // Rotation: a newer key file; keyway signs with the newest and still publishes and accepts the older.
       writeDevelopmentKey(path.join(database.dataDir, "keys", `signing-${Date.now() + 1000}.pem`));
       const after = await startKeyway(env);
-      const jwks = (await (await fetch(`${after.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+      const jwks = (await (await fetch(`${after.url}/.well-known/jwks.json`)).json()) as {
+        keys: Array<{ kid: string }>;
+      };
       expect(jwks.keys).toHaveLength(2);
       const fresh = await login(after.url, old.email);
       expect(fresh.accessToken.split(".")[0]).not.toBe(old.accessToken.split(".")[0]); // a different kid in the header

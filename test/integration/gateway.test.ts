@@ -23,7 +23,8 @@ const IDENTITY = "keyway-identity";
 /** What the gateway's hook sends: a marker standing in for the signed identity token, given the body it is for. */
 const headersFor = (subgraph: string, context: GraphQLContext) => {
   const caller = context.caller;
-  return (body: string): Record<string, string> => (caller ? { [IDENTITY]: `test-identity:${subgraph}:${caller.sub}:${Buffer.from(body).toString("base64url")}` } : {});
+  return (body: string): Record<string, string> =>
+    caller ? { [IDENTITY]: `test-identity:${subgraph}:${caller.sub}:${Buffer.from(body).toString("base64url")}` } : {};
 };
 const markerOf = (header: string | undefined) => header?.split(":").slice(0, 3).join(":");
 
@@ -41,7 +42,8 @@ async function startNotesSubgraph(port = 0) {
       resolvers: {
         Query: {
           notesVersion: () => "1",
-          whoami: (_root: unknown, _args: unknown, context: { headers: Record<string, string> }) => markerOf(context.headers[IDENTITY]) ?? null,
+          whoami: (_root: unknown, _args: unknown, context: { headers: Record<string, string> }) =>
+            markerOf(context.headers[IDENTITY]) ?? null,
           authorsOf: (_root: unknown, args: { ids: string[] }) => args.ids.map((id) => ({ id })),
           refused: () => {
             throw new GraphQLError("Not your notes", { extensions: { code: "FORBIDDEN" } });
@@ -52,7 +54,10 @@ async function startNotesSubgraph(port = 0) {
         },
         User: {
           __resolveReference: (reference: { id: string }) => reference,
-          notes: (user: { id: string }, _args: unknown, context: { headers: Record<string, string> }) => [`note of ${user.id}`, `headers:${JSON.stringify(context.headers)}`],
+          notes: (user: { id: string }, _args: unknown, context: { headers: Record<string, string> }) => [
+            `note of ${user.id}`,
+            `headers:${JSON.stringify(context.headers)}`,
+          ],
         },
       },
     },
@@ -72,14 +77,28 @@ async function startNotesSubgraph(port = 0) {
 
 async function startGateway(subgraphs: { name: string; url: string }[], maxRetryDelayMs?: number) {
   const testDatabase = await createTestDatabase();
-  const config = loadConfig({ NODE_ENV: "test", DATA_DIR: testDatabase.dataDir, ...(testDatabase.url ? { DATABASE_URL: testDatabase.url } : {}) });
+  const config = loadConfig({
+    NODE_ENV: "test",
+    DATA_DIR: testDatabase.dataDir,
+    ...(testDatabase.url ? { DATABASE_URL: testDatabase.url } : {}),
+  });
   const logs: string[] = [];
-  const logger = createLogger({ level: "info", destination: new Writable({ write: (chunk, _e, done) => (logs.push(String(chunk)), done()) }) });
+  const logger = createLogger({
+    level: "info",
+    destination: new Writable({ write: (chunk, _e, done) => (logs.push(String(chunk)), done()) }),
+  });
   // keyway as main.ts opens it; only the supergraph is this test's own (its headersFor, timeouts and retries).
   const keyway = await openKeyway({ config, logger, migrations: "apply" });
   const { services, database, keys } = keyway;
   const resolvers = { auth: services.auth, events: services.events, cookie: services.cookie };
-  const gateway = await createSupergraph({ localSchema: await buildLocalSubgraphSchema(resolvers), subgraphs, headersFor, logger, requestTimeoutMs: 3000, maxRetryDelayMs });
+  const gateway = await createSupergraph({
+    localSchema: await buildLocalSubgraphSchema(resolvers),
+    subgraphs,
+    headersFor,
+    logger,
+    requestTimeoutMs: 3000,
+    maxRetryDelayMs,
+  });
   const server = await createServer({ config, database, keys, logger, services, gateway });
   const url = await server.listen(0, "127.0.0.1");
   return {
@@ -112,7 +131,11 @@ describe("keyway composing a subgraph that extends User", () => {
   });
 
   it("answers keyway's and the subgraph's fields of User in one query", async () => {
-    const response = await callGraphQL<{ me: { id: string; email: string; notes: string[] } }>(keyway.url, ME_WITH_NOTES, { accessToken: account.accessToken });
+    const response = await callGraphQL<{ me: { id: string; email: string; notes: string[] } }>(
+      keyway.url,
+      ME_WITH_NOTES,
+      { accessToken: account.accessToken },
+    );
     expect(response.body.errors).toBeUndefined();
     expect(response.body.data?.me).toMatchObject({ id: account.userId, email: account.email });
     expect(response.body.data?.me.notes[0]).toBe(`note of ${account.userId}`);
@@ -121,10 +144,16 @@ describe("keyway composing a subgraph that extends User", () => {
   it("resolves User references from the subgraph through keyway, for the caller's own user only", async () => {
     const query = "query($ids: [ID!]!) { authorsOf(ids: $ids) { id email } }";
     const other = await signUp(keyway.url);
-    const mine = await callGraphQL(keyway.url, query, { variables: { ids: [account.userId] }, accessToken: account.accessToken });
+    const mine = await callGraphQL(keyway.url, query, {
+      variables: { ids: [account.userId] },
+      accessToken: account.accessToken,
+    });
     expect(mine.body).toEqual({ data: { authorsOf: [{ id: account.userId, email: account.email }] } });
     // Someone else's id, an unknown or a malformed one is no user for this caller: that item is null, its siblings are served.
-    const mixed = await callGraphQL(keyway.url, query, { variables: { ids: [other.userId, account.userId, randomUUID(), "not-a-uuid"] }, accessToken: account.accessToken });
+    const mixed = await callGraphQL(keyway.url, query, {
+      variables: { ids: [other.userId, account.userId, randomUUID(), "not-a-uuid"] },
+      accessToken: account.accessToken,
+    });
     expect(mixed.body.data).toEqual({ authorsOf: [null, { id: account.userId, email: account.email }, null, null] });
     const anonymous = await callGraphQL(keyway.url, query, { variables: { ids: [account.userId] } });
     expect(anonymous.body.data).toEqual({ authorsOf: [null] });
@@ -141,7 +170,10 @@ describe("keyway composing a subgraph that extends User", () => {
   });
 
   it("keeps keyway's error codes through the composed schema", async () => {
-    const wrong = await callGraphQL(keyway.url, "mutation { login(input: { email: \"nobody@example.io\", password: \"wrong password\" }) { accessToken } }");
+    const wrong = await callGraphQL(
+      keyway.url,
+      'mutation { login(input: { email: "nobody@example.io", password: "wrong password" }) { accessToken } }',
+    );
     expect(errorOf(wrong)).toEqual({ code: "UNAUTHENTICATED", reason: "INVALID_CREDENTIALS" });
     const anonymous = await callGraphQL(keyway.url, "{ me { id } }");
     expect(errorOf(anonymous)).toEqual({ code: "UNAUTHENTICATED", reason: "TOKEN_MISSING" });
@@ -151,9 +183,14 @@ describe("keyway composing a subgraph that extends User", () => {
   it("passes a subgraph's coded errors on and masks its unexpected ones", async () => {
     const response = await callGraphQL(keyway.url, "{ notesVersion refused crashed }");
     expect(response.body.data).toEqual({ notesVersion: "1", refused: null, crashed: null });
-    const byPath = Object.fromEntries((response.body.errors ?? []).map((e) => [String((e as { path?: unknown[] }).path), e]));
+    const byPath = Object.fromEntries(
+      (response.body.errors ?? []).map((e) => [String((e as { path?: unknown[] }).path), e]),
+    );
     expect(byPath.refused).toMatchObject({ message: "Not your notes", extensions: { code: "FORBIDDEN" } });
-    expect(byPath.crashed).toMatchObject({ message: "Internal server error", extensions: { code: "INTERNAL_SERVER_ERROR" } });
+    expect(byPath.crashed).toMatchObject({
+      message: "Internal server error",
+      extensions: { code: "INTERNAL_SERVER_ERROR" },
+    });
     expect(JSON.stringify(response.body)).not.toContain("hunter2");
   });
 
@@ -163,7 +200,12 @@ describe("keyway composing a subgraph that extends User", () => {
     const response = await callGraphQL<{ me: { notes: string[] } }>(keyway.url, ME_WITH_NOTES, {
       accessToken: loggedIn.accessToken,
       cookie: loggedIn.cookie,
-      headers: { "x-refresh-token": loggedIn.refreshToken, "x-user-id": "someone-else", [IDENTITY]: "forged", "x-forwarded-for": "10.0.0.1" },
+      headers: {
+        "x-refresh-token": loggedIn.refreshToken,
+        "x-user-id": "someone-else",
+        [IDENTITY]: "forged",
+        "x-forwarded-for": "10.0.0.1",
+      },
     });
     expect(response.body.errors).toBeUndefined();
     expect(notes.received.length).toBeGreaterThan(0);
@@ -175,8 +217,20 @@ describe("keyway composing a subgraph that extends User", () => {
       expect(headers).not.toHaveProperty("x-forwarded-for");
       expect(markerOf(headers[IDENTITY])).toBe(`test-identity:notes:${account.userId}`);
       // Beyond the hook's headers and content-type/accept, only what Node's fetch adds for any request.
-      const transport = ["host", "connection", "content-length", "user-agent", "accept-encoding", "accept-language", "sec-fetch-mode"];
-      expect(Object.keys(headers).filter((name) => !transport.includes(name)).sort()).toEqual(["accept", "content-type", IDENTITY]);
+      const transport = [
+        "host",
+        "connection",
+        "content-length",
+        "user-agent",
+        "accept-encoding",
+        "accept-language",
+        "sec-fetch-mode",
+      ];
+      expect(
+        Object.keys(headers)
+          .filter((name) => !transport.includes(name))
+          .sort(),
+      ).toEqual(["accept", "content-type", IDENTITY]);
     }
     const echoed = response.body.data!.me.notes[1];
     expect(echoed).not.toContain(loggedIn.accessToken);
@@ -198,13 +252,19 @@ describe("keyway composing a subgraph that extends User", () => {
   it("never merges the same subgraph request of two callers, which would answer one with the other's identity", async () => {
     const other = await signUp(keyway.url);
     const callers = Array.from({ length: 20 }, (_, i) => (i % 2 ? other : account));
-    const answers = await Promise.all(callers.map((caller) => callGraphQL<{ whoami: string }>(keyway.url, "{ whoami }", { accessToken: caller.accessToken })));
+    const answers = await Promise.all(
+      callers.map((caller) =>
+        callGraphQL<{ whoami: string }>(keyway.url, "{ whoami }", { accessToken: caller.accessToken }),
+      ),
+    );
     answers.forEach((answer, i) => expect(answer.body.data?.whoami).toBe(`test-identity:notes:${callers[i].userId}`));
   });
 
   it("sends no identity for anonymous requests", async () => {
     notes.received.length = 0;
-    const response = await callGraphQL(keyway.url, "{ notesVersion }", { headers: { [IDENTITY]: "forged", authorization: "Bearer not-a-token" } });
+    const response = await callGraphQL(keyway.url, "{ notesVersion }", {
+      headers: { [IDENTITY]: "forged", authorization: "Bearer not-a-token" },
+    });
     expect(response.body).toEqual({ data: { notesVersion: "1" } });
     expect(notes.received).toHaveLength(1);
     expect(notes.received[0]).not.toHaveProperty(IDENTITY);
@@ -214,11 +274,18 @@ describe("keyway composing a subgraph that extends User", () => {
   // Last: stops the subgraph.
   it("fails only the subgraph's fields, with SUBGRAPH_UNAVAILABLE, while it is down", async () => {
     await notes.stop();
-    const mixed = await callGraphQL<{ me: { id: string; email: string; notes: string[] | null } }>(keyway.url, ME_WITH_NOTES, { accessToken: account.accessToken });
+    const mixed = await callGraphQL<{ me: { id: string; email: string; notes: string[] | null } }>(
+      keyway.url,
+      ME_WITH_NOTES,
+      { accessToken: account.accessToken },
+    );
     expect(mixed.status).toBe(200);
     expect(mixed.body.data?.me).toEqual({ id: account.userId, email: account.email, notes: null });
     expect(mixed.body.errors).toHaveLength(1);
-    expect(mixed.body.errors?.[0]).toMatchObject({ path: ["me", "notes"], extensions: { code: "SUBGRAPH_UNAVAILABLE" } });
+    expect(mixed.body.errors?.[0]).toMatchObject({
+      path: ["me", "notes"],
+      extensions: { code: "SUBGRAPH_UNAVAILABLE" },
+    });
 
     const rootField = await callGraphQL(keyway.url, "{ notesVersion }");
     expect(errorOf(rootField)).toEqual({ code: "SUBGRAPH_UNAVAILABLE", reason: undefined });
@@ -236,15 +303,19 @@ describe("a subgraph unreachable at start-up", () => {
     const keyway = await startGateway([{ name: "notes", url: `http://127.0.0.1:${port}/` }], 200);
     let notes: Awaited<ReturnType<typeof startNotesSubgraph>> | undefined;
     try {
-      expect((keyway.gateway).missing).toEqual(["notes"]);
+      expect(keyway.gateway.missing).toEqual(["notes"]);
       const account = await signUp(keyway.url);
       const before = await callGraphQL(keyway.url, ME_WITH_NOTES, { accessToken: account.accessToken });
       expect(errorOf(before)?.code).toBe("GRAPHQL_VALIDATION_FAILED");
-      expect((await callGraphQL(keyway.url, "{ me { id } }", { accessToken: account.accessToken })).body).toEqual({ data: { me: { id: account.userId } } });
+      expect((await callGraphQL(keyway.url, "{ me { id } }", { accessToken: account.accessToken })).body).toEqual({
+        data: { me: { id: account.userId } },
+      });
 
       notes = await startNotesSubgraph(port);
       await keyway.gateway.whenComplete();
-      const after = await callGraphQL<{ me: { notes: string[] } }>(keyway.url, ME_WITH_NOTES, { accessToken: account.accessToken });
+      const after = await callGraphQL<{ me: { notes: string[] } }>(keyway.url, ME_WITH_NOTES, {
+        accessToken: account.accessToken,
+      });
       expect(after.body.errors).toBeUndefined();
       expect(after.body.data?.me.notes[0]).toBe(`note of ${account.userId}`);
     } finally {
@@ -253,4 +324,3 @@ describe("a subgraph unreachable at start-up", () => {
     }
   });
 });
-

@@ -17,12 +17,22 @@ const clock = new TestClock(start);
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await startTestServer({ clock, env: { SESSION_RETENTION: "2d", SESSION_IDLE_TTL: "3d", REFRESH_TOKEN_TTL: "10d" } });
+  server = await startTestServer({
+    clock,
+    env: { SESSION_RETENTION: "2d", SESSION_IDLE_TTL: "3d", REFRESH_TOKEN_TTL: "10d" },
+  });
 });
 afterAll(() => server.stop());
 
-const purge = () => purgeSessions({ sessions: server.stores.sessions, retentionSeconds: 2 * DAY, idleTtlSeconds: 3 * DAY, now: clock.now });
-const sessionIds = async () => (await server.database.prisma.session.findMany({ select: { id: true } })).map((row) => row.id).sort();
+const purge = () =>
+  purgeSessions({
+    sessions: server.stores.sessions,
+    retentionSeconds: 2 * DAY,
+    idleTtlSeconds: 3 * DAY,
+    now: clock.now,
+  });
+const sessionIds = async () =>
+  (await server.database.prisma.session.findMany({ select: { id: true } })).map((row) => row.id).sort();
 
 it("keeps live and recently ended sessions, purges those ended, idle or expired beyond the retention", async () => {
   const cookieless = { headers: { [REFRESH_HEADER]: "1" } };
@@ -35,7 +45,8 @@ it("keeps live and recently ended sessions, purges those ended, idle or expired 
   clock.advance(1.5 * DAY); // day 2.5
   const active = await signUp(server.url, undefined, undefined, cookieless);
   let refreshToken = active.refreshToken;
-  const use = async () => (refreshToken = (await refresh(server.url, { headers: { [REFRESH_HEADER]: refreshToken } })).refreshToken);
+  const use = async () =>
+    (refreshToken = (await refresh(server.url, { headers: { [REFRESH_HEADER]: refreshToken } })).refreshToken);
   expect(await purge()).toEqual({ ran: true, deleted: 1 }); // ended 2.5 days ago
   expect(await sessionIds()).toEqual([idle.sessionId, active.sessionId].sort());
 
@@ -67,8 +78,22 @@ it("an instance that finds another one purging skips the round (PostgreSQL, as s
     await migrateDatabase(db);
     const user = await db.prisma.user.create({ data: { email: "old@example.io", passwordHash: "x" } });
     const longAgo = new Date(Date.now() - 100 * DAY * 1000);
-    await db.prisma.session.create({ data: { userId: user.id, tokenFamily: "f", tokenHash: "0".repeat(64), expiresAt: longAgo, endedAt: longAgo, endReason: "LOGOUT" } });
-    const options = { sessions: createPrismaSessionStore(db.prisma), retentionSeconds: DAY, idleTtlSeconds: DAY, now: Date.now };
+    await db.prisma.session.create({
+      data: {
+        userId: user.id,
+        tokenFamily: "f",
+        tokenHash: "0".repeat(64),
+        expiresAt: longAgo,
+        endedAt: longAgo,
+        endReason: "LOGOUT",
+      },
+    });
+    const options = {
+      sessions: createPrismaSessionStore(db.prisma),
+      retentionSeconds: DAY,
+      idleTtlSeconds: DAY,
+      now: Date.now,
+    };
 
     await other.connect();
     await other.query("SELECT pg_advisory_lock(7152025001)");

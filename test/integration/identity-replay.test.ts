@@ -40,8 +40,10 @@ async function startNotesSubgraph(jwksUrl: string) {
       `),
       resolvers: {
         Query: {
-          myNotes: (_root: unknown, _args: unknown, context: { identity: IdentityClaims | null }) => notes.get(callerOf(context)) ?? [],
-          noteCount: (_root: unknown, _args: unknown, context: { identity: IdentityClaims | null }) => (notes.get(callerOf(context)) ?? []).length,
+          myNotes: (_root: unknown, _args: unknown, context: { identity: IdentityClaims | null }) =>
+            notes.get(callerOf(context)) ?? [],
+          noteCount: (_root: unknown, _args: unknown, context: { identity: IdentityClaims | null }) =>
+            (notes.get(callerOf(context)) ?? []).length,
         },
         Mutation: {
           addNote: (_root: unknown, args: { text: string }, context: { identity: IdentityClaims | null }) => {
@@ -52,7 +54,8 @@ async function startNotesSubgraph(jwksUrl: string) {
         },
         User: {
           __resolveReference: (reference: { id: string }) => reference,
-          notes: (user: { id: string }, _args: unknown, context: { identity: IdentityClaims | null }) => (callerOf(context) === user.id ? (notes.get(user.id) ?? []) : []),
+          notes: (user: { id: string }, _args: unknown, context: { identity: IdentityClaims | null }) =>
+            callerOf(context) === user.id ? (notes.get(user.id) ?? []) : [],
         },
       },
     },
@@ -62,19 +65,31 @@ async function startNotesSubgraph(jwksUrl: string) {
     listen: { port: 0, host: "127.0.0.1" },
     context: async ({ req }) => {
       const header = req.headers[IDENTITY_HEADER];
-      if (typeof header === "string") captured.push({ identity: header, body: structuredClone((req as { body?: Record<string, unknown> }).body ?? {}) });
+      if (typeof header === "string")
+        captured.push({
+          identity: header,
+          body: structuredClone((req as { body?: Record<string, unknown> }).body ?? {}),
+        });
       return { identity: await identity.verifyHttpRequest(req) };
     },
   });
   return { url, captured, stop: () => server.stop() };
 }
 
-const claimsOf = (identity: string): Record<string, unknown> => JSON.parse(Buffer.from(identity.split(".")[1], "base64url").toString());
+const claimsOf = (identity: string): Record<string, unknown> =>
+  JSON.parse(Buffer.from(identity.split(".")[1], "base64url").toString());
 
 /** Straight to the subgraph, past keyway, as someone who can reach it would. */
 async function sendDirect(url: string, identity: string, body: unknown) {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", [IDENTITY_HEADER]: identity }, body: JSON.stringify(body) });
-  const answer = (await response.json()) as { data?: unknown; errors?: Array<{ extensions?: { code?: string; reason?: string } }> };
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", [IDENTITY_HEADER]: identity },
+    body: JSON.stringify(body),
+  });
+  const answer = (await response.json()) as {
+    data?: unknown;
+    errors?: Array<{ extensions?: { code?: string; reason?: string } }>;
+  };
   return { status: response.status, data: answer.data, error: answer.errors?.[0]?.extensions };
 }
 
@@ -103,26 +118,40 @@ async function capturing(run: () => Promise<void>): Promise<Captured[]> {
 describe("through keyway", () => {
   it("serves mutations, queries and entity references, each subgraph request with an identity of its own", async () => {
     const sent = await capturing(async () => {
-      const added = await callGraphQL(keyway.url, "mutation($text: String!) { addNote(text: $text) }", { accessToken: alice.accessToken, variables: { text: "milk" } });
+      const added = await callGraphQL(keyway.url, "mutation($text: String!) { addNote(text: $text) }", {
+        accessToken: alice.accessToken,
+        variables: { text: "milk" },
+      });
       expect(added.body).toEqual({ data: { addNote: ["milk"] } });
       // A root field and an entity reference: two requests to the notes subgraph in one operation.
       const both = await callGraphQL(keyway.url, "{ myNotes me { id notes } }", { accessToken: alice.accessToken });
       expect(both.body).toEqual({ data: { myNotes: ["milk"], me: { id: alice.userId, notes: ["milk"] } } });
       // Fields of one subgraph that the gateway batches into one request.
-      const batched = await callGraphQL(keyway.url, "{ a: myNotes b: noteCount mine: me { notes } again: me { id notes } }", { accessToken: alice.accessToken });
-      expect(batched.body).toEqual({ data: { a: ["milk"], b: 1, mine: { notes: ["milk"] }, again: { id: alice.userId, notes: ["milk"] } } });
+      const batched = await callGraphQL(
+        keyway.url,
+        "{ a: myNotes b: noteCount mine: me { notes } again: me { id notes } }",
+        { accessToken: alice.accessToken },
+      );
+      expect(batched.body).toEqual({
+        data: { a: ["milk"], b: 1, mine: { notes: ["milk"] }, again: { id: alice.userId, notes: ["milk"] } },
+      });
     });
     expect(sent.length).toBeGreaterThanOrEqual(4);
     const claims = sent.map((request) => claimsOf(request.identity));
     expect(new Set(claims.map((claim) => claim.jti)).size).toBe(sent.length);
-    for (const claim of claims) expect(claim).toMatchObject({ aud: "notes", sub: alice.userId, bh: expect.stringMatching(/^[\w-]{43}$/) });
+    for (const claim of claims)
+      expect(claim).toMatchObject({ aud: "notes", sub: alice.userId, bh: expect.stringMatching(/^[\w-]{43}$/) });
   });
 
   it("keeps callers apart when they send the same query at the same moment", async () => {
     const bob = await signUp(keyway.url);
     await callGraphQL(keyway.url, 'mutation { addNote(text: "bob\'s") }', { accessToken: bob.accessToken });
     const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => callGraphQL<{ myNotes: string[] }>(keyway.url, "{ myNotes }", { accessToken: (i % 2 ? bob : alice).accessToken })),
+      Array.from({ length: 20 }, (_, i) =>
+        callGraphQL<{ myNotes: string[] }>(keyway.url, "{ myNotes }", {
+          accessToken: (i % 2 ? bob : alice).accessToken,
+        }),
+      ),
     );
     answers.forEach((answer, i) => expect(answer.body.data?.myNotes).toEqual(i % 2 ? ["bob's"] : ["milk"]));
   });
@@ -133,18 +162,34 @@ describe("a captured identity", () => {
     const [request] = await capturing(async () => {
       await callGraphQL(keyway.url, "{ myNotes }", { accessToken: alice.accessToken });
     });
-    expect(await sendDirect(notes.url, request.identity, request.body)).toMatchObject({ data: undefined, error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
+    expect(await sendDirect(notes.url, request.identity, request.body)).toMatchObject({
+      data: undefined,
+      error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" },
+    });
     const write = { query: 'mutation { addNote(text: "not mine") }' };
-    expect(await sendDirect(notes.url, request.identity, write)).toMatchObject({ data: undefined, error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
-    expect((await callGraphQL(keyway.url, "{ myNotes }", { accessToken: alice.accessToken })).body.data).toEqual({ myNotes: ["milk"] });
+    expect(await sendDirect(notes.url, request.identity, write)).toMatchObject({
+      data: undefined,
+      error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" },
+    });
+    expect((await callGraphQL(keyway.url, "{ myNotes }", { accessToken: alice.accessToken })).body.data).toEqual({
+      myNotes: ["milk"],
+    });
   });
 
   it("is refused for another body even before it was used, and keyway signs only the body it sends", async () => {
     // An identity keyway would mint for one request, offered with another: the body hash does not match.
     const claims = JSON.parse(Buffer.from(alice.accessToken.split(".")[1], "base64url").toString());
     const read = { query: "{ myNotes }" };
-    const identity = signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "notes", Date.now(), JSON.stringify(read));
-    expect(await sendDirect(notes.url, identity, { query: 'mutation { addNote(text: "not mine") }' })).toMatchObject({ error: { code: "UNAUTHENTICATED", reason: "IDENTITY_INVALID" } });
+    const identity = signIdentityToken(
+      { keys: keyway.keys, issuer: "keyway" },
+      claims,
+      "notes",
+      Date.now(),
+      JSON.stringify(read),
+    );
+    expect(await sendDirect(notes.url, identity, { query: 'mutation { addNote(text: "not mine") }' })).toMatchObject({
+      error: { code: "UNAUTHENTICATED", reason: "IDENTITY_INVALID" },
+    });
     expect(await sendDirect(notes.url, identity, read)).toMatchObject({ status: 200, data: { myNotes: ["milk"] } });
   });
 
@@ -152,12 +197,29 @@ describe("a captured identity", () => {
     // A fresh identity, never used: captured on its way and raced to the subgraph.
     const claims = JSON.parse(Buffer.from(alice.accessToken.split(".")[1], "base64url").toString());
     const write = { query: 'mutation { addNote(text: "harmless") }' };
-    const identity = signIdentityToken({ keys: keyway.keys, issuer: "keyway" }, claims, "notes", Date.now(), JSON.stringify(write));
-    const answer = await new Promise<{ data?: unknown; errors?: Array<{ extensions?: { code?: string; reason?: string } }> }>((resolve, reject) => {
+    const identity = signIdentityToken(
+      { keys: keyway.keys, issuer: "keyway" },
+      claims,
+      "notes",
+      Date.now(),
+      JSON.stringify(write),
+    );
+    const answer = await new Promise<{
+      data?: unknown;
+      errors?: Array<{ extensions?: { code?: string; reason?: string } }>;
+    }>((resolve, reject) => {
       const body = JSON.stringify(write);
       const request = http.request(
         `${notes.url}?query=${encodeURIComponent("{ myNotes }")}`,
-        { method: "GET", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "apollo-require-preflight": "1", [IDENTITY_HEADER]: identity } },
+        {
+          method: "GET",
+          headers: {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(body),
+            "apollo-require-preflight": "1",
+            [IDENTITY_HEADER]: identity,
+          },
+        },
         (response) => {
           let text = "";
           response.on("data", (chunk) => (text += chunk));
@@ -185,7 +247,9 @@ describe("a captured identity", () => {
       expect(errorOf(refused)).toEqual({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
     });
     expect(after).toEqual([]);
-    expect(await sendDirect(notes.url, before[0].identity, before[0].body)).toMatchObject({ error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
+    expect(await sendDirect(notes.url, before[0].identity, before[0].body)).toMatchObject({
+      error: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" },
+    });
   });
 
   it("never exists for an anonymous request", async () => {

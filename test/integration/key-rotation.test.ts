@@ -17,16 +17,27 @@ const clock = new TestClock();
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await startTestServer({ clock, env: { ACCESS_TOKEN_TTL: `${ACCESS_TTL_SECONDS}s`, SESSION_IDLE_TTL: "30d" } });
+  server = await startTestServer({
+    clock,
+    env: { ACCESS_TOKEN_TTL: `${ACCESS_TTL_SECONDS}s`, SESSION_IDLE_TTL: "30d" },
+  });
 });
 afterAll(() => server.stop());
 
 const kidOf = (token: string): string => JSON.parse(Buffer.from(token.split(".")[0], "base64url").toString()).kid;
 const publishedKids = async (): Promise<string[]> =>
-  ((await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }).keys.map((key) => key.kid).sort();
-const meWith = (accessToken: string) => callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${accessToken}` } });
+  ((await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }).keys
+    .map((key) => key.kid)
+    .sort();
+const meWith = (accessToken: string) =>
+  callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${accessToken}` } });
 const rotate = () =>
-  rotateSigningKey({ root: loadKeySet({ privateKeyPem: undefined, dataDir: server.config.dataDir }), store: server.stores.signingKeys, accessTokenTtlSeconds: ACCESS_TTL_SECONDS, now: clock.now });
+  rotateSigningKey({
+    root: loadKeySet({ privateKeyPem: undefined, dataDir: server.config.dataDir }),
+    store: server.stores.signingKeys,
+    accessTokenTtlSeconds: ACCESS_TTL_SECONDS,
+    now: clock.now,
+  });
 
 it("publishes first, signs after the activation delay, and drops the old key once its tokens have expired", async () => {
   const oldKid = server.keys.signing.kid;
@@ -66,7 +77,9 @@ it("a second rotation retires the rotated key, and deletes keys past their windo
 });
 
 it("keys sealed under another root key are ignored, not trusted", async () => {
-  const foreignRoot = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+  const foreignRoot = generateKeyPairSync("ec", { namedCurve: "P-256" })
+    .privateKey.export({ format: "pem", type: "pkcs8" })
+    .toString();
   const elsewhere = createRotatingKeySet({
     root: loadKeySet({ privateKeyPem: foreignRoot, dataDir: server.config.dataDir }),
     store: server.stores.signingKeys,
@@ -82,11 +95,19 @@ it("keys sealed under another root key are ignored, not trusted", async () => {
 describe("concurrent rotations (PostgreSQL: separate connections, as separate CLI runs are)", () => {
   it("leave exactly one key that has not been scheduled to retire", async () => {
     const database = await createTestDatabase({ kind: "postgres" });
-    const connections = await Promise.all([0, 1, 2, 3].map(() => openDatabase({ url: database.url, dataDir: database.dataDir })));
+    const connections = await Promise.all(
+      [0, 1, 2, 3].map(() => openDatabase({ url: database.url, dataDir: database.dataDir })),
+    );
     try {
       await migrateDatabase(connections[0]);
       const root = loadKeySet({ privateKeyPem: undefined, dataDir: database.dataDir });
-      const rotateOn = (connection: (typeof connections)[number]) => rotateSigningKey({ root, store: createPrismaSigningKeyStore(connection.prisma), accessTokenTtlSeconds: ACCESS_TTL_SECONDS, now: Date.now });
+      const rotateOn = (connection: (typeof connections)[number]) =>
+        rotateSigningKey({
+          root,
+          store: createPrismaSigningKeyStore(connection.prisma),
+          accessTokenTtlSeconds: ACCESS_TTL_SECONDS,
+          now: Date.now,
+        });
       // One rotation first, as on a deployment that has rotated before; then three at once.
       const first = await rotateOn(connections[0]);
       const rotations = await Promise.all(connections.slice(1).map(rotateOn));

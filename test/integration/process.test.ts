@@ -27,11 +27,16 @@ describe("start-up", () => {
     const first = await startKeyway(databaseEnv(database));
     expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
-    const jwks = (await (await fetch(`${first.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string; alg: string }> };
+    const jwks = (await (await fetch(`${first.url}/.well-known/jwks.json`)).json()) as {
+      keys: Array<{ kid: string; alg: string }>;
+    };
     expect(jwks.keys).toHaveLength(1);
     expect(jwks.keys[0]).toMatchObject({ alg: "ES256", kid: expect.any(String) });
     expect(first.logs.find((line) => line.msg === "migrations applied")?.applied).toEqual(migrationNames());
-    if (!database.url) expect(first.logs.some((line) => line.level === 40 && String(line.msg).includes("development signing key"))).toBe(true);
+    if (!database.url)
+      expect(first.logs.some((line) => line.level === 40 && String(line.msg).includes("development signing key"))).toBe(
+        true,
+      );
     const email = uniqueEmail("restart");
     await new BrowserClient(first.url).signUp(email);
     expect(await stopKeyway(first)).toBe(0);
@@ -44,7 +49,9 @@ describe("start-up", () => {
     expect((await new BrowserClient(second.url).login(email)).user.email).toBe(email);
 
     expect(await stopKeyway(second)).toBe(0);
-    expect(second.logs.map((line) => line.msg)).toEqual(expect.arrayContaining(["shutting down: draining requests", "stopped"]));
+    expect(second.logs.map((line) => line.msg)).toEqual(
+      expect.arrayContaining(["shutting down: draining requests", "stopped"]),
+    );
   }, 120_000);
 });
 
@@ -57,7 +64,10 @@ describe("stopping", () => {
       instance.child.stderr!.destroy();
       await new Promise((resolve) => setTimeout(resolve, 300));
       instance.child.kill("SIGTERM");
-      const exit = await Promise.race([instance.exited, new Promise((resolve) => setTimeout(() => resolve("still running"), 15_000))]);
+      const exit = await Promise.race([
+        instance.exited,
+        new Promise((resolve) => setTimeout(() => resolve("still running"), 15_000)),
+      ]);
       if (exit === "still running") instance.child.kill("SIGKILL");
       expect(exit).toBe(0);
     } finally {
@@ -91,7 +101,9 @@ describe("warning about production settings that undo a protection", () => {
   it("starts, and says so once per setting before listening", async () => {
     const database = await createTestDatabase();
     const { generateKeyPairSync } = await import("node:crypto");
-    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" })
+      .privateKey.export({ format: "pem", type: "pkcs8" })
+      .toString();
     const keyway = await startKeyway({
       ...databaseEnv(database),
       NODE_ENV: "production",
@@ -103,7 +115,11 @@ describe("warning about production settings that undo a protection", () => {
     try {
       const warnings = keyway.logs.filter((line) => line.insecure === true);
       expect(warnings.map((line) => line.level)).toEqual([40, 40, 40]);
-      expect(warnings.map((line) => String(line.msg).split(" ")[0])).toEqual(["COOKIE_SECURE=false", "TRUST_PROXY=true", "CORS_ORIGINS"]);
+      expect(warnings.map((line) => String(line.msg).split(" ")[0])).toEqual([
+        "COOKIE_SECURE=false",
+        "TRUST_PROXY=true",
+        "CORS_ORIGINS",
+      ]);
       const listening = keyway.logs.findIndex((line) => line.msg === "keyway is listening");
       expect(keyway.logs.indexOf(warnings[2])).toBeLessThan(listening);
     } finally {

@@ -10,7 +10,9 @@ import { startTestServer, TestClock } from "../helpers/server";
 
 jest.setTimeout(60_000);
 
-const JWT_PRIVATE_KEY = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+const JWT_PRIVATE_KEY = generateKeyPairSync("ec", { namedCurve: "P-256" })
+  .privateKey.export({ type: "pkcs8", format: "pem" })
+  .toString();
 let database: TestDatabase;
 
 beforeAll(async () => {
@@ -35,7 +37,10 @@ it("refuses a token of a session ended before a restart that lowered ACCESS_TOKE
     expect(endedAnswer?.code).toBe("UNAUTHENTICATED");
     expect(["SESSION_ENDED", "TOKEN_EXPIRED"]).toContain(endedAnswer?.reason);
     // A live session's old token ends on the new schedule too; its client refreshes as after any expiry.
-    expect(errorOf(await callGraphQL(after.url, ME, { accessToken: live.accessToken }))).toEqual({ code: "UNAUTHENTICATED", reason: "TOKEN_EXPIRED" });
+    expect(errorOf(await callGraphQL(after.url, ME, { accessToken: live.accessToken }))).toEqual({
+      code: "UNAUTHENTICATED",
+      reason: "TOKEN_EXPIRED",
+    });
     const fresh = await signUp(after.url, uniqueEmail("fresh"));
     expect((await callGraphQL(after.url, ME, { accessToken: fresh.accessToken })).body.data?.me).toBeTruthy();
   } finally {
@@ -52,7 +57,10 @@ it("keeps refusing, after a restart, a session that ended while its token still 
   clock.advance(600);
   const after = await startTestServer({ database, clock, env: { JWT_PRIVATE_KEY, ACCESS_TOKEN_TTL: "15m" } });
   try {
-    expect(errorOf(await callGraphQL(after.url, ME, { accessToken: ended.accessToken }))).toEqual({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
+    expect(errorOf(await callGraphQL(after.url, ME, { accessToken: ended.accessToken }))).toEqual({
+      code: "UNAUTHENTICATED",
+      reason: "SESSION_ENDED",
+    });
   } finally {
     await after.stop();
   }

@@ -14,7 +14,9 @@ jest.setTimeout(60_000);
 const POLL_INTERVAL_MS = 1000;
 /** One poll's query and a loaded event loop on top of the interval; a missed end waits forever (Infinity). */
 const SLACK_MS = 1000;
-const JWT_PRIVATE_KEY = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+const JWT_PRIVATE_KEY = generateKeyPairSync("ec", { namedCurve: "P-256" })
+  .privateKey.export({ type: "pkcs8", format: "pem" })
+  .toString();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let database: TestDatabase;
@@ -63,7 +65,11 @@ it("sees an end whose commit was held back past any look-back, within one poll i
   // and commits 8 s later, as a slow commit (pool wait, query timeout) or a slow clock would.
   const slowCommit = behind.database.prisma.$transaction(
     async (tx) => {
-      await createPrismaSessionStore(tx as unknown as Parameters<typeof createPrismaSessionStore>[0]).end(held.sessionId, "REVOKED", new Date(Date.now() - 60_000));
+      await createPrismaSessionStore(tx as unknown as Parameters<typeof createPrismaSessionStore>[0]).end(
+        held.sessionId,
+        "REVOKED",
+        new Date(Date.now() - 60_000),
+      );
       await sleep(8000);
     },
     { timeout: 30_000 },

@@ -55,7 +55,11 @@ const requestLines = (server: TestServer): AccessLogLine[] =>
   server.logs.map((line) => JSON.parse(line) as AccessLogLine).filter((line) => line.msg === "request");
 
 /** The access log is written once the response has gone out, so it can trail the client a little. */
-async function waitForRequestLines(server: TestServer, match: (line: AccessLogLine) => boolean, count = 1): Promise<AccessLogLine[]> {
+async function waitForRequestLines(
+  server: TestServer,
+  match: (line: AccessLogLine) => boolean,
+  count = 1,
+): Promise<AccessLogLine[]> {
   const deadline = Date.now() + 2000;
   for (;;) {
     const lines = requestLines(server).filter(match);
@@ -99,9 +103,15 @@ describe("the HTTP shell", () => {
       expect(response.status).toBe(200);
       expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
       expect(response.text).toMatch(/^# TYPE keyway_http_requests_total counter$/m);
-      expect(response.text).toMatch(/^keyway_http_requests_total\{(?=[^}]*method="GET")(?=[^}]*route="\/healthz")(?=[^}]*status="200")[^}]*\} [1-9]\d*$/m);
-      expect(response.text).toMatch(/^keyway_http_requests_total\{(?=[^}]*method="POST")(?=[^}]*route="\/graphql")[^}]*\} [1-9]\d*$/m);
-      expect(response.text).toMatch(/^keyway_http_request_duration_seconds_bucket\{[^}]*route="\/healthz"[^}]*\} \d+$/m);
+      expect(response.text).toMatch(
+        /^keyway_http_requests_total\{(?=[^}]*method="GET")(?=[^}]*route="\/healthz")(?=[^}]*status="200")[^}]*\} [1-9]\d*$/m,
+      );
+      expect(response.text).toMatch(
+        /^keyway_http_requests_total\{(?=[^}]*method="POST")(?=[^}]*route="\/graphql")[^}]*\} [1-9]\d*$/m,
+      );
+      expect(response.text).toMatch(
+        /^keyway_http_request_duration_seconds_bucket\{[^}]*route="\/healthz"[^}]*\} \d+$/m,
+      );
       expect(response.text).toMatch(/^process_cpu_user_seconds_total \d/m);
       expect(response.text).toMatch(/^process_resident_memory_bytes \d/m);
       // Unmatched URLs must not become label values: one series per request would exhaust Prometheus.
@@ -117,7 +127,15 @@ describe("the HTTP shell", () => {
       const jwks = JSON.parse(response.text) as { keys: Array<Record<string, unknown>> };
       expect(jwks.keys).toHaveLength(1);
       const [key] = jwks.keys;
-      expect(key).toMatchObject({ kty: "EC", crv: "P-256", alg: "ES256", use: "sig", kid: expect.any(String), x: expect.any(String), y: expect.any(String) });
+      expect(key).toMatchObject({
+        kty: "EC",
+        crv: "P-256",
+        alg: "ES256",
+        use: "sig",
+        kid: expect.any(String),
+        x: expect.any(String),
+        y: expect.any(String),
+      });
       expect(String(key?.kid).length).toBeGreaterThan(0);
       for (const privateMember of ["d", "p", "q", "dp", "dq", "qi", "k"]) expect(key).not.toHaveProperty(privateMember);
     });
@@ -141,7 +159,9 @@ describe("the HTTP shell", () => {
       expect(Object.keys(payload).sort()).toEqual(["aud", "exp", "iat", "iss", "jti", "sid", "sub"]);
 
       // `sid` is the Session.id clients see.
-      const sessions = await callGraphQL<{ sessions: Array<{ id: string; current: boolean }> }>(server.url, SESSIONS, { accessToken: account.accessToken });
+      const sessions = await callGraphQL<{ sessions: Array<{ id: string; current: boolean }> }>(server.url, SESSIONS, {
+        accessToken: account.accessToken,
+      });
       const current = sessions.body.data?.sessions.find((session) => session.current);
       expect(current?.id).toBeDefined();
       expect(payload.sid).toBe(current?.id);
@@ -175,22 +195,31 @@ describe("the HTTP shell", () => {
       expect(body.data).toBeUndefined();
     });
 
-    it.each(["apollo-require-preflight", "x-apollo-operation-name"])("runs a GET query that carries %s", async (header) => {
-      const anonymous = await getGraphQL(server.url, "{me{id}}", { [header]: "Me" });
-      expect(anonymous.status).toBe(200);
-      const body = expectCodedErrors(anonymous);
-      // Executed: the resolver's own refusal, not a transport one.
-      expect(body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "TOKEN_MISSING" });
+    it.each(["apollo-require-preflight", "x-apollo-operation-name"])(
+      "runs a GET query that carries %s",
+      async (header) => {
+        const anonymous = await getGraphQL(server.url, "{me{id}}", { [header]: "Me" });
+        expect(anonymous.status).toBe(200);
+        const body = expectCodedErrors(anonymous);
+        // Executed: the resolver's own refusal, not a transport one.
+        expect(body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "TOKEN_MISSING" });
 
-      const account = await signUp(server.url);
-      const authenticated = await getGraphQL(server.url, "{me{id}}", { [header]: "Me", authorization: `Bearer ${account.accessToken}` });
-      expect(authenticated.status).toBe(200);
-      expect(JSON.parse(authenticated.text)).toEqual({ data: { me: { id: account.userId } } });
-    });
+        const account = await signUp(server.url);
+        const authenticated = await getGraphQL(server.url, "{me{id}}", {
+          [header]: "Me",
+          authorization: `Bearer ${account.accessToken}`,
+        });
+        expect(authenticated.status).toBe(200);
+        expect(JSON.parse(authenticated.text)).toEqual({ data: { me: { id: account.userId } } });
+      },
+    );
 
     it("refuses a mutation over GET, even with the preflight header, without running it", async () => {
       const account = await signUp(server.url);
-      const response = await getGraphQL(server.url, "mutation { logout }", { "apollo-require-preflight": "true", cookie: account.cookie });
+      const response = await getGraphQL(server.url, "mutation { logout }", {
+        "apollo-require-preflight": "true",
+        cookie: account.cookie,
+      });
       expect([400, 405]).toContain(response.status);
       const body = expectCodedErrors(response);
       expect(body.data).toBeUndefined();
@@ -224,7 +253,9 @@ describe("the HTTP shell", () => {
     });
 
     it("answers variables of the wrong type with a coded error below 500", async () => {
-      const response = await post(JSON.stringify({ query: LOGIN, variables: { input: { email: 42, password: ["x"] } } }));
+      const response = await post(
+        JSON.stringify({ query: LOGIN, variables: { input: { email: 42, password: ["x"] } } }),
+      );
       expect(response.status).toBeLessThan(500);
       expect(response.status).toBeGreaterThanOrEqual(400);
       expect(expectCodedErrors(response).errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
@@ -247,11 +278,17 @@ describe("the HTTP shell", () => {
     it("keeps stack traces out of errors raised while executing", async () => {
       const response = await post(JSON.stringify({ query: "{ me { id } }" }));
       expect(response.status).toBe(200);
-      expect(expectCodedErrors(response).errors?.[0]?.extensions).toEqual({ code: "UNAUTHENTICATED", reason: "TOKEN_MISSING" });
+      expect(expectCodedErrors(response).errors?.[0]?.extensions).toEqual({
+        code: "UNAUTHENTICATED",
+        reason: "TOKEN_MISSING",
+      });
     });
 
     it.each(["GET", "POST"])("answers an unknown route (%s) with a JSON 404", async (method) => {
-      const response = await request(`${server.url}/no/such/route`, { method, ...(method === "POST" ? { body: "{}", headers: { "content-type": "application/json" } } : {}) });
+      const response = await request(`${server.url}/no/such/route`, {
+        method,
+        ...(method === "POST" ? { body: "{}", headers: { "content-type": "application/json" } } : {}),
+      });
       expect(response.status).toBe(404);
       expect(response.headers.get("content-type")).toMatch(/^application\/json/);
       expect(response.text).not.toMatch(/<html|<!doctype/i);
@@ -275,12 +312,20 @@ describe("the HTTP shell", () => {
       const account = await signUp(server.url, uniqueEmail("logged"), DEFAULT_PASSWORD);
       const before = requestLines(server).filter((line) => line.operation === "Login").length;
       // LOGIN is `mutation Login(...)`; callGraphQL sends no operationName field unless asked.
-      const response = await callGraphQL(server.url, LOGIN, { variables: { input: { email: account.email, password: account.password } } });
+      const response = await callGraphQL(server.url, LOGIN, {
+        variables: { input: { email: account.email, password: account.password } },
+      });
       expect(response.body.errors).toBeUndefined();
 
       const lines = await waitForRequestLines(server, (line) => line.operation === "Login", before + 1);
       expect(lines).toHaveLength(before + 1);
-      expect(lines[lines.length - 1]).toMatchObject({ method: "POST", path: "/graphql", status: 200, operation: "Login", durationMs: expect.any(Number) });
+      expect(lines[lines.length - 1]).toMatchObject({
+        method: "POST",
+        path: "/graphql",
+        status: 200,
+        operation: "Login",
+        durationMs: expect.any(Number),
+      });
       expect(server.logs.join("\n")).not.toContain(account.password);
     });
 

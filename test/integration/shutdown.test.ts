@@ -19,11 +19,14 @@ it("finishes an in-flight refresh before closing, then accepts nothing", async (
   const held = new Promise<void>((resolve) => (releaseLock = resolve));
   let locked!: () => void;
   const lockTaken = new Promise<void>((resolve) => (locked = resolve));
-  const holder = server.database.prisma.$transaction(async (tx) => {
-    await tx.$queryRaw`SELECT id FROM "Session" WHERE id = ${session.id}::uuid FOR UPDATE`;
-    locked();
-    await held;
-  }, { timeout: 30_000 });
+  const holder = server.database.prisma.$transaction(
+    async (tx) => {
+      await tx.$queryRaw`SELECT id FROM "Session" WHERE id = ${session.id}::uuid FOR UPDATE`;
+      locked();
+      await held;
+    },
+    { timeout: 30_000 },
+  );
   await lockTaken;
 
   const refresh = browser.refresh();

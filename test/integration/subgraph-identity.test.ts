@@ -13,13 +13,31 @@ import { signJwt } from "../../src/token/jwt-verify";
 import { loadKeySet, toSigningKey, type KeySet, type SigningKey } from "../../src/token/keys";
 import { startTestServer, TestClock, type TestServer } from "../helpers/server";
 
-const caller = (now: number) => ({ iss: "keyway", aud: "keyway", sub: randomUUID(), sid: randomUUID(), iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 900, jti: randomUUID() });
+const caller = (now: number) => ({
+  iss: "keyway",
+  aud: "keyway",
+  sub: randomUUID(),
+  sid: randomUUID(),
+  iat: Math.floor(now / 1000),
+  exp: Math.floor(now / 1000) + 900,
+  jti: randomUUID(),
+});
 const headers = (token: string) => new Headers({ [IDENTITY_HEADER]: token });
-const newKey = () => toSigningKey(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString());
-const keySetOf = (signing: SigningKey): KeySet => ({ signing, find: (kid) => (kid === signing.kid ? signing : undefined), jwks: () => ({ keys: [signing.publicJwk] }) });
+const newKey = () =>
+  toSigningKey(
+    generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+  );
+const keySetOf = (signing: SigningKey): KeySet => ({
+  signing,
+  find: (kid) => (kid === signing.kid ? signing : undefined),
+  jwks: () => ({ keys: [signing.publicJwk] }),
+});
 
 const QUERY = { query: "{ myNotes { text } }" };
-const ADD = { query: "mutation($text: String!, $tags: [String!]) { addNote(text: $text, tags: $tags) { id } }", variables: { text: "milk", tags: ["a", "b"] } };
+const ADD = {
+  query: "mutation($text: String!, $tags: [String!]) { addNote(text: $text, tags: $tags) { id } }",
+  variables: { text: "milk", tags: ["a", "b"] },
+};
 
 /** A JWKS endpoint whose key set, Cache-Control max-age (or absence) the test controls. */
 function startJwksServer() {
@@ -31,9 +49,18 @@ function startJwksServer() {
     fetches++;
     if (!up) return response.writeHead(503).end();
     const cacheControl = maxAge === null ? {} : { "cache-control": `public, max-age=${maxAge}` };
-    response.writeHead(200, { "content-type": "application/json", ...cacheControl }).end(JSON.stringify({ keys: published.map((key) => key.publicJwk) }));
+    response
+      .writeHead(200, { "content-type": "application/json", ...cacheControl })
+      .end(JSON.stringify({ keys: published.map((key) => key.publicJwk) }));
   });
-  return new Promise<{ url: string; publish(keys: SigningKey[]): void; setUp(value: boolean): void; setMaxAge(seconds: number | null): void; fetches(): number; close(): Promise<void> }>((resolve) =>
+  return new Promise<{
+    url: string;
+    publish(keys: SigningKey[]): void;
+    setUp(value: boolean): void;
+    setMaxAge(seconds: number | null): void;
+    fetches(): number;
+    close(): Promise<void>;
+  }>((resolve) =>
     server.listen(0, "127.0.0.1", () =>
       resolve({
         url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`,
@@ -64,10 +91,22 @@ describe("createIdentityVerifier", () => {
   });
   afterAll(() => jwks.close());
 
-  const verifier = (options: Partial<IdentityVerifierOptions> = {}) => createIdentityVerifier({ jwksUrl: jwks.url, audience: "notes", now: clock, ...options });
+  const verifier = (options: Partial<IdentityVerifierOptions> = {}) =>
+    createIdentityVerifier({ jwksUrl: jwks.url, audience: "notes", now: clock, ...options });
   /** An identity as keyway mints it: for the notes subgraph, bound to this request body. */
-  const mint = (body: object | string, who = caller(now), keySet = keys) => signIdentityToken({ keys: keySet, issuer: "keyway" }, who, "notes", now, typeof body === "string" ? body : JSON.stringify(body));
-  const reasonOf = (promise: Promise<unknown>) => promise.then(() => "accepted", (error) => String(error.extensions?.reason ?? error));
+  const mint = (body: object | string, who = caller(now), keySet = keys) =>
+    signIdentityToken(
+      { keys: keySet, issuer: "keyway" },
+      who,
+      "notes",
+      now,
+      typeof body === "string" ? body : JSON.stringify(body),
+    );
+  const reasonOf = (promise: Promise<unknown>) =>
+    promise.then(
+      () => "accepted",
+      (error) => String(error.extensions?.reason ?? error),
+    );
 
   describe("claims", () => {
     it("returns the caller's claims for an identity the gateway signed for this subgraph and this request", async () => {
@@ -85,12 +124,17 @@ describe("createIdentityVerifier", () => {
     it("reads headers and the parsed body from a Node request in one call (Apollo standalone, Express, Fastify)", async () => {
       const sub = verifier();
       const identity = mint(ADD);
-      const req = { headers: { [IDENTITY_HEADER]: identity, "content-type": "application/json" }, body: structuredClone(ADD) };
+      const req = {
+        headers: { [IDENTITY_HEADER]: identity, "content-type": "application/json" },
+        body: structuredClone(ADD),
+      };
       await expect(sub.verifyHttpRequest(req)).resolves.toMatchObject({ aud: "notes" });
       // The body parser ran and found nothing (a GET): anonymous is fine, an identity is refused,
       // since keyway sends identities only with POST bodies.
       expect(await sub.verifyHttpRequest({ headers: {}, body: undefined })).toBeNull();
-      await expect(reasonOf(sub.verifyHttpRequest({ headers: { [IDENTITY_HEADER]: mint(QUERY) }, body: undefined }))).resolves.toBe("IDENTITY_INVALID");
+      await expect(
+        reasonOf(sub.verifyHttpRequest({ headers: { [IDENTITY_HEADER]: mint(QUERY) }, body: undefined })),
+      ).resolves.toBe("IDENTITY_INVALID");
       // No body parser ran at all: the subgraph's mistake, not the caller's.
       await expect(sub.verifyHttpRequest({ headers: { [IDENTITY_HEADER]: mint(QUERY) } })).rejects.toThrow(TypeError);
       await expect(sub.verifyHttpRequest({ headers: {} })).rejects.toThrow(TypeError);
@@ -109,7 +153,11 @@ describe("createIdentityVerifier", () => {
       const [header, payload] = identity.split(".");
       const iat = Math.floor(now / 1000);
       const forgeries: Record<string, string> = {
-        foreignKeySameKid: signJwt({ ...who, aud: "notes", iat, exp: iat + 30 }, { ...newKey(), kid: keys.signing.kid }, "keyway-identity+jwt"),
+        foreignKeySameKid: signJwt(
+          { ...who, aud: "notes", iat, exp: iat + 30 },
+          { ...newKey(), kid: keys.signing.kid },
+          "keyway-identity+jwt",
+        ),
         unsigned: `${Buffer.from(JSON.stringify({ alg: "none", typ: "keyway-identity+jwt", kid: keys.signing.kid })).toString("base64url")}.${payload}.`,
         tampered: `${header}.${Buffer.from(JSON.stringify({ ...who, aud: "notes", sub: randomUUID() })).toString("base64url")}.${identity.split(".")[2]}`,
         otherAudience: signIdentityToken({ keys, issuer: "keyway" }, who, "billing", now, JSON.stringify(QUERY)),
@@ -118,7 +166,11 @@ describe("createIdentityVerifier", () => {
         garbage: "not-a-token",
       };
       for (const [name, token] of Object.entries(forgeries)) {
-        await expect(verifier().verifyRequest(headers(token), QUERY).catch((error) => ({ name, code: error.extensions.code, reason: error.extensions.reason }))).resolves.toEqual({
+        await expect(
+          verifier()
+            .verifyRequest(headers(token), QUERY)
+            .catch((error) => ({ name, code: error.extensions.code, reason: error.extensions.reason })),
+        ).resolves.toEqual({
           name,
           code: "UNAUTHENTICATED",
           reason: "IDENTITY_INVALID",
@@ -126,7 +178,9 @@ describe("createIdentityVerifier", () => {
       }
       const later = verifier();
       now += 32_000; // the 30 s identity has expired
-      await expect(later.verifyRequest(headers(identity), QUERY)).rejects.toMatchObject({ extensions: { code: "UNAUTHENTICATED", reason: "IDENTITY_EXPIRED" } });
+      await expect(later.verifyRequest(headers(identity), QUERY)).rejects.toMatchObject({
+        extensions: { code: "UNAUTHENTICATED", reason: "IDENTITY_EXPIRED" },
+      });
     });
   });
 
@@ -135,8 +189,12 @@ describe("createIdentityVerifier", () => {
       const sub = verifier();
       const identity = mint(ADD);
       await expect(sub.verifyRequest(headers(identity), ADD)).resolves.not.toBeNull();
-      await expect(sub.verifyRequest(headers(identity), ADD)).rejects.toMatchObject({ extensions: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" } });
-      await expect(reasonOf(sub.verifyRequest(headers(identity), { ...ADD, variables: { text: "steal" } }))).resolves.toBe("IDENTITY_REPLAYED");
+      await expect(sub.verifyRequest(headers(identity), ADD)).rejects.toMatchObject({
+        extensions: { code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" },
+      });
+      await expect(
+        reasonOf(sub.verifyRequest(headers(identity), { ...ADD, variables: { text: "steal" } })),
+      ).resolves.toBe("IDENTITY_REPLAYED");
       await expect(reasonOf(sub.verifyRequest(headers(identity), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
     });
 
@@ -150,15 +208,25 @@ describe("createIdentityVerifier", () => {
     it("refuses an identity with another request's body, and one bound to no body, without spending it (IDENTITY_INVALID)", async () => {
       const sub = verifier();
       const identity = mint(ADD);
-      await expect(reasonOf(sub.verifyRequest(headers(identity), { ...ADD, variables: { ...ADD.variables, text: "steal" } }))).resolves.toBe("IDENTITY_INVALID");
-      await expect(reasonOf(sub.verifyRequest(headers(identity), { query: ADD.query }))).resolves.toBe("IDENTITY_INVALID");
-      await expect(reasonOf(sub.verifyRequest(headers(identity), { ...ADD, operationName: "Other" }))).resolves.toBe("IDENTITY_INVALID");
+      await expect(
+        reasonOf(sub.verifyRequest(headers(identity), { ...ADD, variables: { ...ADD.variables, text: "steal" } })),
+      ).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(identity), { query: ADD.query }))).resolves.toBe(
+        "IDENTITY_INVALID",
+      );
+      await expect(reasonOf(sub.verifyRequest(headers(identity), { ...ADD, operationName: "Other" }))).resolves.toBe(
+        "IDENTITY_INVALID",
+      );
       await expect(reasonOf(sub.verifyRequest(headers(identity), null))).resolves.toBe("IDENTITY_INVALID");
       await expect(reasonOf(sub.verifyRequest(headers(identity), "not json"))).resolves.toBe("IDENTITY_INVALID");
       await expect(reasonOf(sub.verifyRequest(headers(identity), [ADD] as never))).resolves.toBe("IDENTITY_INVALID");
       // A body hash keyway never signed: a token without `bh`, or with one made up, signed with a key the subgraph does not trust.
       const iat = Math.floor(now / 1000);
-      const unbound = signJwt({ ...caller(now), aud: "notes", iat, exp: iat + 30 }, keys.signing, "keyway-identity+jwt");
+      const unbound = signJwt(
+        { ...caller(now), aud: "notes", iat, exp: iat + 30 },
+        keys.signing,
+        "keyway-identity+jwt",
+      );
       await expect(reasonOf(sub.verifyRequest(headers(unbound), ADD))).resolves.toBe("IDENTITY_INVALID");
       await expect(reasonOf(sub.verifyRequest(headers(unbound), null))).resolves.toBe("IDENTITY_INVALID");
       const [header, payload, signature] = identity.split(".");
@@ -170,13 +238,26 @@ describe("createIdentityVerifier", () => {
     });
 
     it("verifies the body after any JSON re-serialisation: member order, white space, escapes", async () => {
-      const sent = JSON.stringify({ query: ADD.query, variables: { tags: ["a", "b"], text: "milk é", nested: { z: 1, a: [{ y: 2, b: null }] } }, operationName: null });
-      const received = '{ "operationName": null, "variables": { "nested": { "a": [ { "b": null, "y": 2.0 } ], "z": 1e0 }, "text": "milk \\u00e9", "tags": [ "a", "b" ] }, "query": ' + JSON.stringify(ADD.query) + " }";
+      const sent = JSON.stringify({
+        query: ADD.query,
+        variables: { tags: ["a", "b"], text: "milk é", nested: { z: 1, a: [{ y: 2, b: null }] } },
+        operationName: null,
+      });
+      const received =
+        '{ "operationName": null, "variables": { "nested": { "a": [ { "b": null, "y": 2.0 } ], "z": 1e0 }, "text": "milk \\u00e9", "tags": [ "a", "b" ] }, "query": ' +
+        JSON.stringify(ADD.query) +
+        " }";
       await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), received))).resolves.toBe("accepted");
-      await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), JSON.parse(received)))).resolves.toBe("accepted");
-      await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), Buffer.from(received)))).resolves.toBe("accepted");
+      await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), JSON.parse(received)))).resolves.toBe(
+        "accepted",
+      );
+      await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), Buffer.from(received)))).resolves.toBe(
+        "accepted",
+      );
       // Absent and null members are the same; array order is not.
-      await expect(reasonOf(verifier().verifyRequest(headers(mint({ query: QUERY.query, variables: null })), QUERY))).resolves.toBe("accepted");
+      await expect(
+        reasonOf(verifier().verifyRequest(headers(mint({ query: QUERY.query, variables: null })), QUERY)),
+      ).resolves.toBe("accepted");
       const swapped = JSON.parse(sent);
       swapped.variables.tags.reverse();
       await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), swapped))).resolves.toBe("IDENTITY_INVALID");
@@ -185,7 +266,8 @@ describe("createIdentityVerifier", () => {
     it("forgets an identity once it has expired, and keeps at most replayCacheSize of them", async () => {
       const sub = verifier({ replayCacheSize: 2 });
       const identities = [mint(QUERY), mint(QUERY), mint(QUERY)];
-      for (const identity of identities) await expect(reasonOf(sub.verifyRequest(headers(identity), QUERY))).resolves.toBe("accepted");
+      for (const identity of identities)
+        await expect(reasonOf(sub.verifyRequest(headers(identity), QUERY))).resolves.toBe("accepted");
       // Full: the least recently seen identity was forgotten, the newer two are still refused.
       await expect(reasonOf(sub.verifyRequest(headers(identities[2]), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
       await expect(reasonOf(sub.verifyRequest(headers(identities[1]), QUERY))).resolves.toBe("IDENTITY_REPLAYED");
@@ -213,7 +295,9 @@ describe("createIdentityVerifier", () => {
       now += 1_000;
       await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("IDENTITY_INVALID");
       expect(jwks.fetches()).toBe(fetched + 1);
-      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe(
+        "accepted",
+      );
     });
 
     it("follows the max-age the JWKS sends, within 10 s to 10 min; 60 s without one", async () => {
@@ -222,7 +306,12 @@ describe("createIdentityVerifier", () => {
         await sub.verifyRequest(headers(mint(QUERY)), QUERY);
         return jwks.fetches();
       };
-      for (const [maxAge, refreshEvery] of [[120, 120], [0, 10], [86_400, 600], [null, 60]] as const) {
+      for (const [maxAge, refreshEvery] of [
+        [120, 120],
+        [0, 10],
+        [86_400, 600],
+        [null, 60],
+      ] as const) {
         jwks.setMaxAge(maxAge);
         const sub = verifier();
         const first = await fetchesAfter(sub, 0);
@@ -253,10 +342,14 @@ describe("createIdentityVerifier", () => {
       const sub = verifier();
       await sub.verifyRequest(headers(mint(QUERY)), QUERY);
       // Someone sends the next key's kid before keyway publishes it.
-      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe("IDENTITY_INVALID");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe(
+        "IDENTITY_INVALID",
+      );
       jwks.publish([keys.signing, next]);
       now += 10_000;
-      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe(
+        "accepted",
+      );
     });
 
     it("knows a key published 30 s before it signs at its first use, even while forged kids use up every refetch", async () => {
@@ -270,7 +363,9 @@ describe("createIdentityVerifier", () => {
         await sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(newKey()))), QUERY).catch(() => undefined);
         now += 500;
       }
-      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe("accepted");
+      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(next))), QUERY))).resolves.toBe(
+        "accepted",
+      );
     });
 
     it("keeps verifying known keys through a JWKS outage, without waiting on it, and refuses unknown kids meanwhile", async () => {
@@ -281,11 +376,16 @@ describe("createIdentityVerifier", () => {
       jwks.setUp(false);
       const during = jwks.fetches();
       now += 60_000; // well past max-age: the scheduled refetch fails
-      for (const keySet of [keys, keySetOf(next)]) await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySet)), QUERY))).resolves.toBe("accepted");
+      for (const keySet of [keys, keySetOf(next)])
+        await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySet)), QUERY))).resolves.toBe(
+          "accepted",
+        );
       expect(jwks.fetches()).toBe(during + 1);
       now += 5_000; // a failed refetch is retried after 10 s, not on every request
       await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("accepted");
-      await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(newKey()))), QUERY))).resolves.toBe("IDENTITY_INVALID");
+      await expect(
+        reasonOf(sub.verifyRequest(headers(mint(QUERY, caller(now), keySetOf(newKey()))), QUERY)),
+      ).resolves.toBe("IDENTITY_INVALID");
       expect(jwks.fetches()).toBe(during + 1);
       now += 5_000;
       await expect(reasonOf(sub.verifyRequest(headers(mint(QUERY)), QUERY))).resolves.toBe("accepted");
@@ -310,19 +410,37 @@ describe("the helper against keyway's own JWKS through a signing-key rotation", 
     expect(maxAge).toBeLessThanOrEqual(15);
 
     let reachable = true;
-    const switchable: typeof fetch = (input, init) => (reachable ? fetch(input, init) : Promise.reject(new TypeError("fetch failed")));
-    const sub = createIdentityVerifier({ jwksUrl: `${keyway.url}/.well-known/jwks.json`, audience: "notes", now: clock.now, fetch: switchable });
+    const switchable: typeof fetch = (input, init) =>
+      reachable ? fetch(input, init) : Promise.reject(new TypeError("fetch failed"));
+    const sub = createIdentityVerifier({
+      jwksUrl: `${keyway.url}/.well-known/jwks.json`,
+      audience: "notes",
+      now: clock.now,
+      fetch: switchable,
+    });
     const root = loadKeySet({ privateKeyPem: keyway.config.jwt.privateKeyPem, dataDir: keyway.config.dataDir });
     const verify = (keySet: KeySet) => {
       const body = JSON.stringify(QUERY);
-      return sub.verifyRequest(headers(signIdentityToken({ keys: keySet, issuer: "keyway" }, caller(clock.now()), "notes", clock.now(), body)), body).then(
-        () => "accepted",
-        (error) => String(error.extensions?.reason),
-      );
+      return sub
+        .verifyRequest(
+          headers(
+            signIdentityToken({ keys: keySet, issuer: "keyway" }, caller(clock.now()), "notes", clock.now(), body),
+          ),
+          body,
+        )
+        .then(
+          () => "accepted",
+          (error) => String(error.extensions?.reason),
+        );
     };
     await expect(verify(keyway.keys)).resolves.toBe("accepted");
 
-    const rotation = await rotateSigningKey({ root, store: keyway.stores.signingKeys, accessTokenTtlSeconds: keyway.config.accessTokenTtl, now: clock.now });
+    const rotation = await rotateSigningKey({
+      root,
+      store: keyway.stores.signingKeys,
+      accessTokenTtlSeconds: keyway.config.accessTokenTtl,
+      now: clock.now,
+    });
     await keyway.keys.reload();
     for (let waited = 0; clock.now() < rotation.activatesAt.getTime(); waited += 5) {
       expect(keyway.keys.signing.kid).toBe(root.signing.kid);
@@ -340,7 +458,9 @@ describe("the helper against keyway's own JWKS through a signing-key rotation", 
     clock.advance((leavesAt - clock.now()) / 1000 - 1);
     await expect(verify(root)).resolves.toBe("accepted");
     clock.advance(1 + maxAge);
-    const published = (await (await fetch(`${keyway.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+    const published = (await (await fetch(`${keyway.url}/.well-known/jwks.json`)).json()) as {
+      keys: Array<{ kid: string }>;
+    };
     expect(published.keys.map((key) => key.kid)).not.toContain(root.signing.kid);
     await expect(verify(root)).resolves.toBe("IDENTITY_INVALID");
     await expect(verify(keyway.keys)).resolves.toBe("accepted");

@@ -85,7 +85,11 @@ async function call(user, name, { variables, tab = user.jar } = {}) {
   if (user.accessToken && (name === "me" || name === "logout")) headers.authorization = `Bearer ${user.accessToken}`;
   if (tab.cookie) headers.cookie = tab.cookie;
   const started = performance.now();
-  const response = await fetch(`${baseUrl}/graphql`, { method: "POST", headers, body: JSON.stringify({ query: OPERATIONS[name], variables }) });
+  const response = await fetch(`${baseUrl}/graphql`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ query: OPERATIONS[name], variables }),
+  });
   const body = await response.json().catch(() => null);
   stats[name].count++;
   stats[name].latencies.push(performance.now() - started);
@@ -122,7 +126,8 @@ async function authenticate(user, name) {
     return new Promise((resolve) => setTimeout(resolve, result.error.retryAfter * 1000));
   }
   if (!payload) return failures.unexpected.push({ name, error: result.error ?? result.status });
-  if (user.keptOutSince !== undefined) overload.longestKeptOutMs = Math.max(overload.longestKeptOutMs, Date.now() - user.keptOutSince);
+  if (user.keptOutSince !== undefined)
+    overload.longestKeptOutMs = Math.max(overload.longestKeptOutMs, Date.now() - user.keptOutSince);
   user.keptOutSince = undefined;
   user.accessToken = payload.accessToken;
   user.expiresAt = Date.now() + payload.expiresIn * 1000;
@@ -140,7 +145,8 @@ async function refresh(user, reason) {
 /** Two tabs share one cookie jar and refresh at the same instant: both must stay logged in. */
 async function refreshFromTwoTabs(user) {
   const [first, second] = await Promise.all([call(user, "refreshToken"), call(user, "refreshToken")]);
-  for (const result of [first, second]) if (!result.body?.data?.refreshToken) return lose(user, "refresh (two tabs)", result);
+  for (const result of [first, second])
+    if (!result.body?.data?.refreshToken) return lose(user, "refresh (two tabs)", result);
   user.accessToken = second.body.data.refreshToken.accessToken;
   user.expiresAt = Date.now() + second.body.data.refreshToken.expiresIn * 1000;
 }
@@ -149,7 +155,15 @@ async function step(user) {
   if (!user.jar.cookie) return authenticate(user, user.registered ? "login" : "signUp");
   // A client refreshes shortly before its access token expires, as the SDK does.
   if (!user.accessToken || user.expiresAt - Date.now() < 2000) return refresh(user, "expiry");
-  switch (pick([["me", 80], ["reload", 8], ["twoTabs", 4], ["logout", 3], ["idle", 5]])) {
+  switch (
+    pick([
+      ["me", 80],
+      ["reload", 8],
+      ["twoTabs", 4],
+      ["logout", 3],
+      ["idle", 5],
+    ])
+  ) {
     case "me": {
       const result = await call(user, "me");
       if (result.body?.data?.me?.email !== user.email) return lose(user, "me", result);
@@ -162,7 +176,8 @@ async function step(user) {
       return refreshFromTwoTabs(user);
     case "logout": {
       const result = await call(user, "logout");
-      if (result.body?.data?.logout !== true) failures.unexpected.push({ name: "logout", error: result.error ?? result.status });
+      if (result.body?.data?.logout !== true)
+        failures.unexpected.push({ name: "logout", error: result.error ?? result.status });
       user.accessToken = null;
       user.jar.cookie = null;
       return;
@@ -232,12 +247,19 @@ async function sampleHeap() {
       failures.heapSamples.push({ at, error: String(error) });
       awaitingAnswer = null;
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, at * 1000 + SAMPLE_EVERY_MS - (Date.now() - started))));
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, at * 1000 + SAMPLE_EVERY_MS - (Date.now() - started))),
+    );
   }
 }
 
-console.log(`soak: ${USERS} users for ${DURATION_S} s against ${baseUrl} (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`);
-const [, ...users] = await Promise.all([sampleHeap(), ...Array.from({ length: USERS }, (_, index) => runUser(index, deadline))]);
+console.log(
+  `soak: ${USERS} users for ${DURATION_S} s against ${baseUrl} (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`,
+);
+const [, ...users] = await Promise.all([
+  sampleHeap(),
+  ...Array.from({ length: USERS }, (_, index) => runUser(index, deadline)),
+]);
 const neverIn = users.filter((user) => !user.registered).length;
 
 // ---- report -------------------------------------------------------------------
@@ -260,10 +282,14 @@ const elapsed = (Date.now() - started) / 1000;
 
 console.log("\noperation      calls    per s   p50 ms   p99 ms");
 for (const [name, { count, latencies }] of Object.entries(stats)) {
-  console.log(`${name.padEnd(12)} ${String(count).padStart(7)} ${(count / elapsed).toFixed(1).padStart(8)} ${quantile(latencies, 0.5).toFixed(1).padStart(8)} ${quantile(latencies, 0.99).toFixed(1).padStart(8)}`);
+  console.log(
+    `${name.padEnd(12)} ${String(count).padStart(7)} ${(count / elapsed).toFixed(1).padStart(8)} ${quantile(latencies, 0.5).toFixed(1).padStart(8)} ${quantile(latencies, 0.99).toFixed(1).padStart(8)}`,
+  );
 }
 const mb = (bytes) => (bytes / 1024 / 1024).toFixed(1);
-console.log(`\nheap in use after a full collection: ${mb(heapAfterWarmUp)} MB after ${WARM_UP_S.toFixed(0)} s, ${mb(heapAtEnd)} MB at the end (${(heapGrowth * 100).toFixed(1)}%)`);
+console.log(
+  `\nheap in use after a full collection: ${mb(heapAfterWarmUp)} MB after ${WARM_UP_S.toFixed(0)} s, ${mb(heapAtEnd)} MB at the end (${(heapGrowth * 100).toFixed(1)}%)`,
+);
 for (const window of windows) {
   console.log(
     `  window ${window.from.toFixed(0)}-${window.to.toFixed(0)} s: lowest ${mb(window.low)} MB of ${window.samples} samples, ` +
@@ -271,9 +297,14 @@ for (const window of windows) {
       `resident set up to ${mb(window.rss)} MB`,
   );
 }
-console.log(`refused for overload and retried: ${overload.refusals}, longest a user was kept out: ${(overload.longestKeptOutMs / 1000).toFixed(1)} s, users who never got in: ${neverIn}`);
-console.log(`5xx: ${failures.serverErrors.length}, sessions lost: ${failures.lostSessions.length}, other failures: ${failures.unexpected.length}, failed heap samples: ${failures.heapSamples.length}, server exit: ${serverExit ? JSON.stringify(serverExit) : "none"}`);
-for (const [kind, list] of Object.entries(failures)) if (list.length) console.log(`${kind} (first 5):`, JSON.stringify(list.slice(0, 5)));
+console.log(
+  `refused for overload and retried: ${overload.refusals}, longest a user was kept out: ${(overload.longestKeptOutMs / 1000).toFixed(1)} s, users who never got in: ${neverIn}`,
+);
+console.log(
+  `5xx: ${failures.serverErrors.length}, sessions lost: ${failures.lostSessions.length}, other failures: ${failures.unexpected.length}, failed heap samples: ${failures.heapSamples.length}, server exit: ${serverExit ? JSON.stringify(serverExit) : "none"}`,
+);
+for (const [kind, list] of Object.entries(failures))
+  if (list.length) console.log(`${kind} (first 5):`, JSON.stringify(list.slice(0, 5)));
 
 const passed =
   failures.serverErrors.length === 0 &&

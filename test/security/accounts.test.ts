@@ -33,12 +33,16 @@ describe("no user enumeration", () => {
     expect(errorOf(wrong)).toEqual({ code: "UNAUTHENTICATED", reason: "INVALID_CREDENTIALS" });
     expect(observable(unknown)).toEqual(observable(wrong));
     // Same for the email's other spellings, which name the same account.
-    expect(observable(await callLogin(server.url, ` ${account.email.toUpperCase()} `, WRONG_PASSWORD))).toEqual(observable(wrong));
+    expect(observable(await callLogin(server.url, ` ${account.email.toUpperCase()} `, WRONG_PASSWORD))).toEqual(
+      observable(wrong),
+    );
   });
 
   it("differs only where API.md says: signUp of an existing email is CONFLICT, and says no more", async () => {
     const account = await signUp(server.url);
-    const taken = await callGraphQL(server.url, SIGN_UP, { variables: { input: { email: account.email.toUpperCase(), password: WRONG_PASSWORD } } });
+    const taken = await callGraphQL(server.url, SIGN_UP, {
+      variables: { input: { email: account.email.toUpperCase(), password: WRONG_PASSWORD } },
+    });
     expect(taken.status).toBeLessThan(500);
     expect(taken.body.data).toBeNull();
     expect(taken.setCookies).toEqual([]);
@@ -67,11 +71,16 @@ describe("no user enumeration", () => {
       const wrong: number[] = [];
       // Interleaved, alternating which goes first, so drift in machine load falls on both alike.
       for (let i = 0; i < 200; i++) {
-        const pair = [() => time(uniqueEmail("ghost")).then((ms) => unknown.push(ms)), () => time(account.email).then((ms) => wrong.push(ms))];
+        const pair = [
+          () => time(uniqueEmail("ghost")).then((ms) => unknown.push(ms)),
+          () => time(account.email).then((ms) => wrong.push(ms)),
+        ];
         for (const call of i % 2 ? pair.reverse() : pair) await call();
       }
       const [unknownMs, wrongMs] = [median(unknown), median(wrong)];
-      console.log(`login timing over 200 trials each: median unknown email ${unknownMs.toFixed(2)} ms, median wrong password ${wrongMs.toFixed(2)} ms, ratio ${(unknownMs / wrongMs).toFixed(3)}`);
+      console.log(
+        `login timing over 200 trials each: median unknown email ${unknownMs.toFixed(2)} ms, median wrong password ${wrongMs.toFixed(2)} ms, ratio ${(unknownMs / wrongMs).toFixed(3)}`,
+      );
       return Math.abs(unknownMs - wrongMs) / wrongMs;
     };
     // Other test files share the machine; one noisy round may be measured again (at most
@@ -103,7 +112,9 @@ describe("throttling, each limit alone, at the limit, past it and after the wind
   let server: TestServer;
   beforeAll(async () => {
     // Each test speaks from its own forwarded address, so the per-IP counts are its own.
-    server = await startTestServer({ env: { AUTH_IP_LIMIT: `3/${WINDOW}s`, LOGIN_ATTEMPTS_LIMIT: `2/${WINDOW}s`, TRUST_PROXY: "true" } });
+    server = await startTestServer({
+      env: { AUTH_IP_LIMIT: `3/${WINDOW}s`, LOGIN_ATTEMPTS_LIMIT: `2/${WINDOW}s`, TRUST_PROXY: "true" },
+    });
   });
   afterAll(() => server?.stop());
   const from = (ip: string) => ({ headers: { "x-forwarded-for": ip } });
@@ -112,7 +123,10 @@ describe("throttling, each limit alone, at the limit, past it and after the wind
     const ip = from("198.51.100.21");
     for (let i = 0; i < 3; i++) await signUp(server.url, uniqueEmail("burst"), undefined, ip);
     const email = uniqueEmail("late");
-    const refused = await callGraphQL(server.url, SIGN_UP, { ...ip, variables: { input: { email, password: WRONG_PASSWORD } } });
+    const refused = await callGraphQL(server.url, SIGN_UP, {
+      ...ip,
+      variables: { input: { email, password: WRONG_PASSWORD } },
+    });
     const retryAfter = retryAfterOf(refused, WINDOW);
     expect(await server.database.prisma.user.count({ where: { email } })).toBe(0);
     await wait(retryAfter);
@@ -126,17 +140,26 @@ describe("throttling, each limit alone, at the limit, past it and after the wind
     const second = await refresh(server.url, { cookie: first.cookie, ...ip });
     const refused = await callGraphQL(server.url, REFRESH_TOKEN, { cookie: second.cookie, ...ip });
     const retryAfter = retryAfterOf(refused, WINDOW);
-    expect((await server.database.prisma.session.findUniqueOrThrow({ where: { id: account.sessionId } })).generation).toBe(2);
+    expect(
+      (await server.database.prisma.session.findUniqueOrThrow({ where: { id: account.sessionId } })).generation,
+    ).toBe(2);
     await wait(retryAfter);
-    await expect(refresh(server.url, { cookie: second.cookie, ...ip })).resolves.toMatchObject({ sessionId: account.sessionId });
+    await expect(refresh(server.url, { cookie: second.cookie, ...ip })).resolves.toMatchObject({
+      sessionId: account.sessionId,
+    });
   });
 
   it("login: the 2nd failure for an account from an IP is answered, the 3rd attempt is RATE_LIMITED even with the right password, then works", async () => {
     const account = await signUp(server.url, uniqueEmail("guessed"), undefined, from("198.51.100.23"));
     const ip = from("198.51.100.24");
-    for (let i = 0; i < 2; i++) expect(errorOf(await callLogin(server.url, account.email, WRONG_PASSWORD, ip.headers))?.reason).toBe("INVALID_CREDENTIALS");
+    for (let i = 0; i < 2; i++)
+      expect(errorOf(await callLogin(server.url, account.email, WRONG_PASSWORD, ip.headers))?.reason).toBe(
+        "INVALID_CREDENTIALS",
+      );
     const retryAfter = retryAfterOf(await callLogin(server.url, account.email, account.password, ip.headers), WINDOW);
     await wait(retryAfter);
-    await expect(login(server.url, account.email, account.password, ip)).resolves.toMatchObject({ userId: account.userId });
+    await expect(login(server.url, account.email, account.password, ip)).resolves.toMatchObject({
+      userId: account.userId,
+    });
   });
 });

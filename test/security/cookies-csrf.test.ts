@@ -18,7 +18,14 @@ function onlyCookie(setCookies: string[]): ParsedCookie {
 }
 
 /** Exactly API.md's attributes, and Max-Age = seconds left until the session's absolute expiry. */
-async function expectContractCookie(server: TestServer, clock: TestClock, account: { sessionId: string }, setCookies: string[], name: string, secure: boolean) {
+async function expectContractCookie(
+  server: TestServer,
+  clock: TestClock,
+  account: { sessionId: string },
+  setCookies: string[],
+  name: string,
+  secure: boolean,
+) {
   const cookie = onlyCookie(setCookies);
   expect(cookie.name).toBe(name);
   const attributes = Object.keys(cookie.attributes).sort();
@@ -60,7 +67,9 @@ describe.each([
 });
 
 function throwawayKey(): string {
-  return generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+  return generateKeyPairSync("ec", { namedCurve: "P-256" })
+    .privateKey.export({ type: "pkcs8", format: "pem" })
+    .toString();
 }
 
 describe("cross-site simple requests (no preflight) with the victim's cookie", () => {
@@ -73,7 +82,10 @@ describe("cross-site simple requests (no preflight) with the victim's cookie", (
   const mutations = { refreshToken: REFRESH_TOKEN, logout: LOGOUT };
   const bodies: Record<string, (query: string) => { type: string; body: string }> = {
     "text/plain": (query) => ({ type: "text/plain", body: JSON.stringify({ query }) }),
-    "application/x-www-form-urlencoded": (query) => ({ type: "application/x-www-form-urlencoded", body: new URLSearchParams({ query }).toString() }),
+    "application/x-www-form-urlencoded": (query) => ({
+      type: "application/x-www-form-urlencoded",
+      body: new URLSearchParams({ query }).toString(),
+    }),
     "multipart/form-data": (query) => ({
       type: "multipart/form-data; boundary=xsrf",
       body: `--xsrf\r\nContent-Disposition: form-data; name="query"\r\n\r\n${query}\r\n--xsrf--\r\n`,
@@ -87,14 +99,20 @@ describe("cross-site simple requests (no preflight) with the victim's cookie", (
     expect({ generation: stored.generation, endedAt: stored.endedAt }).toEqual({ generation: 0, endedAt: null });
     const me = await callGraphQL(server.url, ME, { accessToken: account.accessToken });
     expect(me.body).toMatchObject({ data: { me: { id: account.userId } } });
-    await expect(refresh(server.url, { cookie: account.cookie })).resolves.toMatchObject({ sessionId: account.sessionId });
+    await expect(refresh(server.url, { cookie: account.cookie })).resolves.toMatchObject({
+      sessionId: account.sessionId,
+    });
   }
 
   for (const [operation, query] of Object.entries(mutations)) {
     it.each(Object.keys(bodies))(`cannot call ${operation} as a POST of %s`, async (type) => {
       const account = await signUp(server.url);
       const { type: contentType, body } = bodies[type](query);
-      const response = await fetch(`${server.url}/graphql`, { method: "POST", headers: { ...crossSite(account.cookie), "content-type": contentType }, body });
+      const response = await fetch(`${server.url}/graphql`, {
+        method: "POST",
+        headers: { ...crossSite(account.cookie), "content-type": contentType },
+        body,
+      });
       expect(response.status).toBeGreaterThanOrEqual(400);
       expect(response.status).toBeLessThan(500);
       expect(response.headers.getSetCookie()).toEqual([]);
@@ -104,7 +122,9 @@ describe("cross-site simple requests (no preflight) with the victim's cookie", (
 
     it(`cannot call ${operation} as a GET without the preflight header`, async () => {
       const account = await signUp(server.url);
-      const response = await fetch(`${server.url}/graphql?${new URLSearchParams({ query }).toString()}`, { headers: crossSite(account.cookie) });
+      const response = await fetch(`${server.url}/graphql?${new URLSearchParams({ query }).toString()}`, {
+        headers: crossSite(account.cookie),
+      });
       expect(response.status).toBeGreaterThanOrEqual(400);
       expect(response.status).toBeLessThan(500);
       expect(response.headers.getSetCookie()).toEqual([]);
@@ -114,7 +134,9 @@ describe("cross-site simple requests (no preflight) with the victim's cookie", (
 
   it("cannot even read a query over GET without the preflight header", async () => {
     const account = await signUp(server.url);
-    const response = await fetch(`${server.url}/graphql?${new URLSearchParams({ query: ME }).toString()}`, { headers: { ...crossSite(account.cookie), authorization: `Bearer ${account.accessToken}` } });
+    const response = await fetch(`${server.url}/graphql?${new URLSearchParams({ query: ME }).toString()}`, {
+      headers: { ...crossSite(account.cookie), authorization: `Bearer ${account.accessToken}` },
+    });
     expect(response.status).toBe(400);
     expect(await response.text()).not.toContain(account.userId);
   });
@@ -133,7 +155,11 @@ describe.each([
   const preflight = (origin: string) =>
     fetch(`${server.url}/graphql`, {
       method: "OPTIONS",
-      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-refresh-token" },
+      headers: {
+        origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type, x-refresh-token",
+      },
     });
   const actual = (origin: string) => callGraphQL(server.url, "query Cors { __typename }", { headers: { origin } });
 

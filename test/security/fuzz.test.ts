@@ -47,7 +47,17 @@ const anyText = fc.oneof(
   fc.string(),
   fc.string({ unit: "binary" }),
   fc.string({ unit: "grapheme", maxLength: 200 }),
-  fc.constantFrom("", " ", "\u0000", "a@b.io", "correct horse battery staple", "00000000-0000-4000-8000-000000000000", "' OR 1=1 --", "${jndi:x}", "<script>"),
+  fc.constantFrom(
+    "",
+    " ",
+    "\u0000",
+    "a@b.io",
+    "correct horse battery staple",
+    "00000000-0000-4000-8000-000000000000",
+    "' OR 1=1 --",
+    "${jndi:x}",
+    "<script>",
+  ),
   fc.integer({ min: 200, max: 300_000 }).map((length) => "é".repeat(length)),
 );
 const credentials = fc.record({ input: fc.record({ email: anyText, password: anyText }) });
@@ -77,7 +87,10 @@ const anyVariables = (shaped: fc.Arbitrary<Record<string, unknown>>) =>
   );
 
 // Header values fetch can send: visible ASCII and tab (no CR, LF or NUL).
-const headerText = fc.string({ unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.constant(9)).map((code) => String.fromCharCode(code)), maxLength: 600 });
+const headerText = fc.string({
+  unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.constant(9)).map((code) => String.fromCharCode(code)),
+  maxLength: 600,
+});
 
 // A rotation makes a refresh token useless to every later run, so the arbitraries
 // name a token and each run fills in tokens minted for it (tokensForThisRun).
@@ -101,7 +114,8 @@ async function tokensForThisRun(sessionTouched: boolean): Promise<Record<TokenKi
   const rotate = (refreshToken: string) => refresh(server.url, { headers: { [REFRESH_HEADER]: refreshToken } });
   let previous = held.refreshToken;
   held = await rotate(previous).catch(async () => {
-    previous = (await login(server.url, account.email, account.password, { headers: { [REFRESH_HEADER]: "1" } })).refreshToken;
+    previous = (await login(server.url, account.email, account.password, { headers: { [REFRESH_HEADER]: "1" } }))
+      .refreshToken;
     return rotate(previous);
   });
   runTokens = {
@@ -120,17 +134,25 @@ const touchesSession = (operation: string, answer: Answer) =>
   (Boolean(answer.data?.[operation]) || answer.errors?.[0]?.extensions?.reason === "REFRESH_TOKEN_REUSED");
 
 function withTokens(headers: Record<string, string>, tokens: Record<TokenKind, string>): Record<string, string> {
-  const fill = (value: string) => value.replace(/\{\{(\w+)\}\}/g, (match, kind: string) => tokens[kind as TokenKind] ?? match);
+  const fill = (value: string) =>
+    value.replace(/\{\{(\w+)\}\}/g, (match, kind: string) => tokens[kind as TokenKind] ?? match);
   return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, fill(value)]));
 }
 
 /** The refresh token keyway reads: a non-empty x-refresh-token header wins over the cookie (src/http/cookies.ts). */
-const presentedRefreshToken = (headers: Partial<Record<string, string>>) => headers["x-refresh-token"]?.trim() || (headers.cookie ?? "");
+const presentedRefreshToken = (headers: Partial<Record<string, string>>) =>
+  headers["x-refresh-token"]?.trim() || (headers.cookie ?? "");
 
 // Each header is usable for this run about as often as it is noise, so that the
 // success paths (rotation, grace answers, me) are fuzzed too and not only refusals.
 const JSON_TYPES = ["application/json", "application/json; charset=utf-8"];
-const OTHER_TYPES = ["application/json; charset=latin1", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/graphql"];
+const OTHER_TYPES = [
+  "application/json; charset=latin1",
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data",
+  "application/graphql",
+];
 const headerValues = () => ({
   authorization: fc.oneof(
     { weight: 3, arbitrary: token("access").map((value) => `Bearer ${value}`) },
@@ -138,7 +160,11 @@ const headerValues = () => ({
     { weight: 1, arbitrary: headerText },
     { weight: 1, arbitrary: headerText.map((text) => `Bearer ${text}`) },
   ),
-  cookie: fc.oneof(headerText, tokenLike.map((value) => `refresh_token=${value}`), headerText.map((text) => `refresh_token=${text}; refresh_token=x`)),
+  cookie: fc.oneof(
+    headerText,
+    tokenLike.map((value) => `refresh_token=${value}`),
+    headerText.map((text) => `refresh_token=${text}; refresh_token=x`),
+  ),
   "x-refresh-token": fc.oneof(
     { weight: 3, arbitrary: token("refresh", "previousRefresh") },
     { weight: 1, arbitrary: tokenLike },
@@ -159,7 +185,8 @@ const anyBody = (query: string, variables: fc.Arbitrary<Record<string, unknown>>
   );
 
 /** Signs of an unmasked error: stack frames, source paths, the ORM, SQL, internal codes. */
-const INTERNALS = /\n\s+at |\bat [\w.<>]+ \(|\.(ts|js|cjs|mjs):\d+|\/work\/|node_modules|prisma|pglite|postgres|sqlstate|syntax error at|ECONNREFUSED|INTERNAL_SERVER_ERROR|stacktrace/i;
+const INTERNALS =
+  /\n\s+at |\bat [\w.<>]+ \(|\.(ts|js|cjs|mjs):\d+|\/work\/|node_modules|prisma|pglite|postgres|sqlstate|syntax error at|ECONNREFUSED|INTERNAL_SERVER_ERROR|stacktrace/i;
 
 /** Every string the request carried: the server may echo them, and they are not its insides. */
 function echoedTexts(body: string): string[] {
@@ -176,10 +203,17 @@ function echoedTexts(body: string): string[] {
   return texts.sort((a, b) => b.length - a.length);
 }
 
-type Answer = { data?: Record<string, unknown> | null; errors?: Array<{ message?: unknown; extensions?: { code?: unknown; reason?: unknown } }> };
+type Answer = {
+  data?: Record<string, unknown> | null;
+  errors?: Array<{ message?: unknown; extensions?: { code?: unknown; reason?: unknown } }>;
+};
 
 async function send(body: string, headers: Record<string, string>): Promise<Answer> {
-  const response = await fetch(`${server.url}/graphql`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  const response = await fetch(`${server.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  });
   const text = await response.text();
   expect(response.status).toBeLessThan(500);
   const parsed = JSON.parse(text) as Answer;
@@ -205,9 +239,15 @@ const operationNames = Object.keys(OPERATIONS);
 
 describe(`fuzzing every public operation (seed ${SEED}, ${RUNS} runs per property)`, () => {
   it("survives arbitrary variables and bodies", async () => {
-    const arbitrary = fc.constantFrom(...operationNames).chain((name) =>
-      fc.tuple(fc.constant(name), anyBody(OPERATIONS[name].query, anyVariables(OPERATIONS[name].shaped)), fc.constant({})),
-    );
+    const arbitrary = fc
+      .constantFrom(...operationNames)
+      .chain((name) =>
+        fc.tuple(
+          fc.constant(name),
+          anyBody(OPERATIONS[name].query, anyVariables(OPERATIONS[name].shaped)),
+          fc.constant({}),
+        ),
+      );
     await check(
       fc.asyncProperty(arbitrary, async ([, body, headers]) => {
         await send(body, headers);
@@ -217,7 +257,11 @@ describe(`fuzzing every public operation (seed ${SEED}, ${RUNS} runs per propert
 
   it("survives arbitrary Authorization, Cookie, x-refresh-token and content-type headers, with live tokens in them", async () => {
     const arbitrary = fc.constantFrom(...operationNames).chain((name) =>
-      fc.tuple(fc.constant(name), OPERATIONS[name].shaped.map((variables) => JSON.stringify({ query: OPERATIONS[name].query, variables })), anyHeaders()),
+      fc.tuple(
+        fc.constant(name),
+        OPERATIONS[name].shaped.map((variables) => JSON.stringify({ query: OPERATIONS[name].query, variables })),
+        anyHeaders(),
+      ),
     );
     const runs = { refreshToken: 0, me: 0 };
     const reached = { rotation: 0, graceAnswer: 0, me: 0 };
@@ -232,7 +276,8 @@ describe(`fuzzing every public operation (seed ${SEED}, ${RUNS} runs per propert
           runs.refreshToken++;
           if (answer.data?.refreshToken) reached.rotation++;
           // The token replaced before this run was the one read, and it worked: the reuse grace answered.
-          if (answer.data?.refreshToken && presentedRefreshToken(headers).includes(placeholder("previousRefresh"))) reached.graceAnswer++;
+          if (answer.data?.refreshToken && presentedRefreshToken(headers).includes(placeholder("previousRefresh")))
+            reached.graceAnswer++;
         }
         if (name === "me") {
           runs.me++;
@@ -240,7 +285,9 @@ describe(`fuzzing every public operation (seed ${SEED}, ${RUNS} runs per propert
         }
       }),
     );
-    console.log(`fuzzed headers reached: ${reached.rotation} rotations (${reached.graceAnswer} grace answers) in ${runs.refreshToken} refreshToken runs, ${reached.me} me answers in ${runs.me} me runs`);
+    console.log(
+      `fuzzed headers reached: ${reached.rotation} rotations (${reached.graceAnswer} grace answers) in ${runs.refreshToken} refreshToken runs, ${reached.me} me answers in ${runs.me} me runs`,
+    );
     expect(reached.rotation).toBeGreaterThanOrEqual(MIN_SUCCESS_SHARE.rotation * runs.refreshToken);
     expect(reached.graceAnswer).toBeGreaterThanOrEqual(MIN_SUCCESS_SHARE.graceAnswer * reached.rotation);
     expect(reached.me).toBeGreaterThanOrEqual(MIN_SUCCESS_SHARE.me * runs.me);

@@ -19,13 +19,22 @@ const { maxDepth, maxAliases, maxDirectives, maxFields, maxTokens, maxDocumentBy
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** `__type` nests without end: `__type`, `fields`, `type`, then `ofType`s, then `name`. */
-const ofDepth = (depth: number) => `{ __type(name: "User") { fields { type { ${"ofType { ".repeat(depth - 4)}name ${"} ".repeat(depth - 4)}} } } }`;
-const withAliases = (count: number) => `{ ${range(count).map((i) => `a${i}: me { id }`).join(" ")} }`;
-const withDirectives = (count: number) => `{ ${range(count).map(() => "__typename @include(if: true)").join(" ")} }`;
+const ofDepth = (depth: number) =>
+  `{ __type(name: "User") { fields { type { ${"ofType { ".repeat(depth - 4)}name ${"} ".repeat(depth - 4)}} } } }`;
+const withAliases = (count: number) =>
+  `{ ${range(count)
+    .map((i) => `a${i}: me { id }`)
+    .join(" ")} }`;
+const withDirectives = (count: number) =>
+  `{ ${range(count)
+    .map(() => "__typename @include(if: true)")
+    .join(" ")} }`;
 const withFields = (count: number) => `{ ${"__typename ".repeat(count)}}`;
 /** Operations of 5 tokens each, the first padded to reach exactly `count`; Q0 is the one run. */
 const withTokens = (count: number) =>
-  range(Math.floor(count / 5)).map((i) => `query Q${i} { __typename${i === 0 ? " __typename".repeat(count % 5) : ""} }`).join("\n");
+  range(Math.floor(count / 5))
+    .map((i) => `query Q${i} { __typename${i === 0 ? " __typename".repeat(count % 5) : ""} }`)
+    .join("\n");
 /** A comment pads a one-field document to exactly `bytes` UTF-8 bytes. */
 const PADDED = "{ __typename }\n#";
 const ofBytes = (bytes: number) => PADDED + "x".repeat(bytes - PADDED.length);
@@ -38,7 +47,11 @@ function countTokens(document: string): number {
 }
 
 function expectRefused(response: GraphQLResponse, code: string, message?: RegExp): void {
-  expect({ status: response.status, code: errorOf(response)?.code, data: response.body.data }).toEqual({ status: 400, code, data: undefined });
+  expect({ status: response.status, code: errorOf(response)?.code, data: response.body.data }).toEqual({
+    status: 400,
+    code,
+    data: undefined,
+  });
   if (message) expect(response.body.errors?.[0]?.message).toMatch(message);
   expect(JSON.stringify(response.body)).not.toMatch(/stacktrace|\bat \//);
 }
@@ -59,7 +72,8 @@ describe("limits on keyway's own schema", () => {
     account = await signUp(server.url);
   });
   afterAll(() => server?.stop());
-  const call = (query: string, operationName?: string) => callGraphQL(server.url, query, { accessToken: account.accessToken, operationName });
+  const call = (query: string, operationName?: string) =>
+    callGraphQL(server.url, query, { accessToken: account.accessToken, operationName });
 
   it("serves every operation of the client, and me with sessions in one query", async () => {
     const operations = readFileSync(path.join(__dirname, "../../src/client/operations.graphql"), "utf8");
@@ -69,10 +83,16 @@ describe("limits on keyway's own schema", () => {
       // reasons (no caller, missing variables), never for a limit.
       const name = definition.name!.value;
       const response = await callGraphQL(server.url, operations, { operationName: name });
-      expect({ name, status: response.status, code: errorOf(response)?.code }).toEqual({ name, status: expect.any(Number), code: expect.not.stringMatching(/^(GRAPHQL_|BAD_REQUEST)/) });
+      expect({ name, status: response.status, code: errorOf(response)?.code }).toEqual({
+        name,
+        status: expect.any(Number),
+        code: expect.not.stringMatching(/^(GRAPHQL_|BAD_REQUEST)/),
+      });
       expect(response.status).toBeLessThan(500);
     }
-    expectServed(await call("{ me { id email createdAt } sessions { id createdAt lastUsedAt expiresAt userAgent ip current } }"));
+    expectServed(
+      await call("{ me { id email createdAt } sessions { id createdAt lastUsedAt expiresAt userAgent ip current } }"),
+    );
   });
 
   it.each([
@@ -80,15 +100,21 @@ describe("limits on keyway's own schema", () => {
     ["aliases", maxAliases, withAliases, /Aliases limit of \d+ exceeded/],
     ["directives", maxDirectives, withDirectives, /Directives limit of \d+ exceeded/],
     ["fields", maxFields, withFields, /Cost limit of \d+ exceeded/],
-  ])("serves %s at the limit and refuses one more as GRAPHQL_VALIDATION_FAILED", async (_name, limit, build, message) => {
-    expectServed(await call(build(limit)));
-    const refused = await call(build(limit + 1));
-    expectRefused(refused, "GRAPHQL_VALIDATION_FAILED", message);
-    expect(refused.body.errors?.[0]?.message).toContain(`found ${limit + 1}`);
-  });
+  ])(
+    "serves %s at the limit and refuses one more as GRAPHQL_VALIDATION_FAILED",
+    async (_name, limit, build, message) => {
+      expectServed(await call(build(limit)));
+      const refused = await call(build(limit + 1));
+      expectRefused(refused, "GRAPHQL_VALIDATION_FAILED", message);
+      expect(refused.body.errors?.[0]?.message).toContain(`found ${limit + 1}`);
+    },
+  );
 
   it("serves a document of exactly the token limit and refuses one more token while parsing", async () => {
-    expect([countTokens(withTokens(maxTokens)), countTokens(withTokens(maxTokens + 1))]).toEqual([maxTokens, maxTokens + 1]);
+    expect([countTokens(withTokens(maxTokens)), countTokens(withTokens(maxTokens + 1))]).toEqual([
+      maxTokens,
+      maxTokens + 1,
+    ]);
     expectServed(await call(withTokens(maxTokens), "Q0"));
     expectRefused(await call(withTokens(maxTokens + 1), "Q0"), "GRAPHQL_PARSE_FAILED", /more that \d+ tokens/);
   });
@@ -111,13 +137,22 @@ describe("limits on keyway's own schema", () => {
     expectRefused(await call("{}".repeat(50_000)), "GRAPHQL_PARSE_FAILED", /too large/); // 100k tokens
     expectRefused(await call(withAliases(10_000)), "GRAPHQL_PARSE_FAILED", /too large/);
     // Small but exponential: each fragment spreads the one below twice.
-    const fragments = range(60).map((i) => `fragment F${i + 1} on Query { ...F${i} ...F${i} }`).join(" ");
-    expectRefused(await call(`${fragments} fragment F0 on Query { __typename } { ...F60 }`), "GRAPHQL_VALIDATION_FAILED", /Cost limit/);
+    const fragments = range(60)
+      .map((i) => `fragment F${i + 1} on Query { ...F${i} ...F${i} }`)
+      .join(" ");
+    expectRefused(
+      await call(`${fragments} fragment F0 on Query { __typename } { ...F60 }`),
+      "GRAPHQL_VALIDATION_FAILED",
+      /Cost limit/,
+    );
     // Validation stops at the limit, before graphql-js's own rules walk the 400
     // overlapping fields (quadratic work), even in a fragment defined above its operation.
     const overlapping = await call(`fragment F on Query { ${"me { id } ".repeat(400)}} { ...F }`);
     expectRefused(overlapping, "GRAPHQL_VALIDATION_FAILED", /Cost limit/);
-    expect(overlapping.body.errors?.map((error) => error.message)).toEqual([expect.stringMatching(/Cost limit/), expect.stringMatching(/Validation aborted/)]);
+    expect(overlapping.body.errors?.map((error) => error.message)).toEqual([
+      expect.stringMatching(/Cost limit/),
+      expect.stringMatching(/Validation aborted/),
+    ]);
     // Past the HTTP body limit the refusal is a 413, still a coded GraphQL error.
     const huge = await callGraphQL(server.url, "#".repeat(300 * 1024));
     expect({ status: huge.status, code: errorOf(huge)?.code }).toEqual({ status: 413, code: "BAD_REQUEST" });
@@ -129,8 +164,13 @@ describe("limits on keyway's own schema", () => {
     for (const batch of [[refresh, refresh], [refresh], []]) {
       const response = await postBody(server.url, JSON.stringify(batch), { cookie: account.cookie });
       expect(response.headers.get("content-type")).toMatch(/application\/json/);
-      expect({ status: response.status, cookies: response.headers.getSetCookie() }).toEqual({ status: 400, cookies: [] });
-      expect(await response.json()).toEqual({ errors: [{ message: expect.stringMatching(/batching/i), extensions: { code: "BAD_REQUEST" } }] });
+      expect({ status: response.status, cookies: response.headers.getSetCookie() }).toEqual({
+        status: 400,
+        cookies: [],
+      });
+      expect(await response.json()).toEqual({
+        errors: [{ message: expect.stringMatching(/batching/i), extensions: { code: "BAD_REQUEST" } }],
+      });
     }
   });
 
@@ -145,21 +185,35 @@ describe("limits on keyway's own schema", () => {
 describe("in production", () => {
   let server: TestServer;
   beforeAll(async () => {
-    const JWT_PRIVATE_KEY = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    const JWT_PRIVATE_KEY = generateKeyPairSync("ec", { namedCurve: "P-256" })
+      .privateKey.export({ type: "pkcs8", format: "pem" })
+      .toString();
     server = await startTestServer({ env: { NODE_ENV: "production", JWT_PRIVATE_KEY } });
   });
   afterAll(() => server?.stop());
 
   /** Only the code and its fixed message: nothing of the document, the schema or the limit. */
   const expectMasked = (response: GraphQLResponse, code: string, message: string) => {
-    expect({ status: response.status, data: response.body.data, count: response.body.errors?.length }).toEqual({ status: 400, data: undefined, count: expect.any(Number) });
+    expect({ status: response.status, data: response.body.data, count: response.body.errors?.length }).toEqual({
+      status: 400,
+      data: undefined,
+      count: expect.any(Number),
+    });
     // A refusal at a limit also carries graphql-js's note that it stopped validating: masked the same way.
     for (const error of response.body.errors!) expect(error).toEqual({ message, extensions: { code } });
   };
 
   it("refuses introspection through __schema and __type alike", async () => {
-    expectMasked(await callGraphQL(server.url, "{ __schema { queryType { name } } }"), "GRAPHQL_VALIDATION_FAILED", "Invalid request");
-    expectMasked(await callGraphQL(server.url, '{ __type(name: "User") { name } }'), "GRAPHQL_VALIDATION_FAILED", "Invalid request");
+    expectMasked(
+      await callGraphQL(server.url, "{ __schema { queryType { name } } }"),
+      "GRAPHQL_VALIDATION_FAILED",
+      "Invalid request",
+    );
+    expectMasked(
+      await callGraphQL(server.url, '{ __type(name: "User") { name } }'),
+      "GRAPHQL_VALIDATION_FAILED",
+      "Invalid request",
+    );
   });
 
   it("masks validation, parse, limit and variable errors to a fixed message per code, suggestions included", async () => {
@@ -169,7 +223,12 @@ describe("in production", () => {
       ["{ me { id ", undefined, "GRAPHQL_PARSE_FAILED", "The request could not be parsed"],
       [withFields(maxFields + 1), undefined, "GRAPHQL_VALIDATION_FAILED", "Invalid request"],
       [withTokens(maxTokens + 1), undefined, "GRAPHQL_PARSE_FAILED", "The request could not be parsed"],
-      ["mutation($i: LoginInput!) { login(input: $i) { accessToken } }", { i: { emial: "a@example.io", password: "hunter2 hunter2" } }, "BAD_USER_INPUT", "Invalid variables"],
+      [
+        "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+        { i: { emial: "a@example.io", password: "hunter2 hunter2" } },
+        "BAD_USER_INPUT",
+        "Invalid variables",
+      ],
     ];
     for (const [query, variables, code, message] of cases) {
       const response = await callGraphQL(server.url, query, { variables });
@@ -179,13 +238,23 @@ describe("in production", () => {
   });
 
   it("masks the batching refusal too", async () => {
-    const response = await postBody(server.url, JSON.stringify([{ query: "{ __typename }" }, { query: "{ __typename }" }]));
-    expectMasked({ status: response.status, body: await response.json() } as GraphQLResponse, "BAD_REQUEST", "Bad request");
+    const response = await postBody(
+      server.url,
+      JSON.stringify([{ query: "{ __typename }" }, { query: "{ __typename }" }]),
+    );
+    expectMasked(
+      { status: response.status, body: await response.json() } as GraphQLResponse,
+      "BAD_REQUEST",
+      "Bad request",
+    );
   });
 
   it("keeps keyway's own coded errors as they are", async () => {
     const response = await callGraphQL(server.url, "{ me { id } }");
-    expect(response.body.errors?.[0]).toMatchObject({ message: "An access token is required", extensions: { code: "UNAUTHENTICATED", reason: "TOKEN_MISSING" } });
+    expect(response.body.errors?.[0]).toMatchObject({
+      message: "An access token is required",
+      extensions: { code: "UNAUTHENTICATED", reason: "TOKEN_MISSING" },
+    });
   });
 });
 
@@ -194,9 +263,14 @@ describe("limits through the composed supergraph (SUBGRAPHS)", () => {
   let subgraph: { url: string; stop(): Promise<void> };
   let subgraphRequests = 0;
   beforeAll(async () => {
-    const schema = buildSubgraphSchema([{ typeDefs: parse("type Query { notesVersion: String! }"), resolvers: { Query: { notesVersion: () => "1" } } }]);
+    const schema = buildSubgraphSchema([
+      { typeDefs: parse("type Query { notesVersion: String! }"), resolvers: { Query: { notesVersion: () => "1" } } },
+    ]);
     const apollo = new ApolloServer({ schema, plugins: [ApolloServerPluginInlineTraceDisabled()] });
-    const { url } = await startStandaloneServer(apollo, { listen: { port: 0, host: "127.0.0.1" }, context: async () => (subgraphRequests++, {}) });
+    const { url } = await startStandaloneServer(apollo, {
+      listen: { port: 0, host: "127.0.0.1" },
+      context: async () => (subgraphRequests++, {}),
+    });
     subgraph = { url, stop: () => apollo.stop() };
     server = await startTestServer({ env: { SUBGRAPHS: `notes=${url}` } });
   });
@@ -206,19 +280,29 @@ describe("limits through the composed supergraph (SUBGRAPHS)", () => {
   });
 
   it("serves a subgraph's field at the alias limit and refuses more before any subgraph is called", async () => {
-    const aliased = (count: number) => `{ ${range(count).map((i) => `v${i}: notesVersion`).join(" ")} }`;
+    const aliased = (count: number) =>
+      `{ ${range(count)
+        .map((i) => `v${i}: notesVersion`)
+        .join(" ")} }`;
     const served = await callGraphQL(server.url, aliased(maxAliases));
     expectServed(served);
     expect(Object.keys(served.body.data!)).toHaveLength(maxAliases);
     const before = subgraphRequests;
     expectRefused(await callGraphQL(server.url, aliased(maxAliases + 1)), "GRAPHQL_VALIDATION_FAILED", /Aliases limit/);
-    expectRefused(await callGraphQL(server.url, `{ notesVersion ${"__typename ".repeat(maxTokens)}}`), "GRAPHQL_PARSE_FAILED", /tokens/);
+    expectRefused(
+      await callGraphQL(server.url, `{ notesVersion ${"__typename ".repeat(maxTokens)}}`),
+      "GRAPHQL_PARSE_FAILED",
+      /tokens/,
+    );
     expectRefused(await callGraphQL(server.url, ofBytes(maxDocumentBytes + 1)), "GRAPHQL_PARSE_FAILED", /too large/);
     expect(subgraphRequests).toBe(before);
   });
 
   it("refuses a batch there too", async () => {
-    const response = await postBody(server.url, JSON.stringify([{ query: "{ notesVersion }" }, { query: "{ notesVersion }" }]));
+    const response = await postBody(
+      server.url,
+      JSON.stringify([{ query: "{ notesVersion }" }, { query: "{ notesVersion }" }]),
+    );
     expect(response.status).toBe(400);
     expect(errorOf({ body: await response.json() } as GraphQLResponse)?.code).toBe("BAD_REQUEST");
   });

@@ -50,15 +50,24 @@ function signTexts(header: string, payload: string, key: KeyObject = server.keys
   return `${input}.${sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" }).toString("base64url")}`;
 }
 const forge = (header: Record<string, unknown> = {}, payload: Record<string, unknown> = {}, key?: KeyObject) =>
-  signTexts(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid, ...header }), JSON.stringify({ ...claims, ...payload }), key);
-const omit = (name: string) => signTexts(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid }), JSON.stringify({ ...claims, [name]: undefined }));
-const unsigned = (alg: string, signature = "") => `${b64(JSON.stringify({ alg, typ: "at+jwt", kid }))}.${b64(JSON.stringify(claims))}.${signature}`;
+  signTexts(
+    JSON.stringify({ alg: "ES256", typ: "at+jwt", kid, ...header }),
+    JSON.stringify({ ...claims, ...payload }),
+    key,
+  );
+const omit = (name: string) =>
+  signTexts(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid }), JSON.stringify({ ...claims, [name]: undefined }));
+const unsigned = (alg: string, signature = "") =>
+  `${b64(JSON.stringify({ alg, typ: "at+jwt", kid }))}.${b64(JSON.stringify(claims))}.${signature}`;
 function hmac(alg: "HS256" | "HS384" | "HS512", secret: string): string {
   const input = `${b64(JSON.stringify({ alg, typ: "at+jwt", kid }))}.${b64(JSON.stringify(claims))}`;
-  return `${input}.${createHmac(`sha${alg.slice(2)}`, secret).update(input).digest("base64url")}`;
+  return `${input}.${createHmac(`sha${alg.slice(2)}`, secret)
+    .update(input)
+    .digest("base64url")}`;
 }
 /** The same claims with one member repeated first: a last-wins parser sees only the genuine value. */
-const withPayloadPrefix = (prefix: string) => signTexts(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid }), `{${prefix},${JSON.stringify(claims).slice(1)}`);
+const withPayloadPrefix = (prefix: string) =>
+  signTexts(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid }), `{${prefix},${JSON.stringify(claims).slice(1)}`);
 const withHeader = (header: string) => signTexts(header, JSON.stringify(claims));
 /** A token keyway would accept but for its length, exactly `length` characters long: the payload padded, the header spaced. */
 function tokenOfLength(length: number): string {
@@ -80,10 +89,37 @@ type Case = [name: string, token: () => string, reason: string, verifications: 0
 const PRE_CRYPTO: Case[] = [
   ...["none", "None", "NONE", "nOnE"].map((alg): Case => [`alg ${alg}`, () => unsigned(alg), "TOKEN_INVALID", 0]),
   ["alg none with a signature", () => unsigned("none", "c2ln"), "TOKEN_INVALID", 0],
-  ["HS256 keyed with the PEM public key", () => hmac("HS256", server.keys.signing.publicKey.export({ format: "pem", type: "spki" }).toString()), "TOKEN_INVALID", 0],
-  ["HS512 keyed with the PEM public key", () => hmac("HS512", server.keys.signing.publicKey.export({ format: "pem", type: "spki" }).toString()), "TOKEN_INVALID", 0],
-  ["HS256 keyed with the served JWK", () => hmac("HS256", JSON.stringify(server.keys.jwks().keys[0])), "TOKEN_INVALID", 0],
-  ["an identity token keyway minted for a subgraph", () => signIdentityToken({ keys: server.keys, issuer: "keyway" }, claims as never, "keyway", clock.now(), '{"query":"{ me { id } }"}'), "TOKEN_INVALID", 0],
+  [
+    "HS256 keyed with the PEM public key",
+    () => hmac("HS256", server.keys.signing.publicKey.export({ format: "pem", type: "spki" }).toString()),
+    "TOKEN_INVALID",
+    0,
+  ],
+  [
+    "HS512 keyed with the PEM public key",
+    () => hmac("HS512", server.keys.signing.publicKey.export({ format: "pem", type: "spki" }).toString()),
+    "TOKEN_INVALID",
+    0,
+  ],
+  [
+    "HS256 keyed with the served JWK",
+    () => hmac("HS256", JSON.stringify(server.keys.jwks().keys[0])),
+    "TOKEN_INVALID",
+    0,
+  ],
+  [
+    "an identity token keyway minted for a subgraph",
+    () =>
+      signIdentityToken(
+        { keys: server.keys, issuer: "keyway" },
+        claims as never,
+        "keyway",
+        clock.now(),
+        '{"query":"{ me { id } }"}',
+      ),
+    "TOKEN_INVALID",
+    0,
+  ],
   ["typ JWT", () => forge({ typ: "JWT" }), "TOKEN_INVALID", 0],
   ["typ id+jwt", () => forge({ typ: "id+jwt" }), "TOKEN_INVALID", 0],
   ["no typ", () => forge({ typ: undefined }), "TOKEN_INVALID", 0],
@@ -97,24 +133,68 @@ const PRE_CRYPTO: Case[] = [
   ["jku", () => forge({ jku: `${lureUrl}/jwks.json` }), "TOKEN_INVALID", 0],
   ["x5u", () => forge({ x5u: `${lureUrl}/cert.pem` }), "TOKEN_INVALID", 0],
   ["x5c", () => forge({ x5c: ["MIIBszCCAVmgAwIBAgIU"] }), "TOKEN_INVALID", 0],
-  ["an embedded jwk signed by its own key", () => {
-    const attacker = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    return forge({ jwk: attacker.publicKey.export({ format: "jwk" }) }, {}, attacker.privateKey);
-  }, "TOKEN_INVALID", 0],
+  [
+    "an embedded jwk signed by its own key",
+    () => {
+      const attacker = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      return forge({ jwk: attacker.publicKey.export({ format: "jwk" }) }, {}, attacker.privateKey);
+    },
+    "TOKEN_INVALID",
+    0,
+  ],
   ["an embedded jwk that is keyway's own", () => forge({ jwk: server.keys.jwks().keys[0] }), "TOKEN_INVALID", 0],
   ["crit", () => forge({ crit: ["exp"] }), "TOKEN_INVALID", 0],
-  ["a repeated typ in the header (last one at+jwt)", () => withHeader(`{"alg":"ES256","typ":"JWT","kid":"${kid}","typ":"at+jwt"}`), "TOKEN_INVALID", 0],
-  ["a repeated alg in the header (first none)", () => withHeader(`{"alg":"none","typ":"at+jwt","kid":"${kid}","alg":"ES256"}`), "TOKEN_INVALID", 0],
-  ["a repeated alg spelled with an escape", () => withHeader(`{"\\u0061lg":"HS256","typ":"at+jwt","kid":"${kid}","alg":"ES256"}`), "TOKEN_INVALID", 0],
-  ["a repeated sub in the payload", () => withPayloadPrefix(`"sub":"00000000-0000-4000-8000-000000000000"`), "TOKEN_INVALID", 0],
-  ["a repeated sid in the payload", () => withPayloadPrefix(`"sid":"00000000-0000-4000-8000-000000000000"`), "TOKEN_INVALID", 0],
+  [
+    "a repeated typ in the header (last one at+jwt)",
+    () => withHeader(`{"alg":"ES256","typ":"JWT","kid":"${kid}","typ":"at+jwt"}`),
+    "TOKEN_INVALID",
+    0,
+  ],
+  [
+    "a repeated alg in the header (first none)",
+    () => withHeader(`{"alg":"none","typ":"at+jwt","kid":"${kid}","alg":"ES256"}`),
+    "TOKEN_INVALID",
+    0,
+  ],
+  [
+    "a repeated alg spelled with an escape",
+    () => withHeader(`{"\\u0061lg":"HS256","typ":"at+jwt","kid":"${kid}","alg":"ES256"}`),
+    "TOKEN_INVALID",
+    0,
+  ],
+  [
+    "a repeated sub in the payload",
+    () => withPayloadPrefix(`"sub":"00000000-0000-4000-8000-000000000000"`),
+    "TOKEN_INVALID",
+    0,
+  ],
+  [
+    "a repeated sid in the payload",
+    () => withPayloadPrefix(`"sid":"00000000-0000-4000-8000-000000000000"`),
+    "TOKEN_INVALID",
+    0,
+  ],
   ["a repeated exp in the payload", () => withPayloadPrefix(`"exp":${now() + 10 * 365 * 86400}`), "TOKEN_INVALID", 0],
   ["over the 4 KiB cap", () => forge({}, { pad: "x".repeat(4096) }), "TOKEN_INVALID", 0],
   ["11 KiB", () => forge({}, { pad: "x".repeat(8 * 1024) }), "TOKEN_INVALID", 0],
   // Every - and _ turned into + and /, and one of each for sure: about 6% of signatures have neither.
-  ["base64 with + and /", () => victim.accessToken.replace(/-/g, "+").replace(/_/g, "/").replace(/\.(..)([^.]*)$/, ".+/$2"), "TOKEN_INVALID", 0],
+  [
+    "base64 with + and /",
+    () =>
+      victim.accessToken
+        .replace(/-/g, "+")
+        .replace(/_/g, "/")
+        .replace(/\.(..)([^.]*)$/, ".+/$2"),
+    "TOKEN_INVALID",
+    0,
+  ],
   ["base64 padding", () => `${victim.accessToken}==`, "TOKEN_INVALID", 0],
-  ["a non-JSON header", () => `${b64("not json")}.${victim.accessToken.split(".").slice(1).join(".")}`, "TOKEN_INVALID", 0],
+  [
+    "a non-JSON header",
+    () => `${b64("not json")}.${victim.accessToken.split(".").slice(1).join(".")}`,
+    "TOKEN_INVALID",
+    0,
+  ],
   ["a JSON array header", () => `${b64("[]")}.${victim.accessToken.split(".").slice(1).join(".")}`, "TOKEN_INVALID", 0],
   ["a non-JSON payload", () => victim.accessToken.replace(/\.[^.]+\./, `.${b64("garbage")}.`), "TOKEN_INVALID", 0],
   ["two segments", () => victim.accessToken.split(".").slice(0, 2).join("."), "TOKEN_INVALID", 0],
@@ -127,18 +207,49 @@ const PRE_CRYPTO: Case[] = [
 ];
 
 const CRYPTO: Case[] = [
-  ["a tampered header", () => `${b64(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid, x: 1 }))}.${victim.accessToken.split(".").slice(1).join(".")}`, "TOKEN_INVALID", 1],
-  ["a tampered payload", () => {
-    const [header, , signature] = victim.accessToken.split(".");
-    return `${header}.${b64(JSON.stringify({ ...claims, sub: "00000000-0000-4000-8000-000000000000" }))}.${signature}`;
-  }, "TOKEN_INVALID", 1],
-  ["a tampered signature", () => {
-    const at = victim.accessToken.length - 20;
-    return `${victim.accessToken.slice(0, at)}${victim.accessToken[at] === "A" ? "B" : "A"}${victim.accessToken.slice(at + 1)}`;
-  }, "TOKEN_INVALID", 1],
-  ["another token's signature", () => victim.accessToken.replace(/[^.]+$/, forge({}, { jti: "x" }).split(".")[2]), "TOKEN_INVALID", 1],
-  ["an all-zero ECDSA signature", () => victim.accessToken.replace(/[^.]+$/, Buffer.alloc(64).toString("base64url")), "TOKEN_INVALID", 1],
-  ["a foreign key with keyway's kid", () => forge({}, {}, generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey), "TOKEN_INVALID", 1],
+  [
+    "a tampered header",
+    () =>
+      `${b64(JSON.stringify({ alg: "ES256", typ: "at+jwt", kid, x: 1 }))}.${victim.accessToken.split(".").slice(1).join(".")}`,
+    "TOKEN_INVALID",
+    1,
+  ],
+  [
+    "a tampered payload",
+    () => {
+      const [header, , signature] = victim.accessToken.split(".");
+      return `${header}.${b64(JSON.stringify({ ...claims, sub: "00000000-0000-4000-8000-000000000000" }))}.${signature}`;
+    },
+    "TOKEN_INVALID",
+    1,
+  ],
+  [
+    "a tampered signature",
+    () => {
+      const at = victim.accessToken.length - 20;
+      return `${victim.accessToken.slice(0, at)}${victim.accessToken[at] === "A" ? "B" : "A"}${victim.accessToken.slice(at + 1)}`;
+    },
+    "TOKEN_INVALID",
+    1,
+  ],
+  [
+    "another token's signature",
+    () => victim.accessToken.replace(/[^.]+$/, forge({}, { jti: "x" }).split(".")[2]),
+    "TOKEN_INVALID",
+    1,
+  ],
+  [
+    "an all-zero ECDSA signature",
+    () => victim.accessToken.replace(/[^.]+$/, Buffer.alloc(64).toString("base64url")),
+    "TOKEN_INVALID",
+    1,
+  ],
+  [
+    "a foreign key with keyway's kid",
+    () => forge({}, {}, generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey),
+    "TOKEN_INVALID",
+    1,
+  ],
   ["a wrong iss", () => forge({}, { iss: "someone-else" }), "TOKEN_INVALID", 1],
   ["a wrong aud", () => forge({}, { aud: "another-api" }), "TOKEN_INVALID", 1],
   ["an aud array", () => forge({}, { aud: ["keyway", "another-api"] }), "TOKEN_INVALID", 1],
@@ -155,20 +266,23 @@ describe.each([
   ["refused by the one signature check", CRYPTO],
 ])("forged access tokens, %s", (_label, cases) => {
   const titled = cases.map(([name, token, reason, verifications]) => [name, reason, verifications, token] as const);
-  it.each(titled)("%s → UNAUTHENTICATED %s, at most %d signature check(s), nothing ran", async (_name, reason, verifications, token) => {
-    const bearer = `Bearer ${token()}`;
-    verifyCalls.mockClear();
-    const me = await callGraphQL(server.url, ME, { headers: { authorization: bearer } });
-    expect(verifyCalls.mock.calls.length).toBeLessThanOrEqual(verifications);
-    expect(me.status).toBeLessThan(500);
-    expect(me.body.data).toBeNull();
-    expect(errorOf(me)).toEqual({ code: "UNAUTHENTICATED", reason });
+  it.each(titled)(
+    "%s → UNAUTHENTICATED %s, at most %d signature check(s), nothing ran",
+    async (_name, reason, verifications, token) => {
+      const bearer = `Bearer ${token()}`;
+      verifyCalls.mockClear();
+      const me = await callGraphQL(server.url, ME, { headers: { authorization: bearer } });
+      expect(verifyCalls.mock.calls.length).toBeLessThanOrEqual(verifications);
+      expect(me.status).toBeLessThan(500);
+      expect(me.body.data).toBeNull();
+      expect(errorOf(me)).toEqual({ code: "UNAUTHENTICATED", reason });
 
-    const logoutAll = await callGraphQL(server.url, LOGOUT_ALL, { headers: { authorization: bearer } });
-    expect(logoutAll.body.data).toBeNull();
-    expect(errorOf(logoutAll)).toEqual({ code: "UNAUTHENTICATED", reason });
-    expect(await server.database.prisma.session.count({ where: { userId: victim.userId, endedAt: null } })).toBe(1);
-  });
+      const logoutAll = await callGraphQL(server.url, LOGOUT_ALL, { headers: { authorization: bearer } });
+      expect(logoutAll.body.data).toBeNull();
+      expect(errorOf(logoutAll)).toEqual({ code: "UNAUTHENTICATED", reason });
+      expect(await server.database.prisma.session.count({ where: { userId: victim.userId, endedAt: null } })).toBe(1);
+    },
+  );
 });
 
 describe("what the forgeries did not do", () => {
@@ -182,7 +296,7 @@ describe("what the forgeries did not do", () => {
   });
 
   it("still accepts a genuine token whose nested objects reuse a name (the duplicate check is per object)", async () => {
-    const token = forge({}, { ext: { a: { id: 1 }, b: { id: 2, "x\"y": [{ id: 3 }] } } });
+    const token = forge({}, { ext: { a: { id: 1 }, b: { id: 2, 'x"y': [{ id: 3 }] } } });
     const me = await callGraphQL(server.url, ME, { accessToken: token });
     expect(me.body).toMatchObject({ data: { me: { id: victim.userId } } });
   });
@@ -212,7 +326,12 @@ describe("malformed Authorization headers", () => {
 
   it("refuses two Authorization headers even if both are valid", async () => {
     const body = JSON.stringify({ query: ME });
-    const response = await postRaw(server.url, "/graphql", [`Authorization: Bearer ${victim.accessToken}`, `Authorization: Bearer ${victim.accessToken}`], body);
+    const response = await postRaw(
+      server.url,
+      "/graphql",
+      [`Authorization: Bearer ${victim.accessToken}`, `Authorization: Bearer ${victim.accessToken}`],
+      body,
+    );
     const parsed = JSON.parse(response.body) as { data: unknown; errors: Array<{ extensions: unknown }> };
     expect(parsed.data).toBeNull();
     expect(parsed.errors[0].extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "TOKEN_INVALID" });
@@ -221,7 +340,12 @@ describe("malformed Authorization headers", () => {
   // Node's HTTP parser refuses a header block over its 16 KiB limit before keyway sees
   // a request at all, so no keyway code can be observed here: only the answer.
   it("answers a 1 MB header with 431 from the HTTP layer: no GraphQL answer, no stack", async () => {
-    const response = await postRaw(server.url, "/graphql", [`Authorization: Bearer ${"a".repeat(1024 * 1024)}`], JSON.stringify({ query: ME }));
+    const response = await postRaw(
+      server.url,
+      "/graphql",
+      [`Authorization: Bearer ${"a".repeat(1024 * 1024)}`],
+      JSON.stringify({ query: ME }),
+    );
     expect(response.status).toBe(431);
     // Fastify's answer to the parser's error: a plain HTTP error object, not a GraphQL response.
     const body = JSON.parse(response.body) as Record<string, unknown>;

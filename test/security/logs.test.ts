@@ -18,7 +18,9 @@ const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base
 
 it("reports nothing for clean logs, however much they hold", async () => {
   await writeFile(path.join(dir, SECRETS_FILE), "correct horse battery staple\n");
-  const clean = Array.from({ length: 500 }, (_, i) => line({ msg: "request", reqId: `req-${i}`, path: "/graphql", authorization: "[redacted]" })).join("");
+  const clean = Array.from({ length: 500 }, (_, i) =>
+    line({ msg: "request", reqId: `req-${i}`, path: "/graphql", authorization: "[redacted]" }),
+  ).join("");
   await writeFile(path.join(dir, "1-1-server.log"), clean);
   expect(scanRunLogs(dir)).toEqual([]);
 });

@@ -10,7 +10,10 @@ import { startTestServer, type TestServer } from "../helpers/server";
 jest.setTimeout(120_000);
 
 const wrongLogin = (url: string, email: string, forwardedFor: string) =>
-  callGraphQL(url, LOGIN, { variables: { input: { email, password: "wrong password!" } }, headers: { "x-forwarded-for": forwardedFor } });
+  callGraphQL(url, LOGIN, {
+    variables: { input: { email, password: "wrong password!" } },
+    headers: { "x-forwarded-for": forwardedFor },
+  });
 
 describe("TRUST_PROXY=1 behind one real proxy hop", () => {
   let server: TestServer;
@@ -26,7 +29,9 @@ describe("TRUST_PROXY=1 behind one real proxy hop", () => {
   });
 
   it("limits 50 failed logins for one account although every one claims another X-Forwarded-For", async () => {
-    const { email } = await signUp(proxy.url, uniqueEmail("rotating"), DEFAULT_PASSWORD, { headers: { "x-forwarded-for": "198.51.100.1" } });
+    const { email } = await signUp(proxy.url, uniqueEmail("rotating"), DEFAULT_PASSWORD, {
+      headers: { "x-forwarded-for": "198.51.100.1" },
+    });
     const codes: unknown[] = [];
     for (let i = 0; i < 50; i++) codes.push(errorOf(await wrongLogin(proxy.url, email, `203.0.113.${i + 1}`))?.code);
     // 10 wrong passwords are answered as such; from the 11th on the account+address pair is limited.
@@ -39,7 +44,8 @@ describe("TRUST_PROXY=1 behind one real proxy hop", () => {
     const limitedProxy = await startForwardingProxy(limited.url);
     try {
       const codes: unknown[] = [];
-      for (let i = 0; i < 50; i++) codes.push(errorOf(await wrongLogin(limitedProxy.url, uniqueEmail("spray"), `203.0.113.${i + 1}`))?.code);
+      for (let i = 0; i < 50; i++)
+        codes.push(errorOf(await wrongLogin(limitedProxy.url, uniqueEmail("spray"), `203.0.113.${i + 1}`))?.code);
       expect(codes.slice(0, 20)).toEqual(Array(20).fill("UNAUTHENTICATED"));
       expect(codes.slice(20)).toEqual(Array(30).fill("RATE_LIMITED"));
     } finally {
@@ -49,7 +55,9 @@ describe("TRUST_PROXY=1 behind one real proxy hop", () => {
   });
 
   it("records the proxy-appended address, not the client's claim, on the session", async () => {
-    const account = await signUp(proxy.url, uniqueEmail("recorded"), DEFAULT_PASSWORD, { headers: { "x-forwarded-for": "198.51.100.77" } });
+    const account = await signUp(proxy.url, uniqueEmail("recorded"), DEFAULT_PASSWORD, {
+      headers: { "x-forwarded-for": "198.51.100.77" },
+    });
     const response = await callGraphQL(proxy.url, SESSIONS, { accessToken: account.accessToken });
     expect((response.body.data?.sessions as Array<{ ip: string }>)[0]?.ip).toBe("127.0.0.1");
   });
@@ -74,7 +82,9 @@ describe("the client address each TRUST_PROXY form derives (Fastify's rules: a h
   it.each(cases)("TRUST_PROXY=%s → Session.ip %s", async (trustProxy, expected) => {
     const server = await startTestServer({ env: { TRUST_PROXY: trustProxy } });
     try {
-      const account = await signUp(server.url, uniqueEmail("derived"), DEFAULT_PASSWORD, { headers: { "x-forwarded-for": chain } });
+      const account = await signUp(server.url, uniqueEmail("derived"), DEFAULT_PASSWORD, {
+        headers: { "x-forwarded-for": chain },
+      });
       const response = await callGraphQL(server.url, SESSIONS, { accessToken: account.accessToken });
       expect((response.body.data?.sessions as Array<{ ip: string }>)[0]?.ip).toBe(expected);
     } finally {
@@ -88,7 +98,8 @@ describe("IPv6 clients", () => {
     const server = await startTestServer({ env: { TRUST_PROXY: "true", AUTH_IP_LIMIT: "3/1m" } });
     try {
       const codes: unknown[] = [];
-      for (let i = 1; i <= 5; i++) codes.push(errorOf(await wrongLogin(server.url, uniqueEmail("v6"), `2001:db8:7:7::${i.toString(16)}`))?.code);
+      for (let i = 1; i <= 5; i++)
+        codes.push(errorOf(await wrongLogin(server.url, uniqueEmail("v6"), `2001:db8:7:7::${i.toString(16)}`))?.code);
       expect(codes).toEqual(["UNAUTHENTICATED", "UNAUTHENTICATED", "UNAUTHENTICATED", "RATE_LIMITED", "RATE_LIMITED"]);
       expect(errorOf(await wrongLogin(server.url, uniqueEmail("v6"), "2001:db8:7:8::1"))?.code).toBe("UNAUTHENTICATED");
     } finally {
@@ -113,9 +124,13 @@ describe("an address that is not one", () => {
   ])("signs up and logs in with %s forwarded, storing no address", async (_label, forwarded) => {
     const email = uniqueEmail("odd-address");
     const account = await signUp(server.url, email, DEFAULT_PASSWORD, { headers: { "x-forwarded-for": forwarded } });
-    const again = await callGraphQL(server.url, LOGIN, { variables: { input: { email, password: DEFAULT_PASSWORD } }, headers: { "x-forwarded-for": forwarded } });
+    const again = await callGraphQL(server.url, LOGIN, {
+      variables: { input: { email, password: DEFAULT_PASSWORD } },
+      headers: { "x-forwarded-for": forwarded },
+    });
     expect(again.body.errors).toBeUndefined();
-    const sessions = (await callGraphQL(server.url, SESSIONS, { accessToken: account.accessToken })).body.data?.sessions as Array<{ ip: string | null }>;
+    const sessions = (await callGraphQL(server.url, SESSIONS, { accessToken: account.accessToken })).body.data
+      ?.sessions as Array<{ ip: string | null }>;
     expect(sessions).toHaveLength(2);
     expect(sessions.map((session) => session.ip)).toEqual([null, null]);
   });
@@ -125,8 +140,11 @@ describe("an address that is not one", () => {
     ["an IPv6 address in brackets with a port", "[2001:DB8::1]:443", "2001:db8::1"],
     ["an IPv4-mapped IPv6 address", "::ffff:198.51.100.9", "198.51.100.9"],
   ])("takes %s as the address it names", async (_label, forwarded, expected) => {
-    const account = await signUp(server.url, uniqueEmail("ported"), DEFAULT_PASSWORD, { headers: { "x-forwarded-for": forwarded } });
-    const sessions = (await callGraphQL(server.url, SESSIONS, { accessToken: account.accessToken })).body.data?.sessions as Array<{ ip: string | null }>;
+    const account = await signUp(server.url, uniqueEmail("ported"), DEFAULT_PASSWORD, {
+      headers: { "x-forwarded-for": forwarded },
+    });
+    const sessions = (await callGraphQL(server.url, SESSIONS, { accessToken: account.accessToken })).body.data
+      ?.sessions as Array<{ ip: string | null }>;
     expect(sessions[0]?.ip).toBe(expected);
   });
 
@@ -135,7 +153,9 @@ describe("an address that is not one", () => {
     try {
       const warnings = () => quiet.logs.filter((line) => line.includes("no client address could be established"));
       await signUp(quiet.url, uniqueEmail("junk-1"), DEFAULT_PASSWORD, { headers: { "x-forwarded-for": "unknown" } });
-      await signUp(quiet.url, uniqueEmail("junk-2"), DEFAULT_PASSWORD, { headers: { "x-forwarded-for": "also-unknown" } });
+      await signUp(quiet.url, uniqueEmail("junk-2"), DEFAULT_PASSWORD, {
+        headers: { "x-forwarded-for": "also-unknown" },
+      });
       expect(warnings()).toHaveLength(1);
       expect(warnings()[0]).toContain('"forwarded":"unknown"');
     } finally {
@@ -147,7 +167,8 @@ describe("an address that is not one", () => {
     const limited = await startTestServer({ env: { TRUST_PROXY: "true", AUTH_IP_LIMIT: "5/1m" } });
     try {
       const codes: unknown[] = [];
-      for (let i = 0; i < 8; i++) codes.push(errorOf(await wrongLogin(limited.url, uniqueEmail("garbage"), `not-an-address-${i}`))?.code);
+      for (let i = 0; i < 8; i++)
+        codes.push(errorOf(await wrongLogin(limited.url, uniqueEmail("garbage"), `not-an-address-${i}`))?.code);
       expect(codes.slice(0, 5)).toEqual(Array(5).fill("UNAUTHENTICATED"));
       expect(codes.slice(5)).toEqual(Array(3).fill("RATE_LIMITED"));
     } finally {

@@ -62,17 +62,37 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
     it("swaps for exactly one of many concurrent callers with the same expectation", async () => {
       const session = await sessions().create(newSession());
       const attempts = Array.from({ length: 10 }, () =>
-        sessions().rotate({ id: session.id, expectedGeneration: 0, expectedHash: session.tokenHash, tokenHash: hash(), sealedToken: "sealed", now: at(HOUR) }),
+        sessions().rotate({
+          id: session.id,
+          expectedGeneration: 0,
+          expectedHash: session.tokenHash,
+          tokenHash: hash(),
+          sealedToken: "sealed",
+          now: at(HOUR),
+        }),
       );
       expect((await Promise.all(attempts)).filter(Boolean)).toHaveLength(1);
       const after = (await sessions().findById(session.id))!;
-      expect(after).toMatchObject({ generation: 1, previousTokenHash: session.tokenHash, sealedToken: "sealed", rotatedAt: at(HOUR), lastUsedAt: at(HOUR) });
+      expect(after).toMatchObject({
+        generation: 1,
+        previousTokenHash: session.tokenHash,
+        sealedToken: "sealed",
+        rotatedAt: at(HOUR),
+        lastUsedAt: at(HOUR),
+      });
     });
 
     it("refuses a stale generation, a stale hash, and an ended session", async () => {
       const session = await sessions().create(newSession());
       const swap = (expectedGeneration: number, expectedHash: string) =>
-        sessions().rotate({ id: session.id, expectedGeneration, expectedHash, tokenHash: hash(), sealedToken: "s", now: at(HOUR) });
+        sessions().rotate({
+          id: session.id,
+          expectedGeneration,
+          expectedHash,
+          tokenHash: hash(),
+          sealedToken: "s",
+          now: at(HOUR),
+        });
       expect(await swap(1, session.tokenHash)).toBe(false);
       expect(await swap(0, hash())).toBe(false);
       await sessions().end(session.id, "LOGOUT", at(HOUR));
@@ -94,8 +114,18 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
       const session = await sessions().create(newSession());
       const next = rotation(session);
       const rotated = await sessions().rotateCurrent(next);
-      expect(rotated?.session).toMatchObject({ id: session.id, generation: 1, tokenHash: next.tokenHash, previousTokenHash: session.tokenHash, lastUsedAt: next.now });
-      expect(rotated?.user).toMatchObject({ id: userId, email: expect.stringContaining("@example.io"), disabledAt: null });
+      expect(rotated?.session).toMatchObject({
+        id: session.id,
+        generation: 1,
+        tokenHash: next.tokenHash,
+        previousTokenHash: session.tokenHash,
+        lastUsedAt: next.now,
+      });
+      expect(rotated?.user).toMatchObject({
+        id: userId,
+        email: expect.stringContaining("@example.io"),
+        disabledAt: null,
+      });
     });
 
     it("rotates for exactly one of many concurrent presenters of one token", async () => {
@@ -115,7 +145,8 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
       expect(await sessions().rotateCurrent(rotation(expired))).toBeNull();
       const idle = await sessions().create(newSession());
       expect(await sessions().rotateCurrent(rotation(idle, idle.tokenHash, at(13 * HOUR)))).toBeNull();
-      for (const session of [stale, ended, expired, idle]) expect((await sessions().findById(session.id))?.generation).toBe(0);
+      for (const session of [stale, ended, expired, idle])
+        expect((await sessions().findById(session.id))?.generation).toBe(0);
     });
   });
 
@@ -135,7 +166,8 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
     expect(await sessions().end(one.id, "LOGOUT", at(2 * HOUR))).toBe(false);
     expect(await sessions().findById(one.id)).toMatchObject({ endedAt: at(HOUR), endReason: "REVOKED" });
 
-    const owner = (await fixture.stores.users.create({ email: `all-${randomUUID()}@example.io`, passwordHash: "x" }))!.id;
+    const owner = (await fixture.stores.users.create({ email: `all-${randomUUID()}@example.io`, passwordHash: "x" }))!
+      .id;
     const live = await Promise.all([1, 2, 3].map(() => sessions().create(newSession({ userId: owner }))));
     await sessions().end(live[0].id, "LOGOUT", at(HOUR));
     const ended = await sessions().endAllOfUser(owner, "LOGOUT_ALL", at(2 * HOUR));
@@ -144,7 +176,8 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
   });
 
   it("lists a user's live sessions, newest first, leaving out ended, expired and idle ones", async () => {
-    const owner = (await fixture.stores.users.create({ email: `list-${randomUUID()}@example.io`, passwordHash: "x" }))!.id;
+    const owner = (await fixture.stores.users.create({ email: `list-${randomUUID()}@example.io`, passwordHash: "x" }))!
+      .id;
     const older = await sessions().create(newSession({ userId: owner, now: at(0) }));
     const newer = await sessions().create(newSession({ userId: owner, now: at(60_000) }));
     const ended = await sessions().create(newSession({ userId: owner, now: at(120_000) }));
@@ -152,7 +185,9 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
     await sessions().create(newSession({ userId: owner, now: at(0), expiresAt: at(HOUR) }));
     const live = await sessions().listLive(owner, at(2 * HOUR), at(-HOUR));
     expect(live.map((session) => session.id)).toEqual([newer.id, older.id]);
-    expect(await sessions().listLive(owner, at(2 * HOUR), at(30_000))).toEqual([expect.objectContaining({ id: newer.id })]);
+    expect(await sessions().listLive(owner, at(2 * HOUR), at(30_000))).toEqual([
+      expect.objectContaining({ id: newer.id }),
+    ]);
   });
 
   describe("ended sessions for the revocation poll", () => {
@@ -173,11 +208,11 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
     it("stamps an end made by hand in SQL too", async () => {
       const session = await sessions().create(newSession());
       const { horizon } = await sessions().listEndedFrom(0n);
-      await fixture.database.prisma.$executeRaw`UPDATE "Session" SET "endedAt" = now(), "endReason" = 'REVOKED' WHERE id = ${session.id}::uuid`;
+      await fixture.database.prisma
+        .$executeRaw`UPDATE "Session" SET "endedAt" = now(), "endReason" = 'REVOKED' WHERE id = ${session.id}::uuid`;
       expect((await sessions().listEndedFrom(horizon)).ids).toContain(session.id);
     });
   });
-
 });
 
 describe.each(STORE_DATABASES)("SessionStore purge on %s (a database of its own, so counts are exact)", (kind) => {
@@ -189,9 +224,20 @@ describe.each(STORE_DATABASES)("SessionStore purge on %s (a database of its own,
   const sessions = () => fixture.stores.sessions;
 
   it("deletes by every cut-off, in batches, up to the batch limit", async () => {
-    const owner = (await fixture.stores.users.create({ email: `purge-${randomUUID()}@example.io`, passwordHash: "x" }))!.id;
-    const create = (now: Date, expiresAt: Date) => sessions().create({ userId: owner, tokenFamily: family(), tokenHash: hash(), now, expiresAt, userAgent: null, ip: null });
-    const remaining = async () => (await fixture.database.prisma.session.findMany({ select: { id: true } })).map((row) => row.id);
+    const owner = (await fixture.stores.users.create({ email: `purge-${randomUUID()}@example.io`, passwordHash: "x" }))!
+      .id;
+    const create = (now: Date, expiresAt: Date) =>
+      sessions().create({
+        userId: owner,
+        tokenFamily: family(),
+        tokenHash: hash(),
+        now,
+        expiresAt,
+        userAgent: null,
+        ip: null,
+      });
+    const remaining = async () =>
+      (await fixture.database.prisma.session.findMany({ select: { id: true } })).map((row) => row.id);
     const keep = await create(at(10 * HOUR), at(100 * HOUR));
     const endedLongAgo = await Promise.all([1, 2, 3].map(() => create(at(10 * HOUR), at(100 * HOUR))));
     for (const session of endedLongAgo) await sessions().end(session.id, "LOGOUT", at(HOUR));
@@ -217,18 +263,31 @@ describe("SessionStore purge on PostgreSQL, where instances share one database",
   it("skips the round while another connection holds the purge's lock", async () => {
     const cutoffs = { endedBefore: at(5 * HOUR), expiredBefore: at(5 * HOUR), usedBefore: at(5 * HOUR) };
     const user = (await fixture.stores.users.create({ email: `lock-${randomUUID()}@example.io`, passwordHash: "x" }))!;
-    const old = await fixture.stores.sessions.create({ userId: user.id, tokenFamily: family(), tokenHash: hash(), now: at(0), expiresAt: at(HOUR), userAgent: null, ip: null });
+    const old = await fixture.stores.sessions.create({
+      userId: user.id,
+      tokenFamily: family(),
+      tokenHash: hash(),
+      now: at(0),
+      expiresAt: at(HOUR),
+      userAgent: null,
+      ip: null,
+    });
     const other = new Client({ connectionString: fixture.url });
     await other.connect();
     try {
       await other.query("SELECT pg_advisory_lock(7152025001)");
-      expect(await fixture.stores.sessions.purge(cutoffs, { size: 10, maxBatches: 5 })).toEqual({ ran: false, deleted: 0 });
+      expect(await fixture.stores.sessions.purge(cutoffs, { size: 10, maxBatches: 5 })).toEqual({
+        ran: false,
+        deleted: 0,
+      });
       expect(await fixture.stores.sessions.findById(old.id)).not.toBeNull();
       await other.query("SELECT pg_advisory_unlock(7152025001)");
-      expect(await fixture.stores.sessions.purge(cutoffs, { size: 10, maxBatches: 5 })).toEqual({ ran: true, deleted: 1 });
+      expect(await fixture.stores.sessions.purge(cutoffs, { size: 10, maxBatches: 5 })).toEqual({
+        ran: true,
+        deleted: 1,
+      });
     } finally {
       await other.end();
     }
   });
 });
-

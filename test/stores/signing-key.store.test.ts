@@ -12,7 +12,12 @@ describe.each(STORE_DATABASES)("SigningKeyStore on %s", (kind) => {
   afterEach(() => fixture?.close());
   const keys = () => fixture.stores.signingKeys;
   const rotate = (kid: string, activatesAt: Date, deleteRetiredBefore = T(-1e6), canOpen = opens) =>
-    keys().rotate({ rootKid: "root", key: { kid, sealedPrivateKey: `ours:${kid}`, activatesAt }, deleteRetiredBefore, canOpen });
+    keys().rotate({
+      rootKid: "root",
+      key: { kid, sealedPrivateKey: `ours:${kid}`, activatesAt },
+      deleteRetiredBefore,
+      canOpen,
+    });
 
   it("lists nothing before the first rotation", async () => {
     expect(await keys().list()).toEqual([]);
@@ -39,7 +44,12 @@ describe.each(STORE_DATABASES)("SigningKeyStore on %s", (kind) => {
   });
 
   it("replaces the root when the newest key is one this root cannot open (sealed under another root)", async () => {
-    await keys().rotate({ rootKid: "other-root", key: { kid: "theirs", sealedPrivateKey: "theirs:x", activatesAt: T(10) }, deleteRetiredBefore: T(-1e6), canOpen: () => false });
+    await keys().rotate({
+      rootKid: "other-root",
+      key: { kid: "theirs", sealedPrivateKey: "theirs:x", activatesAt: T(10) },
+      deleteRetiredBefore: T(-1e6),
+      canOpen: () => false,
+    });
     expect((await rotate("k1", T(30))).replaces).toBe("root");
   });
 

@@ -15,7 +15,14 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
   it("creates a user and finds it by id and by email, with exactly the record's fields", async () => {
     const address = email();
     const created = await users().create({ email: address, passwordHash: "$argon2id$hash" });
-    expect(created).toEqual({ id: expect.any(String), email: address, passwordHash: "$argon2id$hash", disabledAt: null, createdAt: expect.any(Date), updatedAt: expect.any(Date) });
+    expect(created).toEqual({
+      id: expect.any(String),
+      email: address,
+      passwordHash: "$argon2id$hash",
+      disabledAt: null,
+      createdAt: expect.any(Date),
+      updatedAt: expect.any(Date),
+    });
     expect(await users().findById(created!.id)).toEqual(created);
     expect(await users().findByEmail(address)).toEqual(created);
   });
@@ -30,9 +37,13 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
     expect(await users().create({ email: address, passwordHash: "a" })).not.toBeNull();
     expect(await users().create({ email: address, passwordHash: "b" })).toBeNull();
     const raced = email();
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => users().create({ email: raced, passwordHash: `h${i}` })));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => users().create({ email: raced, passwordHash: `h${i}` })),
+    );
     expect(results.filter((result) => result !== null)).toHaveLength(1);
-    expect((await users().findByEmail(raced))?.passwordHash).toBe(results.find((result) => result !== null)!.passwordHash);
+    expect((await users().findByEmail(raced))?.passwordHash).toBe(
+      results.find((result) => result !== null)!.passwordHash,
+    );
   });
 
   it("disables an active user once: true the first time, false after, and for an unknown id", async () => {

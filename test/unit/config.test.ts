@@ -45,7 +45,9 @@ describe("loadConfig", () => {
     ["12h", 43200],
     ["30d", 2592000],
   ])("reads ACCESS_TOKEN_TTL=%s as %i seconds", (raw, seconds) => {
-    expect(loadConfig({ ACCESS_TOKEN_TTL: raw, REFRESH_TOKEN_TTL: "90d", SESSION_IDLE_TTL: "30d" }).accessTokenTtl).toBe(seconds);
+    expect(
+      loadConfig({ ACCESS_TOKEN_TTL: raw, REFRESH_TOKEN_TTL: "90d", SESSION_IDLE_TTL: "30d" }).accessTokenTtl,
+    ).toBe(seconds);
   });
 
   it("names the variable, the value and what it accepts", () => {
@@ -56,20 +58,30 @@ describe("loadConfig", () => {
   });
 
   it("reports every problem at once, one line each", () => {
-    const problems = problemsOf({ PORT: "70000", LOGIN_ATTEMPTS_LIMIT: "ten", CORS_ORIGINS: "*", LOG_LEVEL: "loud", DATABASE_URL: "mysql://x" });
+    const problems = problemsOf({
+      PORT: "70000",
+      LOGIN_ATTEMPTS_LIMIT: "ten",
+      CORS_ORIGINS: "*",
+      LOG_LEVEL: "loud",
+      DATABASE_URL: "mysql://x",
+    });
     expect(problems).toHaveLength(5);
     for (const problem of problems) expect(problem).not.toContain("\n");
   });
 
   it("refuses to run in production without a signing key and makes cookies secure there", () => {
     expect(problemsOf({ NODE_ENV: "production" }).join()).toMatch(/JWT_PRIVATE_KEY/);
-    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" })
+      .privateKey.export({ format: "pem", type: "pkcs8" })
+      .toString();
     const config = loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem });
     expect(config.cookie).toEqual({ secure: true, name: "__Host-refresh_token" });
   });
 
   it("accepts a PEM whose newlines were flattened to \\n", () => {
-    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" })
+      .privateKey.export({ format: "pem", type: "pkcs8" })
+      .toString();
     expect(loadConfig({ JWT_PRIVATE_KEY: pem.replace(/\n/g, "\\n") }).jwt.privateKeyPem).toBe(pem);
   });
 
@@ -95,8 +107,19 @@ describe("loadConfig", () => {
   });
 
   it("reads the multi-instance settings and refuses workers on the embedded database", () => {
-    const config = loadConfig({ WORKERS: "2", DATABASE_URL: "postgres://db/keyway", REDIS_URL: "redis://127.0.0.1:6379", REDIS_KEY_PREFIX: "prod:", REVOCATION_POLL_INTERVAL: "5s" });
-    expect(config).toMatchObject({ workers: 2, redisUrl: "redis://127.0.0.1:6379", redisKeyPrefix: "prod:", revocationPollInterval: 5 });
+    const config = loadConfig({
+      WORKERS: "2",
+      DATABASE_URL: "postgres://db/keyway",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      REDIS_KEY_PREFIX: "prod:",
+      REVOCATION_POLL_INTERVAL: "5s",
+    });
+    expect(config).toMatchObject({
+      workers: 2,
+      redisUrl: "redis://127.0.0.1:6379",
+      redisKeyPrefix: "prod:",
+      revocationPollInterval: 5,
+    });
     expect(loadConfig({})).toMatchObject({ workers: 1, redisKeyPrefix: "keyway:", revocationPollInterval: 2 });
     expect(problemsOf({ WORKERS: "2" }).join()).toMatch(/WORKERS=2 needs DATABASE_URL/);
     expect(problemsOf({ WORKERS: "0", DATABASE_URL: "postgres://db/k" }).join()).toMatch(/WORKERS="0"/);
@@ -113,25 +136,45 @@ describe("loadConfig", () => {
     expect(loadConfig({ TRUST_PROXY: "true" }).trustProxy).toBe(true);
     expect(loadConfig({ TRUST_PROXY: " FALSE " }).trustProxy).toBe(false);
     expect(loadConfig({ TRUST_PROXY: "::1, 2001:db8::/32" }).trustProxy).toEqual(["::1", "2001:db8::/32"]);
-    for (const bad of ["yes", "on", "-1", "100", "10.0.0.0/99", "10.0.0.300", "proxy.internal"]) expect(problemsOf({ TRUST_PROXY: bad }).join()).toMatch(/TRUST_PROXY/);
+    for (const bad of ["yes", "on", "-1", "100", "10.0.0.0/99", "10.0.0.300", "proxy.internal"])
+      expect(problemsOf({ TRUST_PROXY: bad }).join()).toMatch(/TRUST_PROXY/);
   });
 
   it("refuses a SESSION_IDLE_TTL shorter than ACCESS_TOKEN_TTL", () => {
-    expect(problemsOf({ ACCESS_TOKEN_TTL: "15m", SESSION_IDLE_TTL: "10m" }).join()).toMatch(/SESSION_IDLE_TTL \(600s\) must be at least ACCESS_TOKEN_TTL \(900s\)/);
+    expect(problemsOf({ ACCESS_TOKEN_TTL: "15m", SESSION_IDLE_TTL: "10m" }).join()).toMatch(
+      /SESSION_IDLE_TTL \(600s\) must be at least ACCESS_TOKEN_TTL \(900s\)/,
+    );
     expect(problemsOf({ ACCESS_TOKEN_TTL: "15m", SESSION_IDLE_TTL: "15m" })).toEqual([]);
   });
 
   it("warns, in production only, about settings that undo a protection", () => {
-    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
-    const risky = { COOKIE_SECURE: "false", TRUST_PROXY: "true", CORS_ORIGINS: "https://app.example.com,http://app.example.com" };
+    const pem = generateKeyPairSync("ec", { namedCurve: "P-256" })
+      .privateKey.export({ format: "pem", type: "pkcs8" })
+      .toString();
+    const risky = {
+      COOKIE_SECURE: "false",
+      TRUST_PROXY: "true",
+      CORS_ORIGINS: "https://app.example.com,http://app.example.com",
+    };
     const warnings = loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, ...risky }).warnings;
     expect(warnings).toHaveLength(3);
     expect(warnings[0]).toMatch(/^COOKIE_SECURE=false in production/);
     expect(warnings[1]).toMatch(/^TRUST_PROXY=true in production/);
     expect(warnings[2]).toMatch(/CORS_ORIGINS lists plain-HTTP origins in production \(http:\/\/app\.example\.com\)/);
-    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "10.0.0.0/8", CORS_ORIGINS: "https://app.example.com" }).warnings).toEqual([]);
-    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "1" }).warnings).toEqual([expect.stringMatching(/^TRUST_PROXY=1 \(a hop count\) in production/)]);
-    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "10.0.0.0/8,0.0.0.0/0" }).warnings).toEqual([expect.stringMatching(/^TRUST_PROXY=…\/0 in production/)]);
+    expect(
+      loadConfig({
+        NODE_ENV: "production",
+        JWT_PRIVATE_KEY: pem,
+        TRUST_PROXY: "10.0.0.0/8",
+        CORS_ORIGINS: "https://app.example.com",
+      }).warnings,
+    ).toEqual([]);
+    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "1" }).warnings).toEqual([
+      expect.stringMatching(/^TRUST_PROXY=1 \(a hop count\) in production/),
+    ]);
+    expect(
+      loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "10.0.0.0/8,0.0.0.0/0" }).warnings,
+    ).toEqual([expect.stringMatching(/^TRUST_PROXY=…\/0 in production/)]);
     expect(loadConfig(risky).warnings).toEqual([]);
   });
 

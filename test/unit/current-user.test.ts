@@ -14,17 +14,18 @@ describe("me and the user cache", () => {
   });
   afterAll(() => server?.stop());
 
-  const me = (accessToken: string) => callGraphQL<{ me: { id: string; email: string } }>(server.url, ME, { accessToken });
+  const me = (accessToken: string) =>
+    callGraphQL<{ me: { id: string; email: string } }>(server.url, ME, { accessToken });
 
   it("answers me again without reading the user row again", async () => {
     const account = await signUp(server.url);
     const reads: string[] = [];
     const prisma = server.database.prisma;
     const findUnique = prisma.user.findUnique.bind(prisma.user);
-    const spy = jest.spyOn(prisma.user, "findUnique").mockImplementation(((args: { where: { id?: string } }) => {
+    const spy = jest.spyOn(prisma.user, "findUnique").mockImplementation((args: { where: { id?: string } }) => {
       reads.push(args.where.id ?? "");
       return findUnique(args as never);
-    }));
+    });
     try {
       expect((await me(account.accessToken)).body.data?.me.email).toBe(account.email);
       expect((await me(account.accessToken)).body.data?.me.email).toBe(account.email);
@@ -40,9 +41,13 @@ describe("me and the user cache", () => {
     expect(await server.services.auth.disableUser(account.userId)).toBe(true);
 
     expect(errorOf(await me(account.accessToken))).toEqual({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
-    const refreshed = await callGraphQL(server.url, REFRESH_TOKEN, { headers: { [REFRESH_HEADER]: account.refreshToken } });
+    const refreshed = await callGraphQL(server.url, REFRESH_TOKEN, {
+      headers: { [REFRESH_HEADER]: account.refreshToken },
+    });
     expect(errorOf(refreshed)?.code).toBe("UNAUTHENTICATED");
-    const loggedIn = await callGraphQL(server.url, LOGIN, { variables: { input: { email: account.email, password: DEFAULT_PASSWORD } } });
+    const loggedIn = await callGraphQL(server.url, LOGIN, {
+      variables: { input: { email: account.email, password: DEFAULT_PASSWORD } },
+    });
     expect(errorOf(loggedIn)).toEqual({ code: "UNAUTHENTICATED", reason: "INVALID_CREDENTIALS" });
     expect(await server.services.auth.disableUser(account.userId)).toBe(false);
   });
@@ -57,7 +62,9 @@ describe("me and the user cache", () => {
       return startSession(userId, meta);
     });
     try {
-      const loggedIn = await callGraphQL(server.url, LOGIN, { variables: { input: { email: account.email, password: DEFAULT_PASSWORD } } });
+      const loggedIn = await callGraphQL(server.url, LOGIN, {
+        variables: { input: { email: account.email, password: DEFAULT_PASSWORD } },
+      });
       expect(errorOf(loggedIn)).toEqual({ code: "UNAUTHENTICATED", reason: "INVALID_CREDENTIALS" });
     } finally {
       spy.mockRestore();
@@ -68,7 +75,10 @@ describe("me and the user cache", () => {
   it("serves a row disabled in SQL (no session ended) for at most the cache's TTL", async () => {
     const account = await signUp(server.url);
     expect(errorOf(await me(account.accessToken))).toBeUndefined(); // now cached
-    await server.database.prisma.user.update({ where: { id: account.userId }, data: { disabledAt: new Date(clock.now()) } });
+    await server.database.prisma.user.update({
+      where: { id: account.userId },
+      data: { disabledAt: new Date(clock.now()) },
+    });
     clock.advance(31);
     expect(errorOf(await me(account.accessToken))).toEqual({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
   });
@@ -76,7 +86,10 @@ describe("me and the user cache", () => {
   it("reads the row afresh after forgetUser", async () => {
     const account = await signUp(server.url);
     expect(errorOf(await me(account.accessToken))).toBeUndefined(); // now cached
-    await server.database.prisma.user.update({ where: { id: account.userId }, data: { disabledAt: new Date(clock.now()) } });
+    await server.database.prisma.user.update({
+      where: { id: account.userId },
+      data: { disabledAt: new Date(clock.now()) },
+    });
     server.services.auth.forgetUser(account.userId);
     expect(errorOf(await me(account.accessToken))).toEqual({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
   });

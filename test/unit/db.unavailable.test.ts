@@ -7,13 +7,20 @@ describe("isDatabaseUnavailable", () => {
     const error = Object.assign(new Error("Invalid `prisma.user.findUnique()` invocation: Database error."), {
       name: "PrismaClientKnownRequestError",
       code: "P2039",
-      meta: { driverAdapterError: { name: "DriverAdapterError", cause: { kind: "postgres", code: "57P03", message: "recovery" } } },
+      meta: {
+        driverAdapterError: {
+          name: "DriverAdapterError",
+          cause: { kind: "postgres", code: "57P03", message: "recovery" },
+        },
+      },
     });
     expect(isDatabaseUnavailable(error)).toBe(true);
   });
 
   test("refused connections and terminated connections are outages", () => {
-    expect(isDatabaseUnavailable(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }))).toBe(true);
+    expect(
+      isDatabaseUnavailable(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" })),
+    ).toBe(true);
     expect(isDatabaseUnavailable(new Error("Connection terminated unexpectedly"))).toBe(true);
   });
 

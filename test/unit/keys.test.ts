@@ -33,15 +33,26 @@ describe("loadKeySet", () => {
 
   it("takes a configured RSA key as RS256 and derives a thumbprint kid", async () => {
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-    const keys = loadKeySet({ privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(), dataDir: "/nonexistent" });
+    const keys = loadKeySet({
+      privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+      dataDir: "/nonexistent",
+    });
     expect(keys.signing.alg).toBe("RS256");
     const jwk = await exportJWK(publicKey);
-    expect(keys.jwks().keys[0]).toMatchObject({ n: jwk.n, e: jwk.e, kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(keys.jwks().keys[0]).toMatchObject({
+      n: jwk.n,
+      e: jwk.e,
+      kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+    });
   });
 
   it("refuses weak or unsupported keys and garbage", () => {
-    const p384 = generateKeyPairSync("ec", { namedCurve: "P-384" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
-    const rsa1024 = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const p384 = generateKeyPairSync("ec", { namedCurve: "P-384" })
+      .privateKey.export({ format: "pem", type: "pkcs8" })
+      .toString();
+    const rsa1024 = generateKeyPairSync("rsa", { modulusLength: 1024 })
+      .privateKey.export({ format: "pem", type: "pkcs8" })
+      .toString();
     for (const pem of [p384, rsa1024, "not a key"]) {
       expect(() => loadKeySet({ privateKeyPem: pem, dataDir: "/nonexistent" })).toThrow(KeyError);
     }

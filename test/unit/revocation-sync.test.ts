@@ -25,7 +25,16 @@ describe("revocation poll", () => {
       listEndedSince: async (from: Date) => (asked.push(`since ${from.toISOString()}`), { ids: ["b"], horizon: 9n }),
     };
     const { logger, warnings } = recordingLogger();
-    const sync = startRevocationSync({ revocations, store, redis: null, channel: "c", pollIntervalMs: 3_600_000, horizon: 100n, endedSince: () => since, logger });
+    const sync = startRevocationSync({
+      revocations,
+      store,
+      redis: null,
+      channel: "c",
+      pollIntervalMs: 3_600_000,
+      horizon: 100n,
+      endedSince: () => since,
+      logger,
+    });
     await sync.poll();
     await sync.poll();
     await sync.poll();
@@ -39,9 +48,21 @@ describe("revocation poll", () => {
   it("warns, now and then, when every poll re-reads many ends (a long transaction holds the horizon)", async () => {
     const revocations = createRevocationList({ retentionMs: 60_000, now: Date.now });
     const many = Array.from({ length: 1500 }, (_, i) => `s${i}`);
-    const store = { listEndedFrom: async () => ({ ids: many, horizon: 50n }), listEndedSince: async () => ({ ids: [], horizon: 50n }) };
+    const store = {
+      listEndedFrom: async () => ({ ids: many, horizon: 50n }),
+      listEndedSince: async () => ({ ids: [], horizon: 50n }),
+    };
     const { logger, warnings } = recordingLogger();
-    const sync = startRevocationSync({ revocations, store, redis: null, channel: "c", pollIntervalMs: 3_600_000, horizon: 50n, endedSince: () => new Date(), logger });
+    const sync = startRevocationSync({
+      revocations,
+      store,
+      redis: null,
+      channel: "c",
+      pollIntervalMs: 3_600_000,
+      horizon: 50n,
+      endedSince: () => new Date(),
+      logger,
+    });
     for (let i = 0; i < 3; i++) await sync.poll();
     await sync.stop();
     expect(warnings.filter((message) => message.includes("holds the poll's horizon back"))).toHaveLength(1);

@@ -10,7 +10,9 @@ import { loadKeySet } from "../../src/token/keys";
 import { createVerifiedTokenCache, type VerifiedTokenCache } from "../../src/token/verified-token-cache";
 
 const T0 = Date.UTC(2030, 0, 1);
-const pem = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+const pem = generateKeyPairSync("ec", { namedCurve: "P-256" })
+  .privateKey.export({ format: "pem", type: "pkcs8" })
+  .toString();
 const accessTokens: AccessTokenOptions = {
   keys: loadKeySet({ privateKeyPem: pem, dataDir: mkdtempSync(path.join(tmpdir(), "keyway-vtc-")) }),
   issuer: "keyway",
@@ -18,16 +20,32 @@ const accessTokens: AccessTokenOptions = {
   ttlSeconds: 900,
 };
 
-const claimsExpiringAt = (expSeconds: number): AccessClaims => ({ iss: "keyway", aud: "keyway", sub: randomUUID(), sid: randomUUID(), iat: expSeconds - 900, exp: expSeconds, jti: randomUUID() });
+const claimsExpiringAt = (expSeconds: number): AccessClaims => ({
+  iss: "keyway",
+  aud: "keyway",
+  sub: randomUUID(),
+  sid: randomUUID(),
+  iat: expSeconds - 900,
+  exp: expSeconds,
+  jti: randomUUID(),
+});
 
 function issue(now = T0): { token: string; sid: string } {
   const sid = randomUUID();
-  const { token } = signAccessToken(accessTokens, { userId: randomUUID(), sessionId: sid, sessionExpiresAt: new Date(now + 86_400_000), now });
+  const { token } = signAccessToken(accessTokens, {
+    userId: randomUUID(),
+    sessionId: sid,
+    sessionExpiresAt: new Date(now + 86_400_000),
+    now,
+  });
   return { token, sid };
 }
 
 const bearerRequest = (token: string) =>
-  ({ headers: { authorization: `Bearer ${token}` }, raw: { rawHeaders: ["Authorization", `Bearer ${token}`] } }) as unknown as FastifyRequest;
+  ({
+    headers: { authorization: `Bearer ${token}` },
+    raw: { rawHeaders: ["Authorization", `Bearer ${token}`] },
+  }) as unknown as FastifyRequest;
 
 /** Wraps a cache to record which tokens were looked up, hit, and stored. */
 function observed(cache: VerifiedTokenCache) {
@@ -124,7 +142,11 @@ describe("identifyCaller with the verified-token cache", () => {
 
     const [header, payload, signature] = token.split(".") as [string, string, string];
     const flip = (part: string) => `${part.slice(0, 10)}${part[10] === "A" ? "B" : "A"}${part.slice(11)}`;
-    for (const tampered of [`${header}.${payload}.${flip(signature)}`, `${header}.${flip(payload)}.${signature}`, `${token}.`]) {
+    for (const tampered of [
+      `${header}.${payload}.${flip(signature)}`,
+      `${header}.${flip(payload)}.${signature}`,
+      `${token}.`,
+    ]) {
       expect(identifyCaller(bearerRequest(tampered), options)).toEqual({ caller: null, refusal: "TOKEN_INVALID" });
     }
     expect(hits).toEqual([]);

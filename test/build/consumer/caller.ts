@@ -21,7 +21,9 @@ async function main(): Promise<void> {
   } catch (error) {
     refused = error instanceof KeywayError ? `${error.code}/${error.reason ?? ""}` : String(error);
   }
-  process.stdout.write(`${JSON.stringify({ userId: user.id, me: me.data?.me ?? null, whoami, refreshTokenStored: refreshToken !== null, refused })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ userId: user.id, me: me.data?.me ?? null, whoami, refreshTokenStored: refreshToken !== null, refused })}\n`,
+  );
 }
 
 main().catch((error: unknown) => {
