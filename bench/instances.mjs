@@ -11,18 +11,16 @@
 // and Redis (REDIS_URL, else redis://127.0.0.1:6379; keys under a unique prefix, removed
 // at the end). Everything listens on 127.0.0.1. Prints JSON on stdout, progress on stderr.
 import "./lib/ensure-deps.mjs";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import Redis from "ioredis";
 import pg from "pg";
-import { cpuSeconds } from "./lib/processes.mjs";
+import { cpuSeconds, KEYWAY_LISTENING, killChildren, startProcess } from "./lib/processes.mjs";
 
 const { default: autocannon } = await import("autocannon");
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
   return at === -1 ? fallback : Number(process.argv[at + 1]);
@@ -54,7 +52,6 @@ const loadAtStart = os.loadavg().map((load) => Math.round(load * 100) / 100);
 const log = (...parts) => process.stderr.write(`${parts.join(" ")}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const children = new Set();
 const databaseUrl = (() => {
   const url = new URL(adminUrl);
   url.pathname = `/${dbName}`;
@@ -71,13 +68,14 @@ async function admin(sql) {
   }
 }
 
-/** Starts dist/main.js; resolves once `listeners` processes (workers) log that they listen. */
+/** Starts dist/main.js; resolves once `listeners` processes (workers) log that they listen (and reach Redis). */
 async function startKeyway(env, listeners = 1) {
-  const child = spawn(process.execPath, [path.join(root, "dist", "main.js")], {
-    cwd: root,
+  const times = (msg, count) => `(?=(?:[^]*?"msg":"${msg}){${count}})`;
+  const ready = new RegExp(
+    `^${times("keyway is listening", listeners)}${env.REDIS_URL ? times("redis is up", listeners) : ""}[^]*?${KEYWAY_LISTENING.source}`,
+  );
+  return startProcess("dist/main.js", {
     env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
       PORT: "0",
       HOST: "127.0.0.1",
       LOG_LEVEL: "info",
@@ -88,43 +86,9 @@ async function startKeyway(env, listeners = 1) {
       REDIS_KEY_PREFIX: prefix,
       ...env,
     },
-    stdio: ["ignore", "pipe", "pipe"],
+    ready,
+    timeoutMs: 60_000,
   });
-  children.add(child);
-  const exited = new Promise((resolve) => child.on("exit", (code) => (children.delete(child), resolve(code))));
-  let buffer = "";
-  let stderr = "";
-  let url = null;
-  let listening = 0;
-  let redisUp = 0;
-  const ready = new Promise((resolve, reject) => {
-    child.stdout.on("data", (chunk) => {
-      buffer += chunk;
-      let newline;
-      while ((newline = buffer.indexOf("\n")) !== -1) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        // Once started, the per-request lines are read and dropped.
-        if (!line.includes('"msg":"keyway is listening"') && !line.includes('"msg":"redis is up')) continue;
-        const entry = JSON.parse(line);
-        if (entry.msg === "keyway is listening") ((url ??= entry.url), listening++);
-        else redisUp++;
-        if (listening >= listeners && (!env.REDIS_URL || redisUp >= listeners)) resolve();
-      }
-    });
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    exited.then((code) => reject(new Error(`keyway exited with ${code}: ${stderr}`)));
-    setTimeout(() => reject(new Error("keyway did not start within 60 s")), 60_000).unref();
-  });
-  await ready;
-  return {
-    url,
-    pid: child.pid,
-    async stop() {
-      child.kill("SIGTERM");
-      return exited;
-    },
-  };
 }
 
 async function gql(url, query, { variables, headers = {} } = {}) {
@@ -334,7 +298,7 @@ async function deleteRedisKeys() {
 }
 
 async function cleanUp() {
-  for (const child of children) child.kill("SIGKILL");
+  killChildren();
   await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((error) =>
     log("could not drop", dbName, error.message),
   );

@@ -1,13 +1,11 @@
 // Sequential latency of login, refreshToken and an authenticated `me`, against a
 // keyway started from dist/ as an operator would (PGlite, or DATABASE_URL if set).
 // Usage: npm run build && node bench/latency.mjs [--login 100] [--refresh 500] [--me 2000]
-import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { KEYWAY_LISTENING, startProcess } from "./lib/processes.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
   return at === -1 ? fallback : Number(process.argv[at + 1]);
@@ -22,24 +20,11 @@ const env = {
   AUTH_IP_LIMIT: "1000000/1m",
 };
 if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
-const child = spawn(process.execPath, [path.join(root, "dist", "main.js")], {
-  cwd: root,
+const keyway = await startProcess("dist/main.js", {
   env: { ...env, LOG_LEVEL: "info" },
+  ready: KEYWAY_LISTENING,
 });
-const url = await new Promise((resolve, reject) => {
-  let buffer = "";
-  const onData = (chunk) => {
-    buffer += chunk;
-    const match = /"url":"([^"]+)".*keyway is listening/.exec(buffer);
-    if (!match) return;
-    // Stop collecting per-request log lines: rescanning them would slow this client down.
-    child.stdout.off("data", onData);
-    child.stdout.resume();
-    resolve(match[1]);
-  };
-  child.stdout.on("data", onData);
-  child.on("exit", (code) => reject(new Error(`keyway exited with ${code}`)));
-});
+const { url } = keyway;
 
 const gql = async (query, { variables, headers = {} } = {}) => {
   const response = await fetch(`${url}/graphql`, {
@@ -87,5 +72,5 @@ try {
   );
   console.log(JSON.stringify({ database: env.DATABASE_URL ? "postgres" : "pglite", unit: "ms", ...results }, null, 2));
 } finally {
-  child.kill("SIGTERM");
+  await keyway.stop();
 }

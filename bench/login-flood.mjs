@@ -16,7 +16,7 @@ import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import { killChildren, root, startProcess } from "./lib/processes.mjs";
+import { KEYWAY_LISTENING, killChildren, root, startProcess } from "./lib/processes.mjs";
 
 const argv = process.argv.slice(2);
 const option = (name, fallback) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : fallback);
@@ -39,7 +39,7 @@ const keyway = await startProcess(path.relative(root, MAIN), {
     DATA_DIR: mkdtempSync(path.join(os.tmpdir(), "keyway-flood-")),
     ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
   },
-  ready: /"url":"([^"]+)"[^\n]*keyway is listening/,
+  ready: KEYWAY_LISTENING,
   heapProbe: true,
 });
 const { port } = new URL(keyway.url);

@@ -21,7 +21,7 @@ import path from "node:path";
 import pg from "pg";
 import { pgliteFloor, postgresFloor } from "./lib/floor.mjs";
 import { gql, load } from "./lib/load.mjs";
-import { cpuSeconds, freePort, killChildren, root, startProcess } from "./lib/processes.mjs";
+import { cpuSeconds, freePort, KEYWAY_LISTENING, killChildren, root, startProcess } from "./lib/processes.mjs";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
@@ -154,7 +154,7 @@ function startKeyway(env, port = 0) {
       ...env,
     },
     nodeArgs: profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
-    ready: /"url":"([^"]+)"[^\n]*keyway is listening/,
+    ready: KEYWAY_LISTENING,
   });
 }
 

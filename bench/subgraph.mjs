@@ -11,7 +11,7 @@ import { mkdtempSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { cpuSeconds, freePort, killChildren, root, startProcess } from "./lib/processes.mjs";
+import { cpuSeconds, freePort, KEYWAY_LISTENING, killChildren, root, startProcess } from "./lib/processes.mjs";
 
 const { default: autocannon } = await import("autocannon");
 const require = createRequire(import.meta.url);
@@ -97,7 +97,7 @@ const keyway = await startProcess("dist/main.js", {
     SUBGRAPHS: `notes=${notes.url}`,
     AUTH_IP_LIMIT: "100000/1m",
   },
-  ready: /keyway is listening/,
+  ready: KEYWAY_LISTENING,
 });
 try {
   const query = "{ myNotes { text } }";

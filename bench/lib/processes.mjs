@@ -6,8 +6,10 @@ import { readFileSync } from "node:fs";
 import net from "node:net";
 import nodeProcess from "../../test/helpers/node-process.cjs";
 
-const { ROOT, killAll, startNode } = nodeProcess;
+const { ROOT, killAll, startNode, KEYWAY_LISTENING } = nodeProcess;
 export const root = ROOT;
+/** keyway's "listening" log line; the first group is its URL. */
+export { KEYWAY_LISTENING };
 
 export const freePort = () =>
   new Promise((resolve) => {
