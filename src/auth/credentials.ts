@@ -10,6 +10,8 @@ export type CredentialsResult = { ok: true; email: string; password: string } | 
 const codePoints = (value: string): number => [...value].length;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+/** Invisible format characters (zero-width space, joiners, bidi controls) make look-alike addresses. */
+const FORMAT_CHARACTERS = /\p{Cf}/u;
 const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /**
@@ -19,10 +21,18 @@ const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
  * would be stored as U+FFFD and so match other addresses.
  */
 export function normalizeEmail(raw: string): EmailResult {
-  const email = raw.trim().toLowerCase();
+  // NFKC first: "José" typed precomposed or with a combining accent, or in full-width
+  // letters, is one address, not a look-alike second account. Again after lower-casing,
+  // which can decompose ("İ" → "i̇").
+  const email = raw.trim().normalize("NFKC").toLowerCase().normalize("NFKC");
   if (codePoints(email) > EMAIL_MAX_LENGTH)
     return { ok: false, field: "email", message: `Email must be at most ${EMAIL_MAX_LENGTH} characters` };
-  if (!email.isWellFormed() || CONTROL_CHARACTERS.test(email) || !EMAIL_SHAPE.test(email))
+  if (
+    !email.isWellFormed() ||
+    CONTROL_CHARACTERS.test(email) ||
+    FORMAT_CHARACTERS.test(email) ||
+    !EMAIL_SHAPE.test(email)
+  )
     return { ok: false, field: "email", message: "Email is not a valid address" };
   return { ok: true, email };
 }
