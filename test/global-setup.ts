@@ -13,6 +13,9 @@ const KEEP_RUNS_MS = 24 * 3600 * 1000;
 
 export default function compile(): void {
   const tsc = path.join(root, "node_modules", ".bin", "tsc");
+  // From scratch: an incremental build keeps files whose source is gone and outputs edited
+  // by hand, and the package test packs exactly what is in dist/.
+  for (const dir of ["dist", "dist-examples"]) rmSync(path.join(root, dir), { recursive: true, force: true });
   execFileSync(tsc, ["-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
   // The example subgraph runs as its own process, as a subgraph author's service would.
   execFileSync(tsc, ["-p", "tsconfig.examples.json"], { cwd: root, stdio: "inherit" });

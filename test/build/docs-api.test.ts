@@ -4,6 +4,8 @@
 // the repository.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { tmpdir } from "node:os";
+import { loadConfig } from "../../src/config";
 
 const root = path.resolve(__dirname, "../..");
 const read = (file: string) => readFileSync(path.join(root, file), "utf8");
@@ -79,6 +81,32 @@ describe("configuration", () => {
         documented: true,
       });
     }
+  });
+
+  it("reads, at run time, no variable the patterns above miss (development and production)", () => {
+    const readAtRunTime = new Set<string>();
+    for (const base of [{}, { NODE_ENV: "production" }]) {
+      const env = new Proxy<NodeJS.ProcessEnv>(base, {
+        get(target, name) {
+          if (typeof name === "string") readAtRunTime.add(name);
+          return Reflect.get(target, name) as unknown;
+        },
+        has(target, name) {
+          if (typeof name === "string") readAtRunTime.add(name);
+          return Reflect.has(target, name);
+        },
+      });
+      try {
+        loadConfig(env, tmpdir());
+      } catch {
+        // Production refuses the development defaults; what it read before refusing counts.
+      }
+    }
+    const variables = [...readAtRunTime].filter((name) => /^[A-Z][A-Z0-9_]*$/.test(name));
+    expect(variables.length).toBeGreaterThan(20);
+    expect({ missedByPatterns: variables.filter((name) => !readByConfig.has(name)).sort() }).toEqual({
+      missedByPatterns: [],
+    });
   });
 
   it("documents every variable src/config.ts reads, and none it does not", () => {

@@ -125,7 +125,7 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), "keyway-pack-"));
   project = path.join(work, "consumer");
   // dist/ is compiled by test/global-setup.ts before any test runs.
-  const packed = await succeed("npm", ["pack", "--json", "--pack-destination", work], ROOT);
+  const packed = await succeed("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], ROOT);
   const [summary] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   packedFiles = summary.files.map((file) => file.path);
   await mkdir(path.join(project, "src"), { recursive: true });
@@ -314,7 +314,11 @@ describe("a subgraph of the consumer's behind keyway", () => {
     };
     expect(seen.me).toMatchObject({ id: seen.userId, email });
     expect(seen.whoami.errors).toBeUndefined();
-    expect(seen.whoami.data?.whoami).toMatchObject({ userId: seen.userId, audience: "whoami" });
+    expect(seen.whoami.data?.whoami).toMatchObject({
+      userId: seen.userId,
+      sessionId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
+      audience: "whoami",
+    });
     expect(seen.refreshTokenStored).toBe(true);
     expect(seen.refused).toBe("UNAUTHENTICATED/INVALID_CREDENTIALS");
   }, 90_000);

@@ -12,6 +12,8 @@ export interface KeywayProcess {
   logs: Array<Record<string, unknown>>;
   stderr: () => string;
   exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL if it has not exited within 30 s, so no test leaves a keyway behind. */
+  stop: () => Promise<number | null>;
 }
 
 /** Environment for a child: nothing from jest (its NODE_OPTIONS would break a plain node). */
@@ -46,10 +48,10 @@ export async function startKeyway(env: Record<string, string>, timeoutMs = 60_00
     },
     stderr: () => run.output().stderr,
     exited: run.exited,
+    stop: () => run.stop({ forceAfterMs: 30_000 }),
   };
 }
 
 export async function stopKeyway(instance: KeywayProcess): Promise<number | null> {
-  instance.child.kill("SIGTERM");
-  return instance.exited;
+  return instance.stop();
 }

@@ -29,7 +29,7 @@ export function postRaw(baseUrl: string, path: string, headerLines: string[], bo
     // answer. Node 20's libuv took that reset for the end of the stream; Node 24's (1.52)
     // reads on and reports ECONNRESET. An answer already received still stands.
     socket.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "ECONNRESET" && chunks.length > 0) return;
+      if (error.code === "ECONNRESET" && isComplete(Buffer.concat(chunks).toString("utf8"))) return;
       reject(error);
     });
     socket.on("close", () => {
@@ -39,6 +39,18 @@ export function postRaw(baseUrl: string, path: string, headerLines: string[], bo
       resolve({ status, body: /transfer-encoding: chunked/i.test(text) ? dechunk(rawBody) : rawBody });
     });
   });
+}
+
+/** A whole HTTP response: its header block, then Content-Length bytes or the last chunk. */
+function isComplete(text: string): boolean {
+  const headEnd = text.indexOf("\r\n\r\n");
+  if (headEnd === -1) return false;
+  const head = text.slice(0, headEnd);
+  const body = Buffer.from(text.slice(headEnd + 4), "utf8");
+  const length = /^content-length:\s*(\d+)\s*$/im.exec(head)?.[1];
+  if (length !== undefined) return body.length >= Number(length);
+  if (/^transfer-encoding:\s*chunked\s*$/im.test(head)) return body.toString("utf8").endsWith("0\r\n\r\n");
+  return false;
 }
 
 function dechunk(raw: string): string {

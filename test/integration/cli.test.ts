@@ -1,12 +1,12 @@
 // `keyway <command>` as an operator runs it: the compiled CLI in a child process
 // against a real database (PGlite, or PostgreSQL with TEST_DATABASE_URL), with
 // keyway itself started and stopped around it to see the effect on clients.
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { REFRESH_HEADER, LOGIN, ME, REFRESH_TOKEN, uniqueEmail } from "../helpers/auth";
 import { createTestDatabase, type TestDatabase } from "../helpers/database";
 import { callGraphQL, errorOf } from "../helpers/http";
-import { childEnv, ROOT, startKeyway, stopKeyway } from "../helpers/process";
+import { logSink } from "../helpers/log-capture";
+import { startNode } from "../helpers/node-process.cjs";
+import { childEnv, startKeyway, stopKeyway } from "../helpers/process";
 
 const PASSWORD = "a long enough password";
 // Each CLI run is a process that opens the database and builds keyway's services
@@ -31,27 +31,19 @@ interface CliResult {
   json: any;
 }
 
-function keyway(args: string[], input = ""): Promise<CliResult> {
-  const child = spawn(process.execPath, [path.join(ROOT, "scripts", "keyway.cjs"), ...args], {
-    cwd: ROOT,
-    env: childEnv(env),
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => (stdout += chunk));
-  child.stderr.on("data", (chunk) => (stderr += chunk));
-  child.stdin.end(input);
-  return new Promise((resolve) =>
-    child.on("close", (code) => {
-      let json: unknown;
-      try {
-        json = JSON.parse(stdout);
-      } catch {
-        json = undefined;
-      }
-      resolve({ code, stdout, stderr, json });
-    }),
-  );
+async function keyway(args: string[], input = ""): Promise<CliResult> {
+  // Through the shared starter, so the CLI's output joins the run's logs for the secret scan.
+  const run = startNode("scripts/keyway.cjs", { args, env: childEnv(env), onOutput: logSink("cli") });
+  run.child.stdin!.end(input);
+  const code = await run.exited;
+  const { stdout, stderr } = run.output();
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    json = undefined;
+  }
+  return { code, stdout, stderr, json };
 }
 
 const auditEvents = (stderr: string) =>
@@ -124,7 +116,7 @@ describe("keyway CLI", () => {
     expect(listed.json).toHaveLength(2);
     const sessionOf = async (accessToken: string) =>
       JSON.parse(Buffer.from(accessToken.split(".")[1], "base64url").toString()).sid as string;
-    expect(listed.json.map((session: { id: string }) => session.id).sort()).toEqual(
+    expect((listed.json as Array<{ id: string }>).map((session) => session.id).sort()).toEqual(
       [await sessionOf(first.accessToken), await sessionOf(second.accessToken)].sort(),
     );
 

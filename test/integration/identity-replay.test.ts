@@ -77,7 +77,7 @@ async function startNotesSubgraph(jwksUrl: string) {
 }
 
 const claimsOf = (identity: string): Record<string, unknown> =>
-  JSON.parse(Buffer.from(identity.split(".")[1], "base64url").toString());
+  JSON.parse(Buffer.from(identity.split(".")[1], "base64url").toString()) as Record<string, unknown>;
 
 /** Straight to the subgraph, past keyway, as someone who can reach it would. */
 async function sendDirect(url: string, identity: string, body: unknown) {

@@ -24,7 +24,8 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const kidOf = (token: string): string => JSON.parse(Buffer.from(token.split(".")[0], "base64url").toString()).kid;
+const kidOf = (token: string): string =>
+  (JSON.parse(Buffer.from(token.split(".")[0], "base64url").toString()) as { kid: string }).kid;
 const publishedKids = async (): Promise<string[]> =>
   ((await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }).keys
     .map((key) => key.kid)

@@ -292,7 +292,7 @@ describe("the HTTP shell", () => {
       expect(response.status).toBe(404);
       expect(response.headers.get("content-type")).toMatch(/^application\/json/);
       expect(response.text).not.toMatch(/<html|<!doctype/i);
-      expect(() => JSON.parse(response.text)).not.toThrow();
+      expect(() => JSON.parse(response.text) as unknown).not.toThrow();
     });
   });
 
@@ -305,7 +305,7 @@ describe("the HTTP shell", () => {
       expect(lines[0]).toMatchObject({ method: "GET", path, status: 404, durationMs: expect.any(Number) });
       expect(lines[0]?.durationMs).toBeGreaterThanOrEqual(0);
       expect(server.logs.join("\n")).not.toContain("do-not-log-me");
-      for (const line of server.logs) expect(() => JSON.parse(line)).not.toThrow();
+      for (const line of server.logs) expect(() => JSON.parse(line) as unknown).not.toThrow();
     });
 
     it("names the operation from the document when the request gives no operationName", async () => {

@@ -258,7 +258,7 @@ describe("createIdentityVerifier", () => {
       await expect(
         reasonOf(verifier().verifyRequest(headers(mint({ query: QUERY.query, variables: null })), QUERY)),
       ).resolves.toBe("accepted");
-      const swapped = JSON.parse(sent);
+      const swapped = JSON.parse(sent) as { variables: { tags: string[] } };
       swapped.variables.tags.reverse();
       await expect(reasonOf(verifier().verifyRequest(headers(mint(sent)), swapped))).resolves.toBe("IDENTITY_INVALID");
     });

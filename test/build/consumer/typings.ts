@@ -3,6 +3,20 @@
 import { createIdentityVerifier, IDENTITY_HEADER, type IdentityClaims, type IdentityRefusal } from "keyway/subgraph";
 import { KeywayClient, KeywayError, LoginDocument, type LoginMutation } from "keyway/client";
 
+// Exact type equality: false for `any` on either side, unlike assignability.
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Expect<T extends true> = T;
+
+export type Exact = [
+  Expect<Equal<IdentityClaims["sub"], string>>,
+  Expect<Equal<Parameters<typeof createIdentityVerifier>[0]["audience"], string>>,
+  Expect<Equal<Parameters<KeywayClient["login"]>["length"], 2>>,
+  Expect<Equal<Parameters<KeywayClient["login"]>[0], string>>,
+  Expect<Equal<LoginMutation["login"]["expiresIn"], number>>,
+  Expect<Equal<KeywayError["code"], string>>,
+  Expect<Equal<KeywayError["retryAfter"], number | undefined>>,
+];
+
 export async function typed(claims: IdentityClaims, client: KeywayClient): Promise<void> {
   // @ts-expect-error the verifier needs the subgraph's audience
   createIdentityVerifier({ jwksUrl: "http://keyway.invalid/.well-known/jwks.json" });
