@@ -4,7 +4,7 @@
 import { composeServices } from "@theguild/federation-composition";
 import { getStitchedSchemaFromSupergraphSdl } from "@graphql-tools/federation";
 import type { Executor } from "@graphql-tools/utils";
-import { execute, Kind, parse, visit, type DocumentNode, type FieldDefinitionNode, type GraphQLSchema } from "graphql";
+import { execute, parse, type DocumentNode, type GraphQLSchema } from "graphql";
 import type { RemoteSubgraph } from "./remote-executor";
 
 export interface SubgraphSdl {
@@ -42,49 +42,6 @@ export async function localSubgraphSdl(localSchema: GraphQLSchema, name: string)
   if (!sdl) throw new Error("the local schema is not a federation subgraph (no _service.sdl)");
   // Never fetched: its executor is replaced by an in-process one below.
   return { name, url: localSubgraphUrl(name), typeDefs: parse(sdl) };
-}
-
-/**
- * Fields a remote subgraph adds to types keyway does not define in full are made
- * nullable in the composed schema: when that subgraph is down, `me { id notes }`
- * answers `notes: null` with SUBGRAPH_UNAVAILABLE instead of null-propagating over
- * `me` and the whole response. Key fields and fields keyway itself resolves keep
- * their declared types, so keyway's own API is unchanged.
- */
-export function relaxRemoteFields(typeDefs: DocumentNode, localSchema: GraphQLSchema): DocumentNode {
-  return visit(typeDefs, {
-    ObjectTypeDefinition: relaxType,
-    ObjectTypeExtension: relaxType,
-  });
-  function relaxType(node: {
-    name: { value: string };
-    fields?: readonly FieldDefinitionNode[];
-    directives?: readonly { name: { value: string }; arguments?: readonly unknown[] }[];
-  }) {
-    const localType = localSchema.getType(node.name.value) as { getFields?: () => Record<string, unknown> } | undefined;
-    const localFields = localType?.getFields?.() ?? {};
-    const keyFields = new Set(keyFieldNames(node.directives ?? []));
-    const fields = node.fields?.map((field) =>
-      field.type.kind === Kind.NON_NULL_TYPE && !keyFields.has(field.name.value) && !(field.name.value in localFields)
-        ? { ...field, type: field.type.type }
-        : field,
-    );
-    return { ...node, fields };
-  }
-}
-
-/** Top-level field names of every @key(fields: "…") on a type. */
-function keyFieldNames(directives: readonly { name: { value: string }; arguments?: readonly unknown[] }[]): string[] {
-  return directives
-    .filter((d) => d.name.value === "key")
-    .flatMap((d) => (d.arguments ?? []) as { name: { value: string }; value: { kind: Kind; value?: string } }[])
-    .filter((a) => a.name.value === "fields" && a.value.kind === Kind.STRING)
-    .flatMap((a) =>
-      (a.value.value ?? "")
-        .replace(/\{[^}]*\}/g, " ")
-        .split(/[\s,]+/)
-        .filter(Boolean),
-    );
 }
 
 export function composeSupergraphSdl(subgraphs: SubgraphSdl[]): string {

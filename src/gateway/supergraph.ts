@@ -17,11 +17,11 @@ import {
   fetchSubgraphSdl,
   localSubgraphSdl,
   localSubgraphUrl,
-  relaxRemoteFields,
   stitchSupergraph,
   type SubgraphSdl,
 } from "./compose";
 import { LOCAL_SUBGRAPH_NAME } from "./local-subgraph";
+import { relaxRemoteFields } from "./remote-nullability";
 import { createLocalExecutor } from "./local-executor";
 import { createRemoteExecutor, type HeadersFor, type RemoteSubgraph } from "./remote-executor";
 
