@@ -7,6 +7,7 @@ import { AuthService } from "./auth/auth.service";
 import { createCallerIdentifier, type IdentifyCaller } from "./auth/caller";
 import { createPasswordHasher, type PasswordHasher } from "./auth/password";
 import { createAuthRateLimits } from "./auth/rate-limits";
+import { RoleService } from "./authz/role.service";
 import type { Config } from "./config";
 import type { Stores } from "./db/stores";
 import type { RefreshCookieOptions } from "./http/cookies";
@@ -30,6 +31,8 @@ export interface ServicesDeps {
 
 export interface Services {
   auth: AuthService;
+  /** Granting and revoking roles (audited, counted). */
+  roles: RoleService;
   /** argon2 behind the bounded line; the CLI hashes through it too. */
   passwords: PasswordHasher;
   sessions: SessionService;
@@ -94,6 +97,12 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     allowSignup: config.allowSignup,
     now,
   });
+  const roles = new RoleService({
+    users: stores.users,
+    events,
+    now,
+    onUserChanged: (userId) => auth.forgetUser(userId),
+  });
   const restored = await sessions.loadRecentlyEnded(config.accessTokenTtl);
   if (restored.count > 0)
     logger.info({ restored: restored.count }, "restored recently ended sessions into the revocation list");
@@ -121,6 +130,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   const identifyCaller = createCallerIdentifier({ accessTokens, revocations, events, now });
   return {
     auth,
+    roles,
     passwords,
     events,
     sessions,

@@ -1,4 +1,5 @@
 import { Prisma, type PrismaClient } from "../generated/prisma/client";
+import { USER_FIELDS } from "../users/user.prisma-store";
 import type { UserRecord } from "../users/user.store";
 import type { EndedSessions, PurgeResult, RotatedSession, SessionRecord, SessionStore } from "./session.store";
 
@@ -19,14 +20,6 @@ const SESSION_FIELDS = [
   "userAgent",
   "ip",
 ] as const satisfies ReadonlyArray<keyof SessionRecord>;
-const USER_FIELDS = [
-  "id",
-  "email",
-  "passwordHash",
-  "disabledAt",
-  "createdAt",
-  "updatedAt",
-] as const satisfies ReadonlyArray<keyof UserRecord>;
 /** Prisma's `select` for exactly a SessionRecord (the row has more, e.g. endedTxid). */
 const SESSION_SELECT = Object.fromEntries(SESSION_FIELDS.map((field) => [field, true])) as {
   [Field in (typeof SESSION_FIELDS)[number]]: true;
