@@ -94,6 +94,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
       local: cluster.isWorker ? "cluster" : "memory",
     }),
     accessTokens,
+    authz: config.authz,
     allowSignup: config.allowSignup,
     now,
   });

@@ -3,7 +3,7 @@
 // keyway itself started and stopped around it to see the effect on clients.
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { REFRESH_HEADER, LOGIN, ME, REFRESH_TOKEN, uniqueEmail } from "../helpers/auth";
+import { decodeAccessToken, REFRESH_HEADER, LOGIN, ME, REFRESH_TOKEN, uniqueEmail } from "../helpers/auth";
 import { createTestDatabase, type TestDatabase } from "../helpers/database";
 import { callGraphQL, errorOf } from "../helpers/http";
 import { childEnv, ROOT, startKeyway, stopKeyway } from "../helpers/process";
@@ -192,6 +192,7 @@ describe("keyway CLI", () => {
       const { accessToken } = await loginThroughKeyway(server.url, holder);
       const me = await callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${accessToken}` } });
       expect(me.body.data?.me).toMatchObject({ email: holder, roles: ["staff"], emailVerified: false });
+      expect(decodeAccessToken(accessToken)).toMatchObject({ roles: ["staff"], scope: "staff", amr: ["pwd"] });
     } finally {
       await stopKeyway(server);
     }
@@ -262,7 +263,13 @@ describe("keyway CLI beside a running keyway (PostgreSQL, which admits both)", (
       const tokens = await loginThroughKeyway(server.url, email);
       const me = () => callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${tokens.accessToken}` } });
       expect(errorOf(await me())).toBeUndefined();
+      // Granted beside the running instance: the session's next refresh carries it.
       expect((await keyway(["role:grant", email, "staff"])).code).toBe(0);
+      const refreshed = await callGraphQL(server.url, REFRESH_TOKEN, {
+        headers: { [REFRESH_HEADER]: tokens.refreshToken },
+      });
+      const { accessToken } = (refreshed.body.data as { refreshToken: { accessToken: string } }).refreshToken;
+      expect(decodeAccessToken(accessToken)).toMatchObject({ roles: ["staff"], scope: "staff" });
 
       expect((await keyway(["user:disable", email])).code).toBe(0);
       const deadline = Date.now() + 10_000;
