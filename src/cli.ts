@@ -6,6 +6,7 @@ import "reflect-metadata";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 import {
+  changeRole,
   createUser,
   disableUser,
   listSessions,
@@ -25,6 +26,8 @@ const USAGE = `usage: keyway <command> [--json]
 
   user:create <email>        create an account; the password is read from stdin
   user:disable <email>       disable an account and end all its sessions
+  role:grant <email> <role>  give the account a role (its scopes reach new tokens at the next refresh)
+  role:revoke <email> <role> take a role from the account
   sessions:list <email>      the account's live sessions
   sessions:revoke <id>       end one session
   keys:rotate                add a new signing key; the current one verifies until its tokens expire
@@ -58,6 +61,24 @@ const COMMANDS: Record<string, Command> = {
     async run(context, [email]) {
       const result = await disableUser(context, email);
       return { json: result, text: `disabled ${result.email}; ended ${result.sessionsEnded} session(s)` };
+    },
+  },
+  "role:grant": {
+    args: ["email", "role"],
+    services: true,
+    async run(context, [email, role]) {
+      const result = await changeRole(context, "grant", email, role);
+      const text = result.changed ? `granted ${role} to ${result.email}` : `${result.email} already has ${role}`;
+      return { json: result, text: `${text}; roles: ${result.roles.join(", ") || "none"}` };
+    },
+  },
+  "role:revoke": {
+    args: ["email", "role"],
+    services: true,
+    async run(context, [email, role]) {
+      const result = await changeRole(context, "revoke", email, role);
+      const text = result.changed ? `revoked ${role} from ${result.email}` : `${result.email} does not have ${role}`;
+      return { json: result, text: `${text}; roles: ${result.roles.join(", ") || "none"}` };
     },
   },
   "sessions:list": {

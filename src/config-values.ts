@@ -6,10 +6,13 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; accepts: string };
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
+export const DURATION_ACCEPTS =
+  "whole seconds (900) or a number with one unit s/m/h/d (30s, 15m, 12h, 30d), above zero";
+
 /** Integer seconds, or a number with one unit: `30s`, `15m`, `12h`, `30d`. */
 export function parseDuration(raw: string): Parsed<number> {
   const match = /^(\d{1,9})([smhd]?)$/.exec(raw.trim());
-  const accepts = "whole seconds (900) or a number with one unit s/m/h/d (30s, 15m, 12h, 30d), above zero";
+  const accepts = DURATION_ACCEPTS;
   if (!match) return { ok: false, accepts };
   const seconds = Number(match[1]) * (DURATION_UNITS[match[2] || "s"] ?? 1);
   return seconds > 0 ? { ok: true, value: seconds } : { ok: false, accepts };

@@ -3,6 +3,8 @@
 // together so an operator can fix them in one pass.
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { parseAuthzFile } from "./authz/authz-file";
+import { DEFAULT_AUTHZ_MODEL, type AuthzModel } from "./authz/model";
 import {
   parseBoolean,
   parseDuration,
@@ -53,6 +55,8 @@ export interface Config {
   /** Worker processes on one port (Node's cluster); 1 runs in this process. */
   workers: number;
   subgraphs: SubgraphEndpoint[];
+  /** Roles → scopes and the named policies, from AUTHZ_FILE (unset: the default mapping, no policies). */
+  authz: AuthzModel;
   logLevel: string;
   /** Serve the demo web client at /demo. */
   demo: boolean;
@@ -152,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const trustProxy = read("TRUST_PROXY", false, parseTrustProxy);
   const corsOrigins = read("CORS_ORIGINS", [], parseOrigins);
   const metricsPort = read<number | undefined>("METRICS_PORT", undefined, parsePort);
+  const authz = readAuthzFile(env, cwd, problems);
   const warnings = production ? productionWarnings({ cookieSecure, trustProxy, corsOrigins }) : [];
 
   const config: Config = {
@@ -179,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     housekeepingInterval: read("HOUSEKEEPING_INTERVAL", 3600, parseDuration),
     workers,
     subgraphs: read("SUBGRAPHS", [], parseSubgraphs),
+    authz,
     logLevel,
     metricsPort,
     metricsHost: text("METRICS_HOST", text("HOST", "127.0.0.1")),
@@ -242,6 +248,23 @@ function readPrivateKey(env: NodeJS.ProcessEnv, problems: string[]): string | un
     }
   }
   return undefined;
+}
+
+/** AUTHZ_FILE read and checked whole: each problem in it is one line, led by the variable and the JSON path. */
+function readAuthzFile(env: NodeJS.ProcessEnv, cwd: string, problems: string[]): AuthzModel {
+  const file = env.AUTHZ_FILE?.trim();
+  if (!file) return DEFAULT_AUTHZ_MODEL;
+  let text: string;
+  try {
+    text = readFileSync(path.resolve(cwd, file), "utf8");
+  } catch (error) {
+    problems.push(`AUTHZ_FILE=${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? "unknown error"}`);
+    return DEFAULT_AUTHZ_MODEL;
+  }
+  const parsed = parseAuthzFile(text);
+  if (parsed.ok) return parsed.model;
+  for (const problem of parsed.problems) problems.push(`AUTHZ_FILE=${file}: ${problem}`);
+  return DEFAULT_AUTHZ_MODEL;
 }
 
 /** The configuration, or null after writing each problem as one `keyway: …` line to stderr (main and the CLI exit 2). */

@@ -81,8 +81,13 @@ function countAuthEvents(events: AuthEvents, registry: Registry): void {
   ]);
   const ended = counter("keyway_sessions_ended_total", "sessions ended, by reason", ["reason"]);
   const rejected = counter("keyway_token_rejections_total", "presented access tokens refused, by reason", ["reason"]);
+  const roleChanges = counter("keyway_role_changes_total", "roles granted or revoked (changes only), by change", [
+    "change",
+  ]);
   events.subscribe((event) => {
-    if (event.type === "token.rejected") rejected.inc({ reason: event.reason });
+    if (event.type === "role.changed") {
+      if (event.changed) roleChanges.inc({ change: event.change });
+    } else if (event.type === "token.rejected") rejected.inc({ reason: event.reason });
     else if (event.type === "sessions.ended") ended.inc({ reason: event.reason }, event.sessionIds.length);
     else if (event.call === "login") logins.inc({ outcome: event.outcome });
     else if (event.call === "refreshToken") refreshes.inc({ outcome: event.outcome });

@@ -7,6 +7,7 @@ import { AuthService } from "./auth/auth.service";
 import { createCallerIdentifier, type IdentifyCaller } from "./auth/caller";
 import { createPasswordHasher, type PasswordHasher } from "./auth/password";
 import { createAuthRateLimits } from "./auth/rate-limits";
+import { RoleService } from "./authz/role.service";
 import type { Config } from "./config";
 import type { Stores } from "./db/stores";
 import type { RefreshCookieOptions } from "./http/cookies";
@@ -30,6 +31,8 @@ export interface ServicesDeps {
 
 export interface Services {
   auth: AuthService;
+  /** Granting and revoking roles (audited, counted). */
+  roles: RoleService;
   /** argon2 behind the bounded line; the CLI hashes through it too. */
   passwords: PasswordHasher;
   sessions: SessionService;
@@ -91,8 +94,15 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
       local: cluster.isWorker ? "cluster" : "memory",
     }),
     accessTokens,
+    authz: config.authz,
     allowSignup: config.allowSignup,
     now,
+  });
+  const roles = new RoleService({
+    users: stores.users,
+    events,
+    now,
+    onUserChanged: (userId) => auth.forgetUser(userId),
   });
   const restored = await sessions.loadRecentlyEnded(config.accessTokenTtl);
   if (restored.count > 0)
@@ -121,6 +131,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   const identifyCaller = createCallerIdentifier({ accessTokens, revocations, events, now });
   return {
     auth,
+    roles,
     passwords,
     events,
     sessions,

@@ -4,6 +4,7 @@
 import type { Config } from "../config";
 import type { Database } from "../db/client";
 import { migrateDatabase, readMigrationStatus, type MigrationStatus } from "../db/migrate";
+import { isRoleName, ROLE_NAME_RULE } from "../authz/names";
 import { KeywayError } from "../errors";
 import { isUuid } from "../ids";
 import type { Keyway } from "../keyway";
@@ -40,6 +41,22 @@ export async function disableUser(context: AdminContext, rawEmail: string) {
   const newlyDisabled = await services.auth.disableUser(user.id);
   audit(context, "user.disabled", { userId: user.id, sessionsEnded, newlyDisabled });
   return { id: user.id, email: user.email, newlyDisabled, sessionsEnded };
+}
+
+/**
+ * Grants or revokes a role. Idempotent: granting a role the user has (or revoking
+ * one they lack) succeeds with `changed: false`. The audit line (role.granted,
+ * role.revoked) comes from the role service, with actor "cli".
+ */
+export async function changeRole(context: AdminContext, change: "grant" | "revoke", rawEmail: string, role: string) {
+  if (!isRoleName(role)) throw new AdminError(`${JSON.stringify(role)} is not a role name: ${ROLE_NAME_RULE}`);
+  const user = await findUser(context, rawEmail);
+  const { roles } = keyway(context).services;
+  const result = await asAdminError(
+    change === "grant" ? roles.grantRole(user.id, role, "cli") : roles.revokeRole(user.id, role, "cli"),
+  );
+  if (!result) throw new AdminError(`no account with the email ${user.email}`);
+  return { id: user.id, email: user.email, role, changed: result.changed, roles: result.user.roles };
 }
 
 export async function listSessions(context: AdminContext, rawEmail: string) {

@@ -10,7 +10,16 @@ export type AuthEvent =
   | { type: "auth.call"; call: AuthCall; outcome: string; userId?: string; sessionId?: string; ip?: string | null }
   /** An access token was presented and refused. */
   | { type: "token.rejected"; reason: string }
-  | { type: "sessions.ended"; reason: string; sessionIds: string[] };
+  | { type: "sessions.ended"; reason: string; sessionIds: string[] }
+  /** A role granted or revoked by `actor` ("cli", or the admin's user id); `changed` is false when it already was so. */
+  | {
+      type: "role.changed";
+      change: "granted" | "revoked";
+      userId: string;
+      role: string;
+      actor: string;
+      changed: boolean;
+    };
 
 export interface AuthEvents {
   emit(event: AuthEvent): void;
@@ -40,6 +49,11 @@ export function writeAuditLog(events: AuthEvents, logger: Logger): () => void {
         { audit: true, event: `${call}.${event.outcome === "success" ? "succeeded" : "refused"}`, ...fields },
         `audit: ${call}`,
       );
+      return;
+    }
+    if (event.type === "role.changed") {
+      const { type: _type, change, ...fields } = event;
+      logger.info({ audit: true, event: `role.${change}`, ...fields }, `audit: role.${change}`);
       return;
     }
     const name = event.reason === "REFRESH_TOKEN_REUSED" ? "refresh_token.reuse_detected" : "sessions.ended";

@@ -1,5 +1,6 @@
 // The auth flows the GraphQL operations stand on. Each refusal is a coded error;
 // transport (cookies, headers) is the resolvers' and http/cookies.ts's business.
+import { scopesFor, type AuthzModel } from "../authz/model";
 import { isUuid } from "../ids";
 import { badUserInput, conflict, forbidden, rateLimited, unauthenticated } from "../errors";
 import type { ClientMeta, IssuedSession, SessionService } from "../session/session.service";
@@ -17,11 +18,16 @@ export interface AuthServiceOptions {
   passwords: PasswordHasher;
   limits: AuthRateLimits;
   accessTokens: AccessTokenOptions;
+  /** Which scopes the user's roles grant, for the tokens. */
+  authz: AuthzModel;
   allowSignup: boolean;
   now(): number;
   /** Defaults to USER_CACHE_SIZE users for USER_CACHE_TTL_MS; see user-cache.ts for why it is safe. */
   userCache?: UserCache;
 }
+
+/** RFC 8176: a password, the only way keyway signs users in so far. */
+const PASSWORD_LOGIN = { amr: ["pwd"] };
 
 /** Room for this many users seen by `me`; a miss only costs one row read. */
 const USER_CACHE_SIZE = 10_000;
@@ -55,7 +61,7 @@ export class AuthService {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
     if (!this.options.allowSignup) throw forbidden("Sign-up is closed");
     const user = await this.createUser(rawEmail, rawPassword, hashingLineKey(request.ip));
-    return this.authenticate(user, await this.options.sessions.startSession(user.id, request));
+    return this.authenticate(user, await this.options.sessions.startSession(user.id, request, PASSWORD_LOGIN));
   }
 
   /**
@@ -90,7 +96,7 @@ export class AuthService {
     );
     if (!user || !matches || user.disabledAt) throw unauthenticated("INVALID_CREDENTIALS");
     await this.options.limits.clearLoginFailures(email, request.ip);
-    const issued = await this.options.sessions.startSession(user.id, request);
+    const issued = await this.options.sessions.startSession(user.id, request, PASSWORD_LOGIN);
     // disableUser may have run between the read above and this insert; it sets the
     // flag before ending sessions, so one read after the insert sees it either way.
     if (!(await this.findActiveUser(user.id))) {
@@ -171,11 +177,23 @@ export class AuthService {
     return activeOrNull(await this.options.users.findById(userId));
   }
 
+  /**
+   * The token carries the user's roles as read now (a refresh reads them with the
+   * rotation), and the session's auth_time and amr, which a refresh never changes.
+   */
   private authenticate(user: UserRecord, issued: IssuedSession): Authenticated {
+    const { session } = issued;
     const { token, expiresIn } = signAccessToken(this.options.accessTokens, {
       userId: user.id,
-      sessionId: issued.session.id,
-      sessionExpiresAt: issued.session.expiresAt,
+      sessionId: session.id,
+      sessionExpiresAt: session.expiresAt,
+      grants: {
+        roles: user.roles,
+        scopes: scopesFor(this.options.authz, user.roles),
+        emailVerified: user.emailVerifiedAt !== null,
+        amr: session.amr,
+        authTime: Math.floor(session.authTime.getTime() / 1000),
+      },
       now: this.options.now(),
     });
     return {

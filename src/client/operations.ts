@@ -14,26 +14,26 @@ export type SignUpInput = {
   password: string;
 };
 
-export type AuthFieldsFragment = { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, createdAt: string } };
+export type AuthFieldsFragment = { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, roles: Array<string>, emailVerified: boolean, createdAt: string } };
 
 export type SignUpMutationVariables = Exact<{
   input: SignUpInput;
 }>;
 
 
-export type SignUpMutation = { signUp: { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, createdAt: string } } };
+export type SignUpMutation = { signUp: { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, roles: Array<string>, emailVerified: boolean, createdAt: string } } };
 
 export type LoginMutationVariables = Exact<{
   input: LoginInput;
 }>;
 
 
-export type LoginMutation = { login: { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, createdAt: string } } };
+export type LoginMutation = { login: { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, roles: Array<string>, emailVerified: boolean, createdAt: string } } };
 
 export type RefreshMutationVariables = Exact<{ [key: string]: never; }>;
 
 
-export type RefreshMutation = { refreshToken: { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, createdAt: string } } };
+export type RefreshMutation = { refreshToken: { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, roles: Array<string>, emailVerified: boolean, createdAt: string } } };
 
 export type LogoutMutationVariables = Exact<{ [key: string]: never; }>;
 
@@ -55,7 +55,7 @@ export type RevokeSessionMutation = { revokeSession: boolean };
 export type MeQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MeQuery = { me: { id: string, email: string, createdAt: string } };
+export type MeQuery = { me: { id: string, email: string, roles: Array<string>, emailVerified: boolean, createdAt: string } };
 
 export type SessionsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -88,6 +88,8 @@ export const AuthFieldsFragmentDoc = new TypedDocumentString(`
   user {
     id
     email
+    roles
+    emailVerified
     createdAt
   }
 }
@@ -105,6 +107,8 @@ export const SignUpDocument = new TypedDocumentString(`
   user {
     id
     email
+    roles
+    emailVerified
     createdAt
   }
 }`) as unknown as TypedDocumentString<SignUpMutation, SignUpMutationVariables>;
@@ -121,6 +125,8 @@ export const LoginDocument = new TypedDocumentString(`
   user {
     id
     email
+    roles
+    emailVerified
     createdAt
   }
 }`) as unknown as TypedDocumentString<LoginMutation, LoginMutationVariables>;
@@ -137,6 +143,8 @@ export const RefreshDocument = new TypedDocumentString(`
   user {
     id
     email
+    roles
+    emailVerified
     createdAt
   }
 }`) as unknown as TypedDocumentString<RefreshMutation, RefreshMutationVariables>;
@@ -160,6 +168,8 @@ export const MeDocument = new TypedDocumentString(`
   me {
     id
     email
+    roles
+    emailVerified
     createdAt
   }
 }

@@ -6,6 +6,7 @@ import { isDatabaseUnavailable } from "../db/unavailable";
 import { serviceUnavailable } from "../errors";
 import { authChecker } from "./auth-checker";
 import { AuthResolver, type AuthResolverDeps } from "./auth.resolver";
+import { UserResolver } from "./user.resolver";
 
 /** A database that cannot be reached is a 503 the client can retry, not a masked 500. */
 const translateDatabaseOutage: MiddlewareFn = async (_action, next) => {
@@ -22,9 +23,14 @@ const translateDatabaseOutage: MiddlewareFn = async (_action, next) => {
  * (codegen) but not executed.
  */
 export function buildKeywaySchema(deps?: AuthResolverDeps): Promise<GraphQLSchema> {
-  const resolvers = deps ? new Map<unknown, unknown>([[AuthResolver, new AuthResolver(deps)]]) : null;
+  const resolvers = deps
+    ? new Map<unknown, unknown>([
+        [AuthResolver, new AuthResolver(deps)],
+        [UserResolver, new UserResolver()],
+      ])
+    : null;
   return buildSchema({
-    resolvers: [AuthResolver],
+    resolvers: [AuthResolver, UserResolver],
     ...(resolvers ? { container: { get: (resolverClass: unknown) => resolvers.get(resolverClass) } } : {}),
     authChecker,
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],

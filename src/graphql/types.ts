@@ -10,6 +10,9 @@ export class User {
   @Field()
   email!: string;
 
+  @Field(() => [String], { description: "Role names, in the order they were granted; they grant scopes (AUTHZ_FILE)." })
+  roles!: string[];
+
   @Field()
   createdAt!: Date;
 }

@@ -1,4 +1,5 @@
 import { Prisma, type PrismaClient } from "../generated/prisma/client";
+import { USER_FIELDS } from "../users/user.prisma-store";
 import type { UserRecord } from "../users/user.store";
 import type { EndedSessions, PurgeResult, RotatedSession, SessionRecord, SessionStore } from "./session.store";
 
@@ -12,6 +13,8 @@ const SESSION_FIELDS = [
   "generation",
   "rotatedAt",
   "createdAt",
+  "authTime",
+  "amr",
   "lastUsedAt",
   "expiresAt",
   "endedAt",
@@ -19,14 +22,6 @@ const SESSION_FIELDS = [
   "userAgent",
   "ip",
 ] as const satisfies ReadonlyArray<keyof SessionRecord>;
-const USER_FIELDS = [
-  "id",
-  "email",
-  "passwordHash",
-  "disabledAt",
-  "createdAt",
-  "updatedAt",
-] as const satisfies ReadonlyArray<keyof UserRecord>;
 /** Prisma's `select` for exactly a SessionRecord (the row has more, e.g. endedTxid). */
 const SESSION_SELECT = Object.fromEntries(SESSION_FIELDS.map((field) => [field, true])) as {
   [Field in (typeof SESSION_FIELDS)[number]]: true;
@@ -66,6 +61,8 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
           tokenFamily: session.tokenFamily,
           tokenHash: session.tokenHash,
           createdAt: session.now,
+          authTime: session.now,
+          amr: session.amr,
           lastUsedAt: session.now,
           expiresAt: session.expiresAt,
           userAgent: session.userAgent,

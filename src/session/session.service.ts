@@ -31,6 +31,12 @@ export interface ClientMeta {
   ip: string | null;
 }
 
+/** How the user proved who they are when a session starts. */
+export interface Authentication {
+  /** RFC 8176 method references: ["pwd"] for a password. */
+  amr: string[];
+}
+
 export interface IssuedSession {
   session: SessionRecord;
   refreshToken: string;
@@ -52,7 +58,7 @@ const MAX_CLOCK_SKEW_SECONDS = 5 * 60;
 export class SessionService {
   constructor(private readonly options: SessionServiceOptions) {}
 
-  async startSession(userId: string, meta: ClientMeta): Promise<IssuedSession> {
+  async startSession(userId: string, meta: ClientMeta, authentication: Authentication): Promise<IssuedSession> {
     const now = new Date(this.options.now());
     const family = newTokenFamily();
     const secret = newTokenSecret();
@@ -62,6 +68,7 @@ export class SessionService {
       tokenHash: hashSecret(secret),
       now,
       expiresAt: new Date(now.getTime() + this.options.refreshTokenTtlSeconds * 1000),
+      amr: authentication.amr,
       userAgent: meta.userAgent ? meta.userAgent.slice(0, USER_AGENT_MAX) : null,
       ip: meta.ip,
     });

@@ -15,6 +15,10 @@ export interface SessionRecord {
   generation: number;
   rotatedAt: Date | null;
   createdAt: Date;
+  /** When the user authenticated to start the session (`auth_time`); rotations keep it. */
+  authTime: Date;
+  /** How they authenticated (`amr`, RFC 8176); rotations keep it. */
+  amr: string[];
   lastUsedAt: Date;
   expiresAt: Date;
   endedAt: Date | null;
@@ -29,6 +33,8 @@ export interface NewSession {
   tokenHash: string;
   now: Date;
   expiresAt: Date;
+  /** The session's `amr`; its `auth_time` is `now`. */
+  amr: string[];
   userAgent: string | null;
   ip: string | null;
 }
@@ -58,7 +64,7 @@ export interface CurrentTokenRotation {
 export interface RotatedSession {
   /** As it is after the rotation. */
   session: SessionRecord;
-  /** The session's owner, read in the same statement (disabled or not). */
+  /** The session's owner, read in the same statement (disabled or not, roles as they are now). */
   user: UserRecord;
 }
 

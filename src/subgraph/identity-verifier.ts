@@ -17,6 +17,12 @@ import {
 import { createJwksCache, type JwksCacheOptions } from "./jwks-cache";
 import { createReplayCache, DEFAULT_REPLAY_CACHE_SIZE } from "./replay-cache";
 
+/**
+ * The caller as keyway vouches for them: ids, lifetime, and since roles exist
+ * `roles`, `scopes` (the token's space-separated `scope`), `emailVerified`,
+ * `amr` and `authTime` (seconds; null when the identity has none). Identities
+ * from a keyway before roles verify with none of them: [], false, null.
+ */
 export type IdentityClaims = VerifiedClaims;
 export type { GraphQLRequestBody };
 

@@ -9,4 +9,5 @@ export {
   type IdentityVerifierOptions,
   type ParsedHttpRequest,
 } from "./identity-verifier";
+export { hasRole, hasScope } from "./grants";
 export { IDENTITY_HEADER } from "../token/identity-token";

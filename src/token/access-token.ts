@@ -1,10 +1,19 @@
 // Access tokens: ES256/RS256 JWTs typed `at+jwt` (RFC 9068), verified against the
 // gateway's own key set.
 import { randomUUID } from "node:crypto";
-import { CLOCK_TOLERANCE_SECONDS, signJwt, verifyJwt, type JwtFailure, type VerifiedClaims } from "./jwt-verify";
+import {
+  authorizationClaims,
+  CLOCK_TOLERANCE_SECONDS,
+  signJwt,
+  verifyJwt,
+  type JwtFailure,
+  type VerifiedClaims,
+} from "./jwt-verify";
 import type { KeySet } from "./keys";
 
 export type AccessClaims = VerifiedClaims;
+/** Who the caller is beyond their ids: roles, the scopes they grant, and how the session authenticated. */
+export type CallerGrants = Pick<AccessClaims, "roles" | "scopes" | "emailVerified" | "amr" | "authTime">;
 export type AccessTokenFailure = JwtFailure;
 export type VerifyAccessTokenResult =
   { ok: true; claims: AccessClaims; kid: string } | { ok: false; reason: AccessTokenFailure };
@@ -21,6 +30,7 @@ export interface SignAccessTokenInput {
   sessionId: string;
   /** Tokens never outlive their session. */
   sessionExpiresAt: Date;
+  grants: CallerGrants;
   now: number;
 }
 
@@ -40,6 +50,7 @@ export function signAccessToken(
     iat,
     exp,
     jti: randomUUID(),
+    ...authorizationClaims(input.grants),
   };
   return { token: signJwt(claims, options.keys.signing, "at+jwt"), expiresIn: Math.max(0, exp - iat) };
 }

@@ -6,7 +6,7 @@
 // accepts it as anything else.
 import { createHash, randomUUID } from "node:crypto";
 import type { AccessClaims } from "./access-token";
-import { signJwt } from "./jwt-verify";
+import { authorizationClaims, signJwt } from "./jwt-verify";
 import type { KeySet } from "./keys";
 
 export const IDENTITY_TOKEN_TYPE = "keyway-identity+jwt";
@@ -45,6 +45,7 @@ export function signIdentityToken(
     iat,
     exp: identityExpiry(caller, now),
     jti: randomUUID(),
+    ...authorizationClaims(caller),
     bh,
   };
   return signJwt(claims, options.keys.signing, IDENTITY_TOKEN_TYPE);

@@ -20,6 +20,33 @@ export interface JwtVerifyOptions {
   now: number;
 }
 
+/** The claims as they travel in a token keyway signs. */
+export interface TokenClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  sid: string;
+  iat: number;
+  exp: number;
+  jti: string;
+  /** Role names. */
+  roles?: string[];
+  /** Scopes, space-separated (RFC 9068). */
+  scope?: string;
+  email_verified?: boolean;
+  /** Authentication method references (RFC 8176). */
+  amr?: string[];
+  /** When the session authenticated, seconds since the epoch. */
+  auth_time?: number;
+  /** Identity tokens: the hash of the request body they were minted for. */
+  bh?: string;
+}
+
+/**
+ * A verified token's claims, typed for use. Tokens signed before keyway issued
+ * roles, scopes, email_verified, amr or auth_time verify as having none: no roles,
+ * no scopes, not verified, no methods, an unknown auth time.
+ */
 export interface VerifiedClaims {
   iss: string;
   aud: string;
@@ -28,6 +55,26 @@ export interface VerifiedClaims {
   iat: number;
   exp: number;
   jti: string;
+  roles: string[];
+  /** `scope` split at spaces. */
+  scopes: string[];
+  emailVerified: boolean;
+  amr: string[];
+  /** `auth_time`, or null when the token has none. */
+  authTime: number | null;
+}
+
+/** The wire form of these claims, e.g. for the identity minted from an access token's. */
+export function authorizationClaims(
+  claims: Pick<VerifiedClaims, "roles" | "scopes" | "emailVerified" | "amr" | "authTime">,
+): Pick<TokenClaims, "roles" | "scope" | "email_verified" | "amr" | "auth_time"> {
+  return {
+    roles: claims.roles,
+    scope: claims.scopes.join(" "),
+    email_verified: claims.emailVerified,
+    amr: claims.amr,
+    ...(claims.authTime === null ? {} : { auth_time: claims.authTime }),
+  };
 }
 
 export type JwtFailure = "TOKEN_INVALID" | "TOKEN_EXPIRED";
@@ -83,8 +130,27 @@ function toClaims(payload: jwt.JwtPayload): VerifiedClaims | null {
   const { iss, aud, sub, sid, iat, exp, jti } = payload as Record<string, unknown>;
   const strings = [iss, aud, sub, sid, jti].every((value) => typeof value === "string" && value.length > 0);
   if (!strings || typeof iat !== "number" || typeof exp !== "number") return null;
-  return { iss, aud, sub, sid, iat, exp, jti } as VerifiedClaims;
+  const { roles = [], scope = "", email_verified = false, amr = [], auth_time = null } = payload;
+  // Absent is "none"; present and malformed is a token keyway did not make.
+  if (!isStringList(roles) || typeof scope !== "string" || typeof email_verified !== "boolean" || !isStringList(amr))
+    return null;
+  if (auth_time !== null && !Number.isSafeInteger(auth_time)) return null;
+  const scopes = scope.split(" ").filter((entry) => entry.length > 0);
+  return {
+    ...({ iss, aud, sub, sid, iat, exp, jti } as Pick<
+      VerifiedClaims,
+      "iss" | "aud" | "sub" | "sid" | "iat" | "exp" | "jti"
+    >),
+    roles,
+    scopes,
+    emailVerified: email_verified,
+    amr,
+    authTime: auth_time as number | null,
+  };
 }
+
+const isStringList = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((entry) => typeof entry === "string");
 
 /** Three non-empty base64url segments, nothing else: Buffer would silently skip foreign characters. */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -144,7 +210,7 @@ function hasRepeatedMember(json: string): boolean {
 }
 
 export function signJwt(
-  claims: VerifiedClaims,
+  claims: TokenClaims,
   key: { kid: string; alg: SigningAlgorithm; privateKey: KeyObject },
   typ: string,
 ): string {

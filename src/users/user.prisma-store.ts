@@ -1,32 +1,73 @@
-import type { PrismaClient } from "../generated/prisma/client";
+import { Prisma, type PrismaClient } from "../generated/prisma/client";
 import { isUniqueViolation } from "../db/errors";
-import type { UserRecord, UserStore } from "./user.store";
+import type { RoleChange, UserRecord, UserStore } from "./user.store";
 
-const USER_FIELDS = {
-  id: true,
-  email: true,
-  passwordHash: true,
-  disabledAt: true,
-  createdAt: true,
-  updatedAt: true,
-} as const;
+export const USER_FIELDS = [
+  "id",
+  "email",
+  "passwordHash",
+  "disabledAt",
+  "roles",
+  "emailVerifiedAt",
+  "createdAt",
+  "updatedAt",
+] as const satisfies ReadonlyArray<keyof UserRecord>;
+
+/** Prisma's `select` for exactly a UserRecord. */
+const USER_SELECT = Object.fromEntries(USER_FIELDS.map((field) => [field, true])) as {
+  [Field in (typeof USER_FIELDS)[number]]: true;
+};
+const RETURNING_USER = Prisma.raw(USER_FIELDS.map((field) => `"${field}"`).join(", "));
 
 export function createPrismaUserStore(prisma: PrismaClient): UserStore {
+  const findById = (id: string): Promise<UserRecord | null> =>
+    prisma.user.findUnique({ where: { id }, select: USER_SELECT });
+
+  /**
+   * The array is changed inside the UPDATE, never read and written back: the row
+   * lock orders concurrent changes, and each one applies to the row as the one
+   * before left it. The WHERE skips users the change would not alter, so a row
+   * means it changed; no row means unchanged or unknown, which a read tells apart.
+   */
+  const changeRoles = async (
+    id: string,
+    at: Date,
+    update: Prisma.Sql,
+    unchanged: Prisma.Sql,
+  ): Promise<RoleChange | null> => {
+    const [user] = await prisma.$queryRaw<UserRecord[]>`
+      UPDATE "public"."User" SET "roles" = ${update}, "updatedAt" = ${at}
+      WHERE "id" = ${id}::uuid AND NOT (${unchanged})
+      RETURNING ${RETURNING_USER}`;
+    if (user) return { user, changed: true };
+    const current = await findById(id);
+    return current && { user: current, changed: false };
+  };
+
   return {
     async create(user) {
       try {
-        return await prisma.user.create({ data: user, select: USER_FIELDS });
+        return await prisma.user.create({ data: user, select: USER_SELECT });
       } catch (error) {
         if (isUniqueViolation(error)) return null;
         throw error;
       }
     },
-    findById: (id): Promise<UserRecord | null> => prisma.user.findUnique({ where: { id }, select: USER_FIELDS }),
+    findById,
     findByEmail: (email): Promise<UserRecord | null> =>
-      prisma.user.findUnique({ where: { email }, select: USER_FIELDS }),
+      prisma.user.findUnique({ where: { email }, select: USER_SELECT }),
     async disable(id, at) {
       const { count } = await prisma.user.updateMany({ where: { id, disabledAt: null }, data: { disabledAt: at } });
       return count === 1;
     },
+    grantRole: (id, role, at) =>
+      changeRoles(id, at, Prisma.sql`array_append("roles", ${role}::text)`, Prisma.sql`${role}::text = ANY("roles")`),
+    revokeRole: (id, role, at) =>
+      changeRoles(
+        id,
+        at,
+        Prisma.sql`array_remove("roles", ${role}::text)`,
+        Prisma.sql`NOT (${role}::text = ANY("roles"))`,
+      ),
   };
 }

@@ -7,6 +7,10 @@ export interface UserRecord {
   passwordHash: string;
   /** Set when an operator disabled the account. */
   disabledAt: Date | null;
+  /** Role names (src/authz/roles.ts), in the order they were granted. */
+  roles: string[];
+  /** When the user proved they own `email`; null until then. */
+  emailVerifiedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -23,4 +27,18 @@ export interface UserStore {
   findByEmail(email: string): Promise<UserRecord | null>;
   /** Marks the user disabled at `at`; true if this call disabled an active user. */
   disable(id: string, at: Date): Promise<boolean>;
+  /**
+   * Adds the role if the user lacks it, in one statement: concurrent grants of
+   * different roles all stay. `changed` is false when the user had it already;
+   * null for an unknown user.
+   */
+  grantRole(id: string, role: string, at: Date): Promise<RoleChange | null>;
+  /** Removes the role if the user has it, in one statement; as grantRole. */
+  revokeRole(id: string, role: string, at: Date): Promise<RoleChange | null>;
+}
+
+export interface RoleChange {
+  /** As it is after the change. */
+  user: UserRecord;
+  changed: boolean;
 }

@@ -2,7 +2,7 @@
 // Each helper throws with the server's answer when the call does not succeed, so a
 // broken flow fails the test that depends on it with a readable message.
 import { print } from "graphql";
-import type { AccessClaims } from "../../src/token/access-token";
+import type { TokenClaims } from "../../src/token/jwt-verify";
 import {
   LoginDocument,
   LogoutAllDocument,
@@ -57,7 +57,8 @@ export interface AuthCallOptions extends GraphQLCallOptions {
   cookieName?: string;
 }
 
-export type AccessTokenClaims = AccessClaims;
+/** An access token's claims as they travel (snake_case, `scope` space-separated). */
+export type AccessTokenClaims = TokenClaims;
 
 export async function signUp(
   url: string,

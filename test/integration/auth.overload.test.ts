@@ -127,6 +127,7 @@ describe("a login refused because hashing is saturated", () => {
       users: server.stores.users,
       sessions: server.services.sessions,
       passwords,
+      authz: server.config.authz,
       limits: createAuthRateLimits({
         loginAttempts: { points: 2, durationSeconds: 900 },
         authCallsPerIp: { points: 1000, durationSeconds: 60 },

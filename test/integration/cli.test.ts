@@ -1,7 +1,7 @@
 // `keyway <command>` as an operator runs it: the compiled CLI in a child process
 // against a real database (PGlite, or PostgreSQL with TEST_DATABASE_URL), with
 // keyway itself started and stopped around it to see the effect on clients.
-import { REFRESH_HEADER, LOGIN, ME, REFRESH_TOKEN, uniqueEmail } from "../helpers/auth";
+import { decodeAccessToken, REFRESH_HEADER, LOGIN, ME, REFRESH_TOKEN, uniqueEmail } from "../helpers/auth";
 import { createTestDatabase, type TestDatabase } from "../helpers/database";
 import { callGraphQL, errorOf } from "../helpers/http";
 import { logSink } from "../helpers/log-capture";
@@ -149,6 +149,47 @@ describe("keyway CLI", () => {
     }
   });
 
+  it("grants and revokes roles idempotently, audited by user id and role (never the email); keyway then serves them", async () => {
+    const holder = uniqueEmail("roles");
+    expect((await keyway(["user:create", holder], PASSWORD)).code).toBe(0);
+
+    const granted = await keyway(["role:grant", holder, "admin", "--json"]);
+    expect(granted.code).toBe(0);
+    expect(granted.json).toMatchObject({ email: holder, role: "admin", changed: true, roles: ["admin"] });
+    const [audit] = auditEvents(granted.stderr).filter((event) => String(event.event).startsWith("role."));
+    expect(audit).toMatchObject({ event: "role.granted", actor: "cli", userId: granted.json.id, role: "admin" });
+    expect(JSON.stringify(auditEvents(granted.stderr))).not.toContain(holder);
+
+    const again = await keyway(["role:grant", holder, "admin", "--json"]);
+    expect(again.code).toBe(0);
+    expect(again.json).toMatchObject({ changed: false, roles: ["admin"] });
+    expect((await keyway(["role:grant", holder, "staff"])).stdout).toContain("granted staff to");
+    const revoked = await keyway(["role:revoke", holder, "admin", "--json"]);
+    expect(revoked.json).toMatchObject({ changed: true, roles: ["staff"] });
+    expect(auditEvents(revoked.stderr)).toContainEqual(
+      expect.objectContaining({ event: "role.revoked", actor: "cli", userId: granted.json.id, role: "admin" }),
+    );
+    expect((await keyway(["role:revoke", holder, "admin"])).stdout).toContain("does not have admin");
+
+    const badRole = await keyway(["role:grant", holder, "Admin!", "--json"]);
+    expect(badRole.code).toBe(1);
+    expect(badRole.json.error).toMatch(/"Admin!" is not a role name: role names are 1 to 64 characters/);
+    expect((await keyway(["role:grant", uniqueEmail("nobody"), "staff"])).stderr).toContain(
+      "no account with the email",
+    );
+    expect((await keyway(["role:grant", holder])).code).toBe(2);
+
+    const server = await startKeyway(env);
+    try {
+      const { accessToken } = await loginThroughKeyway(server.url, holder);
+      const me = await callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${accessToken}` } });
+      expect(me.body.data?.me).toMatchObject({ email: holder, roles: ["staff"], emailVerified: false });
+      expect(decodeAccessToken(accessToken)).toMatchObject({ roles: ["staff"], scope: "staff", amr: ["pwd"] });
+    } finally {
+      await stopKeyway(server);
+    }
+  });
+
   it("keys:rotate publishes a new key at once; keyway serves it in the JWKS beside the current one, which keeps signing for now", async () => {
     let server = await startKeyway(env);
     const before = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as {
@@ -214,6 +255,13 @@ describe("keyway CLI beside a running keyway (PostgreSQL, which admits both)", (
       const tokens = await loginThroughKeyway(server.url, email);
       const me = () => callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${tokens.accessToken}` } });
       expect(errorOf(await me())).toBeUndefined();
+      // Granted beside the running instance: the session's next refresh carries it.
+      expect((await keyway(["role:grant", email, "staff"])).code).toBe(0);
+      const refreshed = await callGraphQL(server.url, REFRESH_TOKEN, {
+        headers: { [REFRESH_HEADER]: tokens.refreshToken },
+      });
+      const { accessToken } = (refreshed.body.data as { refreshToken: { accessToken: string } }).refreshToken;
+      expect(decodeAccessToken(accessToken)).toMatchObject({ roles: ["staff"], scope: "staff" });
 
       expect((await keyway(["user:disable", email])).code).toBe(0);
       const deadline = Date.now() + 10_000;

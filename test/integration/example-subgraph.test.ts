@@ -2,6 +2,7 @@
 // trusts callers only through keyway/subgraph.
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { verifyAccessToken } from "../../src/token/access-token";
 import { signIdentityToken } from "../../src/token/identity-token";
 import { writeDevelopmentKey } from "../../src/token/keys";
 import { createTestDatabase } from "../helpers/database";
@@ -73,7 +74,9 @@ it("refuses an ended session's token at the gateway, before any subgraph is call
 
 it("refuses requests sent straight to the subgraph with a forged, other-audience, expired, other-body, access-token or replayed identity", async () => {
   const dave = await signUp(keyway.url);
-  const claims = JSON.parse(Buffer.from(dave.accessToken.split(".")[1], "base64url").toString());
+  const verified = verifyAccessToken(keyway.services.accessTokens, dave.accessToken, Date.now());
+  if (!verified.ok) throw new Error(`access token refused: ${verified.reason}`);
+  const { claims } = verified;
   const now = Date.now();
   // The body callGraphQL sends: what an identity for this request is bound to.
   const body = JSON.stringify({ query: ADD });

@@ -88,6 +88,32 @@ describe("refusing to start", () => {
     expect(run.output().stdout).not.toContain("listening");
   });
 
+  it("refuses a malformed AUTHZ_FILE with one line per problem, each naming its JSON path", async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "keyway-authz-")), "authz.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        roles: { Staff: ["notes:read"], viewer: [] },
+        policies: { stepUp: { all: [{ amr: ["otp"] }, { maxAuthAge: "5 minutes" }] }, typo: { anyRoles: ["a"] } },
+      }),
+    );
+    const run = runKeyway({ AUTHZ_FILE: file, ACCESS_TOKEN_TTL: "15x" });
+    expect(await run.exited).toBe(2);
+    const lines = run.output().stderr.trim().split("\n");
+    expect(lines).toEqual([
+      expect.stringMatching(/^keyway: ACCESS_TOKEN_TTL="15x" is not valid/),
+      expect.stringMatching(new RegExp(`^keyway: AUTHZ_FILE=${file}: roles\\.Staff: "Staff" is not a valid role name`)),
+      `keyway: AUTHZ_FILE=${file}: roles.viewer: expected a non-empty list of scopes`,
+      expect.stringMatching(/: policies\.stepUp\.all\[1\]\.maxAuthAge: "5 minutes" is not a duration/),
+      expect.stringMatching(/: policies\.typo\.anyRoles: unknown rule/),
+    ]);
+    expect(run.output().stdout).not.toContain("listening");
+
+    const missing = runKeyway({ AUTHZ_FILE: `${file}.absent` });
+    expect(await missing.exited).toBe(2);
+    expect(missing.output().stderr.trim()).toBe(`keyway: AUTHZ_FILE=${file}.absent cannot be read: ENOENT`);
+  });
+
   it("explains an unusable DATA_DIR instead of crashing in a loop", async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), "keyway-ro-")), "a-file");
     writeFileSync(file, "");

@@ -156,7 +156,20 @@ describe("the HTTP shell", () => {
       expect(payload.exp! - payload.iat!).toBe(900);
       expect(Math.abs(payload.iat! - Date.now() / 1000)).toBeLessThan(30);
       // Nothing but the contract's claims: no email, no secret.
-      expect(Object.keys(payload).sort()).toEqual(["aud", "exp", "iat", "iss", "jti", "sid", "sub"]);
+      expect(Object.keys(payload).sort()).toEqual([
+        "amr",
+        "aud",
+        "auth_time",
+        "email_verified",
+        "exp",
+        "iat",
+        "iss",
+        "jti",
+        "roles",
+        "scope",
+        "sid",
+        "sub",
+      ]);
 
       // `sid` is the Session.id clients see.
       const sessions = await callGraphQL<{ sessions: Array<{ id: string; current: boolean }> }>(server.url, SESSIONS, {

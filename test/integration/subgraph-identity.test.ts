@@ -6,8 +6,14 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
-import { createIdentityVerifier, IDENTITY_HEADER, type IdentityVerifierOptions } from "keyway/subgraph";
-import { signIdentityToken } from "../../src/token/identity-token";
+import {
+  createIdentityVerifier,
+  hasRole,
+  hasScope,
+  IDENTITY_HEADER,
+  type IdentityVerifierOptions,
+} from "keyway/subgraph";
+import { hashRequestBody, signIdentityToken } from "../../src/token/identity-token";
 import { rotateSigningKey } from "../../src/token/key-rotation";
 import { signJwt } from "../../src/token/jwt-verify";
 import { loadKeySet, toSigningKey, type KeySet, type SigningKey } from "../../src/token/keys";
@@ -21,6 +27,11 @@ const caller = (now: number) => ({
   iat: Math.floor(now / 1000),
   exp: Math.floor(now / 1000) + 900,
   jti: randomUUID(),
+  roles: [] as string[],
+  scopes: [] as string[],
+  emailVerified: false,
+  amr: ["pwd"],
+  authTime: (Math.floor(now / 1000) - 60) as number | null,
 });
 const headers = (token: string) => new Headers({ [IDENTITY_HEADER]: token });
 const newKey = () =>
@@ -114,6 +125,61 @@ describe("createIdentityVerifier", () => {
       const claims = await verifier().verifyRequest(headers(mint(QUERY, who)), QUERY);
       expect(claims).toMatchObject({ sub: who.sub, sid: who.sid, aud: "notes", iss: "keyway" });
       expect(claims!.exp - claims!.iat).toBeLessThanOrEqual(30);
+    });
+
+    it("types the caller's roles, scopes, emailVerified, amr and authTime; hasScope and hasRole read them", async () => {
+      const who = { ...caller(now), roles: ["editor"], scopes: ["notes:read", "notes:write"], emailVerified: true };
+      const claims = await verifier().verifyRequest(headers(mint(QUERY, who)), QUERY);
+      expect(claims).toMatchObject({
+        roles: ["editor"],
+        scopes: ["notes:read", "notes:write"],
+        emailVerified: true,
+        amr: ["pwd"],
+        authTime: who.authTime,
+      });
+      expect([hasScope(claims, "notes:write"), hasScope(claims, "notes:admin")]).toEqual([true, false]);
+      expect([hasRole(claims, "editor"), hasRole(claims, "admin")]).toEqual([true, false]);
+      expect([hasScope(null, "notes:read"), hasRole(undefined, "editor")]).toEqual([false, false]);
+    });
+
+    it("verifies an identity from a keyway before roles (no such claims) as having none", async () => {
+      const iat = Math.floor(now / 1000);
+      const { sub, sid, jti } = caller(now);
+      const old = signJwt(
+        { iss: "keyway", aud: "notes", sub, sid, iat, exp: iat + 30, jti, bh: hashRequestBody(QUERY)! },
+        keys.signing,
+        "keyway-identity+jwt",
+      );
+      expect(await verifier().verifyRequest(headers(old), QUERY)).toEqual({
+        iss: "keyway",
+        aud: "notes",
+        sub,
+        sid,
+        iat,
+        exp: iat + 30,
+        jti,
+        roles: [],
+        scopes: [],
+        emailVerified: false,
+        amr: [],
+        authTime: null,
+      });
+    });
+
+    it("refuses an identity whose authorization claims have the wrong types (IDENTITY_INVALID)", async () => {
+      const iat = Math.floor(now / 1000);
+      const base = { ...caller(now), aud: "notes", iat, exp: iat + 30, bh: hashRequestBody(QUERY)! };
+      const malformed = [
+        { roles: "admin" },
+        { roles: [1] },
+        { scope: ["a"] },
+        { email_verified: "true" },
+        { amr: "pwd" },
+      ];
+      for (const claims of [...malformed, { auth_time: "1" }, { auth_time: 1.5 }]) {
+        const token = signJwt({ ...base, ...claims } as never, keys.signing, "keyway-identity+jwt");
+        await expect(reasonOf(verifier().verifyRequest(headers(token), QUERY))).resolves.toBe("IDENTITY_INVALID");
+      }
     });
 
     it("returns null for an anonymous request, also from a plain header object", async () => {

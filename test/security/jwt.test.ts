@@ -112,7 +112,8 @@ const PRE_CRYPTO: Case[] = [
     () =>
       signIdentityToken(
         { keys: server.keys, issuer: "keyway" },
-        claims as never,
+        // The access token's claims as the gateway holds them once verified (typed, camelCase).
+        { ...claims, roles: [], scopes: [], emailVerified: false, amr: ["pwd"], authTime: claims.iat } as never,
         "keyway",
         clock.now(),
         '{"query":"{ me { id } }"}',

@@ -27,6 +27,7 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
     tokenHash: hash(),
     now: T0,
     expiresAt: at(24 * HOUR),
+    amr: ["pwd"],
     userAgent: "test",
     ip: "203.0.113.7",
     ...overrides,
@@ -45,6 +46,8 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
       generation: 0,
       rotatedAt: null,
       createdAt: T0,
+      authTime: T0,
+      amr: ["pwd"],
       lastUsedAt: T0,
       expiresAt: input.expiresAt,
       endedAt: null,
@@ -126,6 +129,18 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
         email: expect.stringContaining("@example.io"),
         disabledAt: null,
       });
+    });
+
+    it("keeps the session's authTime and amr, and reads the owner's roles as they are at the rotation", async () => {
+      const owner = (await fixture.stores.users.create({
+        email: `roles-${randomUUID()}@example.io`,
+        passwordHash: "x",
+      }))!;
+      const session = await sessions().create(newSession({ userId: owner.id, amr: ["pwd", "otp"] }));
+      await fixture.stores.users.grantRole(owner.id, "editor", at(HOUR));
+      const rotated = await sessions().rotateCurrent(rotation(session, session.tokenHash, at(2 * HOUR)));
+      expect(rotated?.session).toMatchObject({ authTime: T0, amr: ["pwd", "otp"], lastUsedAt: at(2 * HOUR) });
+      expect(rotated?.user).toMatchObject({ id: owner.id, roles: ["editor"], emailVerifiedAt: null });
     });
 
     it("rotates for exactly one of many concurrent presenters of one token", async () => {
@@ -243,6 +258,7 @@ describe.each(STORE_DATABASES)("SessionStore purge on %s (a database of its own,
         tokenHash: hash(),
         now,
         expiresAt,
+        amr: [],
         userAgent: null,
         ip: null,
       });
@@ -279,6 +295,7 @@ describe("SessionStore purge on PostgreSQL, where instances share one database",
       tokenHash: hash(),
       now: at(0),
       expiresAt: at(HOUR),
+      amr: [],
       userAgent: null,
       ip: null,
     });

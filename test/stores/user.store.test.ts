@@ -20,6 +20,8 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
       email: address,
       passwordHash: "$argon2id$hash",
       disabledAt: null,
+      roles: [],
+      emailVerifiedAt: null,
       createdAt: expect.any(Date),
       updatedAt: expect.any(Date),
     });
@@ -54,5 +56,46 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
     expect(await users().disable(user.id, new Date())).toBe(false);
     expect((await users().findById(user.id))?.disabledAt).toEqual(at);
     expect(await users().disable(randomUUID(), at)).toBe(false);
+  });
+
+  it("grants a role once and revokes it once, answering the user as it is after; null for an unknown id", async () => {
+    const user = (await users().create({ email: email(), passwordHash: "x" }))!;
+    const at = new Date("2030-01-01T00:00:00.000Z");
+    const granted = await users().grantRole(user.id, "staff", at);
+    expect(granted).toEqual({ changed: true, user: { ...user, roles: ["staff"], updatedAt: at } });
+    expect(await users().grantRole(user.id, "staff", new Date())).toEqual(granted && { ...granted, changed: false });
+    expect((await users().grantRole(user.id, "admin", at))?.user.roles).toEqual(["staff", "admin"]);
+    expect(await users().findById(user.id)).toMatchObject({ roles: ["staff", "admin"] });
+
+    const revoked = await users().revokeRole(user.id, "staff", at);
+    expect(revoked).toMatchObject({ changed: true, user: { roles: ["admin"] } });
+    expect(await users().revokeRole(user.id, "staff", at)).toMatchObject({
+      changed: false,
+      user: { roles: ["admin"] },
+    });
+    expect(await users().revokeRole(user.id, "never-had", at)).toMatchObject({ changed: false });
+
+    expect(await users().grantRole(randomUUID(), "staff", at)).toBeNull();
+    expect(await users().revokeRole(randomUUID(), "staff", at)).toBeNull();
+  });
+
+  it("loses no role when many are granted and revoked at once (no read-modify-write)", async () => {
+    const user = (await users().create({ email: email(), passwordHash: "x" }))!;
+    const roles = Array.from({ length: 12 }, (_, i) => `role-${i}`);
+    const at = new Date();
+    await Promise.all(roles.map((role) => users().grantRole(user.id, role, at)));
+    expect((await users().findById(user.id))?.roles.slice().sort()).toEqual(roles.slice().sort());
+
+    // The same role from many callers: exactly one of them changes anything, and it is there once.
+    const same = await Promise.all(Array.from({ length: 6 }, () => users().grantRole(user.id, "shared", at)));
+    expect(same.filter((result) => result?.changed)).toHaveLength(1);
+    // Revoking half while granting others: each change lands on the row as the previous one left it.
+    await Promise.all([
+      ...roles.slice(0, 6).map((role) => users().revokeRole(user.id, role, at)),
+      ...["extra-a", "extra-b", "extra-c"].map((role) => users().grantRole(user.id, role, at)),
+    ]);
+    expect((await users().findById(user.id))?.roles.slice().sort()).toEqual(
+      [...roles.slice(6), "shared", "extra-a", "extra-b", "extra-c"].sort(),
+    );
   });
 });

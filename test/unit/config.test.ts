@@ -1,4 +1,8 @@
 import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { DEFAULT_AUTHZ_MODEL, scopesFor } from "../../src/authz/model";
 import { ConfigError, loadConfig } from "../../src/config";
 
 const problemsOf = (env: Record<string, string>): string[] => {
@@ -182,5 +186,29 @@ describe("loadConfig", () => {
     expect(loadConfig({}).metricsPort).toBeUndefined();
     expect(loadConfig({ METRICS_PORT: "9464" }).metricsPort).toBe(9464);
     expect(problemsOf({ METRICS_PORT: "http" }).join()).toMatch(/METRICS_PORT/);
+  });
+});
+
+describe("AUTHZ_FILE", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "keyway-authz-"));
+  writeFileSync(path.join(dir, "authz.json"), JSON.stringify({ roles: { editor: ["notes:write"] } }));
+  writeFileSync(path.join(dir, "broken.json"), "{ not json");
+
+  it("is the default mapping when unset", () => {
+    expect(loadConfig({}, dir).authz).toBe(DEFAULT_AUTHZ_MODEL);
+  });
+
+  it("is read relative to the working directory", () => {
+    expect(scopesFor(loadConfig({ AUTHZ_FILE: "authz.json" }, dir).authz, ["editor"])).toEqual(["notes:write"]);
+  });
+
+  it("reports a file it cannot read or parse beside the other problems", () => {
+    expect(problemsOf({ AUTHZ_FILE: path.join(dir, "broken.json"), PORT: "x" })).toEqual([
+      expect.stringMatching(/^AUTHZ_FILE=.*broken\.json: not JSON: /),
+      expect.stringMatching(/^PORT="x"/),
+    ]);
+    expect(problemsOf({ AUTHZ_FILE: path.join(dir, "absent.json") })).toEqual([
+      `AUTHZ_FILE=${path.join(dir, "absent.json")} cannot be read: ENOENT`,
+    ]);
   });
 });

@@ -57,9 +57,9 @@ describe("me and the user cache", () => {
     const sessions = server.services.sessions;
     const startSession = sessions.startSession.bind(sessions);
     // The login has read the user (still active) and checked the password; the account is disabled just before its session is inserted.
-    const spy = jest.spyOn(sessions, "startSession").mockImplementation(async (userId, meta) => {
+    const spy = jest.spyOn(sessions, "startSession").mockImplementation(async (userId, meta, authentication) => {
       await server.services.auth.disableUser(userId);
-      return startSession(userId, meta);
+      return startSession(userId, meta, authentication);
     });
     try {
       const loggedIn = await callGraphQL(server.url, LOGIN, {

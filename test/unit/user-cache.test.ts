@@ -10,6 +10,8 @@ const aUser = (overrides: Partial<User> = {}): User => ({
   email: `${randomUUID()}@example.io`,
   passwordHash: "$argon2id$stub",
   disabledAt: null,
+  roles: [],
+  emailVerifiedAt: null,
   createdAt: new Date(T0),
   updatedAt: new Date(T0),
   ...overrides,

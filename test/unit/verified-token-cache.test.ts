@@ -28,6 +28,11 @@ const claimsExpiringAt = (expSeconds: number): AccessClaims => ({
   iat: expSeconds - 900,
   exp: expSeconds,
   jti: randomUUID(),
+  roles: [],
+  scopes: [],
+  emailVerified: false,
+  amr: ["pwd"],
+  authTime: expSeconds - 900,
 });
 
 function issue(now = T0): { token: string; sid: string } {
@@ -36,6 +41,7 @@ function issue(now = T0): { token: string; sid: string } {
     userId: randomUUID(),
     sessionId: sid,
     sessionExpiresAt: new Date(now + 86_400_000),
+    grants: { roles: [], scopes: [], emailVerified: false, amr: ["pwd"], authTime: Math.floor(now / 1000) },
     now,
   });
   return { token, sid };

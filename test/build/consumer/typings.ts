@@ -1,6 +1,13 @@
 // Compiled, never run: each @ts-expect-error below is an error only if keyway's
 // typings are real. Were they `any`, tsc would report the directive unused.
-import { createIdentityVerifier, IDENTITY_HEADER, type IdentityClaims, type IdentityRefusal } from "keyway/subgraph";
+import {
+  createIdentityVerifier,
+  hasRole,
+  hasScope,
+  IDENTITY_HEADER,
+  type IdentityClaims,
+  type IdentityRefusal,
+} from "keyway/subgraph";
 import { KeywayClient, KeywayError, LoginDocument, type LoginMutation } from "keyway/client";
 
 // Exact type equality: false for `any` on either side, unlike assignability.
@@ -25,6 +32,11 @@ export async function typed(claims: IdentityClaims, client: KeywayClient): Promi
   // @ts-expect-error not one of the refusals keyway/subgraph names
   const refusal: IdentityRefusal = "IDENTITY_FORGED";
   const header: string = IDENTITY_HEADER;
+  // @ts-expect-error scopes is a list, parsed from the space-separated scope claim
+  const scopes: string = claims.scopes;
+  // @ts-expect-error authTime is seconds, or null for an identity without auth_time
+  const authTime: number = claims.authTime;
+  const allowed: boolean = hasScope(claims, "notes:write") && hasRole(null, "editor") && claims.emailVerified;
   // @ts-expect-error login takes an email and a password
   await client.login("ada@example.io");
   const result = await client.request(LoginDocument, { input: { email: "ada@example.io", password: "correct horse" } });
@@ -33,5 +45,5 @@ export async function typed(claims: IdentityClaims, client: KeywayClient): Promi
   const expiresIn: string | undefined = login?.expiresIn;
   // @ts-expect-error a KeywayError's code is a string
   const code: number = new KeywayError("refused", "RATE_LIMITED").code;
-  void [sub, refusal, header, expiresIn, code];
+  void [sub, refusal, header, scopes, authTime, allowed, expiresIn, code];
 }

@@ -1,0 +1,142 @@
+// What tokens say about the caller beyond their ids: roles, scope (from the roles
+// through AUTHZ_FILE), email_verified, amr and auth_time, in access tokens and in
+// the identities an in-test subgraph receives and reads through keyway/subgraph.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import "reflect-metadata";
+import { ApolloServer } from "@apollo/server";
+import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/disabled";
+import { startStandaloneServer } from "@apollo/server/standalone";
+import { buildSubgraphSchema } from "@apollo/subgraph";
+import { parse } from "graphql";
+import { createIdentityVerifier, hasRole, hasScope, type IdentityClaims } from "keyway/subgraph";
+import { decodeAccessToken, login, refresh, signUp, type Account } from "../helpers/auth";
+import { callGraphQL } from "../helpers/http";
+import { freePort } from "../helpers/net";
+import { startTestServer, type TestServer } from "../helpers/server";
+
+/** A subgraph that answers what keyway/subgraph tells it about the caller. */
+async function startWhoamiSubgraph(jwksUrl: string) {
+  const identity = createIdentityVerifier({ jwksUrl, audience: "whoami" });
+  const schema = buildSubgraphSchema([
+    {
+      typeDefs: parse(`
+        extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+        type Caller { sub: ID! roles: [String!]! scopes: [String!]! emailVerified: Boolean! amr: [String!]! authTime: Float
+                      canWrite: Boolean! isEditor: Boolean! }
+        type Query { caller: Caller }
+      `),
+      resolvers: {
+        Query: {
+          caller: (_root: unknown, _args: unknown, { identity }: { identity: IdentityClaims | null }) =>
+            identity && {
+              ...identity,
+              canWrite: hasScope(identity, "notes:write"),
+              isEditor: hasRole(identity, "editor"),
+            },
+        },
+      },
+    },
+  ]);
+  const server = new ApolloServer({ schema, plugins: [ApolloServerPluginInlineTraceDisabled()] });
+  const { url } = await startStandaloneServer(server, {
+    listen: { port: 0, host: "127.0.0.1" },
+    context: async ({ req }) => ({ identity: await identity.verifyHttpRequest(req) }),
+  });
+  return { url, stop: () => server.stop() };
+}
+
+const CALLER = `{ caller { sub roles scopes emailVerified amr authTime canWrite isEditor } }`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let keyway: TestServer;
+let whoami: Awaited<ReturnType<typeof startWhoamiSubgraph>>;
+
+beforeAll(async () => {
+  const authzFile = path.join(mkdtempSync(path.join(tmpdir(), "keyway-claims-")), "authz.json");
+  writeFileSync(
+    authzFile,
+    JSON.stringify({ roles: { editor: ["notes:read", "notes:write"], viewer: ["notes:read"] } }),
+  );
+  const port = await freePort();
+  whoami = await startWhoamiSubgraph(`http://127.0.0.1:${port}/.well-known/jwks.json`);
+  keyway = await startTestServer({ port, env: { SUBGRAPHS: `whoami=${whoami.url}`, AUTHZ_FILE: authzFile } });
+});
+afterAll(async () => {
+  await keyway?.stop();
+  await whoami?.stop();
+});
+
+const grant = (account: Account, role: string) => keyway.services.roles.grantRole(account.userId, role, "test");
+
+describe("access token claims", () => {
+  it("sign-up: no roles, an empty scope, not verified, amr pwd, auth_time the moment of sign-up", async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const account = await signUp(keyway.url);
+    const claims = decodeAccessToken(account.accessToken);
+    expect(claims).toMatchObject({ roles: [], scope: "", email_verified: false, amr: ["pwd"] });
+    expect(claims.auth_time).toBeGreaterThanOrEqual(before);
+    expect(claims.auth_time).toBe(claims.iat);
+  });
+
+  it("refresh keeps the session's auth_time and amr and carries the roles the user has now", async () => {
+    const account = await signUp(keyway.url);
+    const first = decodeAccessToken(account.accessToken);
+    await grant(account, "editor");
+    await grant(account, "viewer");
+    await sleep(1100);
+    const refreshed = await refresh(keyway.url, { cookie: account.cookie });
+    const claims = decodeAccessToken(refreshed.accessToken);
+    expect(claims.iat).toBeGreaterThan(first.iat);
+    expect(claims).toMatchObject({
+      sid: first.sid,
+      roles: ["editor", "viewer"],
+      scope: "notes:read notes:write",
+      amr: ["pwd"],
+      auth_time: first.auth_time,
+    });
+
+    await keyway.services.roles.revokeRole(account.userId, "editor", "test");
+    const again = decodeAccessToken((await refresh(keyway.url, { cookie: refreshed.cookie })).accessToken);
+    expect(again).toMatchObject({ roles: ["viewer"], scope: "notes:read", auth_time: first.auth_time });
+  });
+
+  it("a new login starts a session with its own auth_time and the current roles", async () => {
+    const account = await signUp(keyway.url);
+    await grant(account, "viewer");
+    await sleep(1100);
+    const again = decodeAccessToken((await login(keyway.url, account.email)).accessToken);
+    expect(again.auth_time).toBeGreaterThan(decodeAccessToken(account.accessToken).auth_time!);
+    expect(again).toMatchObject({ roles: ["viewer"], scope: "notes:read", amr: ["pwd"] });
+  });
+});
+
+describe("subgraph identity claims", () => {
+  it("the subgraph reads them typed through keyway/subgraph, with hasScope and hasRole", async () => {
+    const account = await signUp(keyway.url);
+    await grant(account, "editor");
+    const { accessToken, userId } = await refresh(keyway.url, { cookie: account.cookie });
+    const response = await callGraphQL(keyway.url, CALLER, { headers: { authorization: `Bearer ${accessToken}` } });
+    expect(response.body.errors).toBeUndefined();
+    expect(response.body.data?.caller).toEqual({
+      sub: userId,
+      roles: ["editor"],
+      scopes: ["notes:read", "notes:write"],
+      emailVerified: false,
+      amr: ["pwd"],
+      authTime: decodeAccessToken(accessToken).auth_time,
+      canWrite: true,
+      isEditor: true,
+    });
+  });
+
+  it("an access token from before a role was granted forwards the roles it was issued with, until refreshed", async () => {
+    const account = await signUp(keyway.url);
+    await grant(account, "editor");
+    const response = await callGraphQL(keyway.url, CALLER, {
+      headers: { authorization: `Bearer ${account.accessToken}` },
+    });
+    expect(response.body.data?.caller).toMatchObject({ roles: [], scopes: [], canWrite: false, isEditor: false });
+  });
+});
