@@ -27,7 +27,8 @@ const USAGE = `usage: keyway <command> [--json]
   user:create <email>        create an account; the password is read from stdin
   user:disable <email>       disable an account and end all its sessions
   role:grant <email> <role>  give the account a role (its scopes reach new tokens at the next refresh)
-  role:revoke <email> <role> take a role from the account
+  role:revoke <email> <role> take a role from the account (tokens already issued keep it until they
+                             expire, ACCESS_TOKEN_TTL; user:disable ends every session at once)
   sessions:list <email>      the account's live sessions
   sessions:revoke <id>       end one session
   keys:rotate                add a new signing key; the current one verifies until its tokens expire

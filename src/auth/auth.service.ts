@@ -1,6 +1,7 @@
 // The auth flows the GraphQL operations stand on. Each refusal is a coded error;
 // transport (cookies, headers) is the resolvers' and http/cookies.ts's business.
 import { scopesFor, type AuthzModel } from "../authz/model";
+import { isRoleName } from "../authz/names";
 import { isUuid } from "../ids";
 import { badUserInput, conflict, forbidden, rateLimited, unauthenticated } from "../errors";
 import type { ClientMeta, IssuedSession, SessionService } from "../session/session.service";
@@ -99,11 +100,13 @@ export class AuthService {
     const issued = await this.options.sessions.startSession(user.id, request, PASSWORD_LOGIN);
     // disableUser may have run between the read above and this insert; it sets the
     // flag before ending sessions, so one read after the insert sees it either way.
-    if (!(await this.findActiveUser(user.id))) {
+    const current = await this.findActiveUser(user.id);
+    if (!current) {
       await this.options.sessions.endSession(issued.session.id, "USER_DISABLED");
       throw unauthenticated("INVALID_CREDENTIALS");
     }
-    return this.authenticate(user, issued);
+    // The row read after the insert: a role revoked while the password hashed is not minted.
+    return this.authenticate(current, issued);
   }
 
   async refresh(refreshToken: string | null, request: AuthRequest): Promise<Authenticated> {
@@ -188,9 +191,9 @@ export class AuthService {
       sessionId: session.id,
       sessionExpiresAt: session.expiresAt,
       grants: {
-        roles: user.roles,
+        roles: user.roles.filter(isRoleName),
         scopes: scopesFor(this.options.authz, user.roles),
-        emailVerified: user.emailVerifiedAt !== null,
+        emailVerified: user.emailVerifiedAt instanceof Date,
         amr: session.amr,
         authTime: Math.floor(session.authTime.getTime() / 1000),
       },

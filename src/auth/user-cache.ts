@@ -57,7 +57,10 @@ export function createUserCache(options: UserCacheOptions): UserCache {
     remember(user, now, readSince) {
       if (readSince !== epoch || user.disabledAt) return;
       // Frozen: what is kept for every request of this user cannot be changed through one of them.
-      entries.set(user.id, { user: Object.freeze({ ...user }), storedAt: now });
+      entries.set(user.id, {
+        user: Object.freeze({ ...user, roles: Object.freeze([...user.roles]) }) as typeof user,
+        storedAt: now,
+      });
     },
     forget(userId) {
       epoch++;

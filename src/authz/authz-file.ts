@@ -3,7 +3,7 @@
 //   { "roles": { "<role>": ["<scope>", …] }, "policies": { "<name>": <rule> } }
 import { DURATION_ACCEPTS, parseDuration } from "../config-values";
 import { DEFAULT_AUTHZ_MODEL, type AuthzModel, type PolicyRule } from "./model";
-import { isRoleName, isScopeName, ROLE_NAME_RULE, SCOPE_NAME_RULE } from "./names";
+import { isRoleName, isScopeName, MAX_SCOPE_TEXT, ROLE_NAME_RULE, SCOPE_NAME_RULE } from "./names";
 
 export type ParsedAuthzFile = { ok: true; model: AuthzModel } | { ok: false; problems: string[] };
 
@@ -13,10 +13,16 @@ const AMR_VALUES = new Set(
 );
 const POLICY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 const RULE_KINDS = ["anyRole", "allScopes", "emailVerified", "amr", "maxAuthAge", "all", "any"] as const;
+/** Rules nest "all"/"any" at most this deep; a deeper file is a mistake, not a policy. */
+const MAX_RULE_DEPTH = 16;
+/** The file is read whole at start-up. */
+export const MAX_AUTHZ_FILE_BYTES = 1024 * 1024;
 
 type Problems = string[];
 
 export function parseAuthzFile(text: string): ParsedAuthzFile {
+  if (Buffer.byteLength(text) > MAX_AUTHZ_FILE_BYTES)
+    return { ok: false, problems: [`larger than ${MAX_AUTHZ_FILE_BYTES} bytes`] };
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -46,6 +52,11 @@ function readRoles(value: unknown, problems: Problems): Map<string, string[]> | 
     const list = readNames(scopes, at, "scope", problems);
     if (list) roles.set(role, list);
   }
+  const scopeText = [...new Set([...roles.values()].flat())].join(" ").length;
+  if (scopeText > MAX_SCOPE_TEXT)
+    problems.push(
+      `roles: the scopes of all roles together come to ${scopeText} characters; at most ${MAX_SCOPE_TEXT} fit in a token`,
+    );
   return roles;
 }
 
@@ -58,13 +69,17 @@ function readPolicies(value: unknown, problems: Problems): Map<string, PolicyRul
   for (const [name, rule] of Object.entries(value)) {
     const at = member("policies", name);
     if (!POLICY_NAME.test(name)) problems.push(`${at}: policy names are 1 to 64 letters, digits, "_", ".", ":" or "-"`);
-    const parsed = readRule(rule, at, problems);
+    const parsed = readRule(rule, at, problems, 0);
     if (parsed) policies.set(name, parsed);
   }
   return policies;
 }
 
-function readRule(value: unknown, at: string, problems: Problems): PolicyRule | null {
+function readRule(value: unknown, at: string, problems: Problems, depth: number): PolicyRule | null {
+  if (depth > MAX_RULE_DEPTH) {
+    problems.push(`${at}: rules nest at most ${MAX_RULE_DEPTH} deep`);
+    return null;
+  }
   const expected = `expected a rule: an object with one of ${RULE_KINDS.join(", ")}`;
   if (!isObject(value)) {
     problems.push(`${at}: ${expected}`);
@@ -106,7 +121,7 @@ function readRule(value: unknown, at: string, problems: Problems): PolicyRule | 
         problems.push(`${here}: expected a non-empty list of rules`);
         return null;
       }
-      const rules = inner.map((rule, index) => readRule(rule, `${here}[${index}]`, problems));
+      const rules = inner.map((rule, index) => readRule(rule, `${here}[${index}]`, problems, depth + 1));
       if (rules.some((rule) => rule === null)) return null;
       return kind === "all" ? { all: rules as PolicyRule[] } : { any: rules as PolicyRule[] };
     }

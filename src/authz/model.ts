@@ -3,6 +3,8 @@
 // minting asks it for a user's scopes, and a directive engine can evaluate
 // policies against whatever facts it has about a caller.
 
+import { isRoleName } from "./names";
+
 /** A policy rule as parsed: durations are seconds. */
 export type PolicyRule =
   | { anyRole: readonly string[] }
@@ -31,6 +33,8 @@ export interface PolicyFacts {
 }
 
 export const ADMIN_ROLE = "admin";
+/** An authentication time further in the future than this is no authentication time. */
+const AUTH_TIME_SKEW_SECONDS = 60;
 /** The scope keyway's own admin operations require. */
 export const ADMIN_SCOPE = "keyway:admin";
 
@@ -41,6 +45,9 @@ export const DEFAULT_AUTHZ_MODEL: AuthzModel = Object.freeze({ roles: null, poli
 export function scopesFor(model: AuthzModel, roles: readonly string[]): string[] {
   const scopes = new Set<string>();
   for (const role of roles) {
+    // Written some other way than RoleService (SQL by hand), a role with a space would
+    // add a scope of its own to the space-separated claim.
+    if (!isRoleName(role)) continue;
     const granted = model.roles ? (model.roles.get(role) ?? []) : defaultScopes(role);
     for (const scope of granted) scopes.add(scope);
   }
@@ -56,7 +63,11 @@ export function evaluatePolicy(rule: PolicyRule, facts: PolicyFacts, now: number
   if ("emailVerified" in rule) return facts.emailVerified;
   if ("amr" in rule) return rule.amr.some((method) => facts.amr.includes(method));
   if ("maxAuthAge" in rule)
-    return facts.authTime !== null && Math.floor(now / 1000) - facts.authTime <= rule.maxAuthAge;
+    return (
+      facts.authTime !== null &&
+      facts.authTime <= Math.floor(now / 1000) + AUTH_TIME_SKEW_SECONDS &&
+      Math.floor(now / 1000) - facts.authTime <= rule.maxAuthAge
+    );
   if ("all" in rule) return rule.all.every((inner) => evaluatePolicy(inner, facts, now));
   return rule.any.some((inner) => evaluatePolicy(inner, facts, now));
 }

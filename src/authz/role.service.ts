@@ -5,7 +5,7 @@ import type { AuthEvents } from "../auth/auth-events";
 import { badUserInput } from "../errors";
 import { isUuid } from "../ids";
 import type { RoleChange, UserStore } from "../users/user.store";
-import { isRoleName, ROLE_NAME_RULE } from "./names";
+import { isRoleName, MAX_ROLES_PER_USER, ROLE_NAME_RULE } from "./names";
 
 export interface RoleServiceOptions {
   users: UserStore;
@@ -37,6 +37,8 @@ export class RoleService {
     const { users } = this.options;
     const result = await (kind === "granted" ? users.grantRole(userId, role, at) : users.revokeRole(userId, role, at));
     if (!result) return null;
+    if (kind === "granted" && !result.user.roles.includes(role))
+      throw badUserInput(`A user holds at most ${MAX_ROLES_PER_USER} roles; revoke one first`, "role");
     if (result.changed) this.options.onUserChanged(userId);
     this.options.events.emit({ type: "role.changed", change: kind, userId, role, actor, changed: result.changed });
     return result;

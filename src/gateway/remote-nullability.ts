@@ -64,7 +64,7 @@ function relaxedFields(types: FieldsNode[], localSchema: GraphQLSchema): Set<str
       keys.set(type.name.value, (keys.get(type.name.value) ?? new Set()).add(field));
   const isLocal = (type: string, field: string) => {
     const localType = localSchema.getType(type) as { getFields?: () => Record<string, unknown> } | undefined;
-    return field in (localType?.getFields?.() ?? {});
+    return Object.hasOwn(localType?.getFields?.() ?? {}, field);
   };
 
   const parent = new Map<string, string>();

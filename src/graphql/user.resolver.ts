@@ -8,6 +8,6 @@ import { User } from "./types";
 export class UserResolver {
   @FieldResolver(() => Boolean, { description: "Whether the user proved they own the email address." })
   emailVerified(@Root() user: UserRecord): boolean {
-    return user.emailVerifiedAt !== null;
+    return user.emailVerifiedAt instanceof Date;
   }
 }

@@ -134,7 +134,12 @@ function toClaims(payload: jwt.JwtPayload): VerifiedClaims | null {
   // Absent is "none"; present and malformed is a token keyway did not make.
   if (!isStringList(roles) || typeof scope !== "string" || typeof email_verified !== "boolean" || !isStringList(amr))
     return null;
-  if (auth_time !== null && !Number.isSafeInteger(auth_time)) return null;
+  // An authentication after the token was issued, or before the epoch, is not one keyway stamped.
+  if (
+    auth_time !== null &&
+    (!Number.isSafeInteger(auth_time) || auth_time < 0 || auth_time > iat + CLOCK_TOLERANCE_SECONDS)
+  )
+    return null;
   const scopes = scope.split(" ").filter((entry) => entry.length > 0);
   return {
     ...({ iss, aud, sub, sid, iat, exp, jti } as Pick<

@@ -47,7 +47,13 @@ export function createVerifiedTokenCache(options: VerifiedTokenCacheOptions): Ve
     },
     remember(token, claims, now, kid) {
       // Shared by every request presenting this token: nobody may change it for the others.
-      entries.set(token, { claims: Object.freeze({ ...claims }), kid });
+      const frozen = Object.freeze({
+        ...claims,
+        roles: Object.freeze([...claims.roles]),
+        scopes: Object.freeze([...claims.scopes]),
+        amr: Object.freeze([...claims.amr]),
+      });
+      entries.set(token, { claims: frozen as typeof claims, kid });
       if (now === undefined) return;
       // Rotation leaves every previous token unused until it expires; dropping expired
       // ones from the least recently used end keeps the cache near the live tokens

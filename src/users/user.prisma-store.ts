@@ -1,4 +1,5 @@
 import { Prisma, type PrismaClient } from "../generated/prisma/client";
+import { MAX_ROLES_PER_USER } from "../authz/names";
 import { isUniqueViolation } from "../db/errors";
 import type { RoleChange, UserRecord, UserStore } from "./user.store";
 
@@ -61,7 +62,12 @@ export function createPrismaUserStore(prisma: PrismaClient): UserStore {
       return count === 1;
     },
     grantRole: (id, role, at) =>
-      changeRoles(id, at, Prisma.sql`array_append("roles", ${role}::text)`, Prisma.sql`${role}::text = ANY("roles")`),
+      changeRoles(
+        id,
+        at,
+        Prisma.sql`array_append("roles", ${role}::text)`,
+        Prisma.sql`${role}::text = ANY("roles") OR cardinality("roles") >= ${MAX_ROLES_PER_USER}`,
+      ),
     revokeRole: (id, role, at) =>
       changeRoles(
         id,

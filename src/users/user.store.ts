@@ -29,8 +29,9 @@ export interface UserStore {
   disable(id: string, at: Date): Promise<boolean>;
   /**
    * Adds the role if the user lacks it, in one statement: concurrent grants of
-   * different roles all stay. `changed` is false when the user had it already;
-   * null for an unknown user.
+   * different roles all stay. `changed` is false when the user had it already, or
+   * holds MAX_ROLES_PER_USER roles (the role is then absent from the result); null
+   * for an unknown user.
    */
   grantRole(id: string, role: string, at: Date): Promise<RoleChange | null>;
   /** Removes the role if the user has it, in one statement; as grantRole. */

@@ -176,7 +176,8 @@ describe("createIdentityVerifier", () => {
         { email_verified: "true" },
         { amr: "pwd" },
       ];
-      for (const claims of [...malformed, { auth_time: "1" }, { auth_time: 1.5 }]) {
+      const impossible = [{ auth_time: "1" }, { auth_time: 1.5 }, { auth_time: -1 }, { auth_time: iat + 3600 }];
+      for (const claims of [...malformed, ...impossible]) {
         const token = signJwt({ ...base, ...claims } as never, keys.signing, "keyway-identity+jwt");
         await expect(reasonOf(verifier().verifyRequest(headers(token), QUERY))).resolves.toBe("IDENTITY_INVALID");
       }

@@ -79,6 +79,19 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
     expect(await users().revokeRole(randomUUID(), "staff", at)).toBeNull();
   });
 
+  it("holds at most 16 roles, also when grants race at the bound", async () => {
+    const user = (await users().create({ email: email(), passwordHash: "x" }))!;
+    const at = new Date();
+    for (let i = 0; i < 14; i++) await users().grantRole(user.id, `role-${i}`, at);
+    const racing = await Promise.all(Array.from({ length: 6 }, (_, i) => users().grantRole(user.id, `late-${i}`, at)));
+    expect(racing.filter((result) => result?.changed)).toHaveLength(2);
+    for (const result of racing) expect(result?.user.roles.length).toBeLessThanOrEqual(16);
+    expect((await users().findById(user.id))?.roles).toHaveLength(16);
+    const refused = await users().grantRole(user.id, "one-more", at);
+    expect(refused).toMatchObject({ changed: false });
+    expect(refused?.user.roles).not.toContain("one-more");
+  });
+
   it("loses no role when many are granted and revoked at once (no read-modify-write)", async () => {
     const user = (await users().create({ email: email(), passwordHash: "x" }))!;
     const roles = Array.from({ length: 12 }, (_, i) => `role-${i}`);

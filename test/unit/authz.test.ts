@@ -36,6 +36,10 @@ describe("scopesFor", () => {
     expect(scopesFor(DEFAULT_AUTHZ_MODEL, ["admin"])).toEqual(["admin", "keyway:admin"]);
   });
 
+  it("grants nothing for a stored role that is not a role name (written by hand, say), so no scope is smuggled", () => {
+    expect(scopesFor(DEFAULT_AUTHZ_MODEL, ["viewer keyway:admin", "staff"])).toEqual(["staff"]);
+  });
+
   it("with a roles mapping grants exactly what it lists, each scope once; unlisted roles grant nothing", () => {
     const model = parsed({ roles: { editor: ["notes:read", "notes:write"], viewer: ["notes:read"] } });
     expect(scopesFor(model, ["viewer", "editor", "stranger"])).toEqual(["notes:read", "notes:write"]);
@@ -64,6 +68,7 @@ describe("evaluatePolicy", () => {
     ["maxAuthAge: exactly at the bound", { maxAuthAge: 120 }, {}, true],
     ["maxAuthAge: too old", { maxAuthAge: 60 }, {}, false],
     ["maxAuthAge: unknown auth time", { maxAuthAge: 300 }, { authTime: null }, false],
+    ["maxAuthAge: an auth time in the future", { maxAuthAge: 300 }, { authTime: Math.floor(NOW / 1000) + 3600 }, false],
     ["all: every rule", { all: [{ anyRole: ["staff"] }, { amr: ["pwd"] }] }, {}, true],
     ["all: one fails", { all: [{ anyRole: ["staff"] }, { emailVerified: true }] }, {}, false],
     ["any: one holds", { any: [{ emailVerified: true }, { anyRole: ["staff"] }] }, {}, true],
@@ -164,6 +169,26 @@ describe("parseAuthzFile", () => {
       'policies["line\\nbreak"]: policy names are 1 to 64 letters, digits, "_", ".", ":" or "-"',
     ]);
     for (const problem of found) expect(problem).not.toContain("\n");
+  });
+
+  it("bounds what must fit in a token and how deep rules nest, and the file's size", () => {
+    const scopes = Array.from({ length: 9 }, (_, i) => `${String(i)}${"s".repeat(119)}`);
+    expect(problems(JSON.stringify({ roles: { a: scopes.slice(0, 5), b: scopes.slice(4) } }))).toEqual([
+      "roles: the scopes of all roles together come to 1088 characters; at most 1024 fit in a token",
+    ]);
+    expect(problems(JSON.stringify({ roles: { a: scopes.slice(0, 8) } }))).toEqual([]);
+    let rule: unknown = { anyRole: ["staff"] };
+    for (let depth = 0; depth < 17; depth++) rule = { all: [rule] };
+    expect(problems(JSON.stringify({ policies: { deep: rule } }))).toEqual([
+      `policies.deep${".all[0]".repeat(17)}: rules nest at most 16 deep`,
+    ]);
+    let shallower: unknown = { anyRole: ["staff"] };
+    for (let depth = 0; depth < 16; depth++) shallower = { all: [shallower] };
+    expect(problems(JSON.stringify({ policies: { deep: shallower } }))).toEqual([]);
+    // 5000 levels used to overflow the stack and escape the one-line report.
+    const bomb = `{"policies":{"p":${'{"all":['.repeat(5000)}{"anyRole":["a"]}${"]}".repeat(5000)}}}`;
+    expect(problems(bomb)).toEqual([expect.stringMatching(/rules nest at most 16 deep$/)]);
+    expect(problems(`{"roles":{},"x":"${"y".repeat(1024 * 1024)}"}`)).toEqual(["larger than 1048576 bytes"]);
   });
 
   it("refuses roles or policies of the wrong type", () => {

@@ -72,6 +72,30 @@ describe("me and the user cache", () => {
     expect(await sessions.listLiveSessions(account.userId)).toEqual([]);
   });
 
+  it("a role revoked while a login hashes its password is not in the token that login gets", async () => {
+    const account = await signUp(server.url);
+    await server.services.roles.grantRole(account.userId, "staff", "test");
+    const sessions = server.services.sessions;
+    const startSession = sessions.startSession.bind(sessions);
+    // The login has read the user (with the role) and checked the password; the role goes before the session is inserted.
+    const spy = jest.spyOn(sessions, "startSession").mockImplementation(async (userId, meta, authentication) => {
+      await server.services.roles.revokeRole(userId, "staff", "test");
+      return startSession(userId, meta, authentication);
+    });
+    try {
+      const loggedIn = await callGraphQL<{ login: { accessToken: string } }>(server.url, LOGIN, {
+        variables: { input: { email: account.email, password: DEFAULT_PASSWORD } },
+      });
+      expect(errorOf(loggedIn)).toBeUndefined();
+      const claims = JSON.parse(
+        Buffer.from(loggedIn.body.data!.login.accessToken.split(".")[1], "base64url").toString(),
+      ) as { roles: string[]; scope: string };
+      expect({ roles: claims.roles, scope: claims.scope }).toEqual({ roles: [], scope: "" });
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it("serves a row disabled in SQL (no session ended) for at most the cache's TTL", async () => {
     const account = await signUp(server.url);
     expect(errorOf(await me(account.accessToken))).toBeUndefined(); // now cached

@@ -13,7 +13,7 @@ function memoryUsers(user: UserRecord): Pick<UserStore, "grantRole" | "revokeRol
   return {
     async grantRole(id, role) {
       if (id !== user.id) return null;
-      const changed = !user.roles.includes(role);
+      const changed = !user.roles.includes(role) && user.roles.length < 16;
       if (changed) user.roles = [...user.roles, role];
       return { user: { ...user }, changed };
     },
@@ -80,6 +80,15 @@ describe("RoleService", () => {
     const { user, roles } = setUp();
     for (const role of ["a", "notes:admin", "team_1-lead", "x".repeat(64)])
       expect(await roles.grantRole(user.id, role, "cli")).toMatchObject({ changed: true });
+  });
+
+  it("refuses a grant past 16 roles with BAD_USER_INPUT (every token must stay under 4 KiB)", async () => {
+    const { user, roles } = setUp();
+    user.roles = Array.from({ length: 16 }, (_, i) => `role-${i}`);
+    await expect(roles.grantRole(user.id, "one-more", "cli")).rejects.toMatchObject({
+      extensions: { code: "BAD_USER_INPUT", field: "role" },
+    });
+    expect(await roles.grantRole(user.id, "role-3", "cli")).toMatchObject({ changed: false });
   });
 
   it("refuses a user id that is not a UUID", async () => {
