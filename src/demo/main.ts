@@ -27,6 +27,8 @@ function render(state: KeywayState): void {
   element("signed-in").hidden = state.user === null;
   status.textContent = state.user ? "Signed in" : "Signed out";
   element("email").textContent = state.user?.email ?? "";
+  const roles = state.user?.roles ?? [];
+  element("roles").textContent = roles.length > 0 ? roles.join(", ") : "none";
   element("expiry").textContent = state.accessTokenExpiresAt
     ? new Date(state.accessTokenExpiresAt).toLocaleTimeString()
     : "";

@@ -101,6 +101,22 @@ suite("the demo client in Chromium", () => {
     await reopened.close();
   });
 
+  it("shows the caller's roles, and a role granted since shows after the next silent refresh", async () => {
+    const context = await browser.newContext();
+    const { page } = await openDemo(context);
+    await signUpIn(page);
+    expect(await page.getByTestId("roles").textContent()).toBe("none");
+    const user = await server.services.auth.findUserByEmail((await page.getByTestId("email").textContent()) ?? "");
+    await server.services.roles.grantRole(user!.id, "staff", "test");
+    await page.reload();
+    await waitForStatus(page, "Signed in");
+    await page
+      .getByTestId("roles")
+      .filter({ hasText: /^staff$/ })
+      .waitFor();
+    await context.close();
+  });
+
   it("two tabs refreshing at the same moment both stay logged in", async () => {
     const context = await browser.newContext();
     const first = await openDemo(context);
