@@ -142,6 +142,17 @@ describe("createIdentityVerifier", () => {
       expect([hasScope(null, "notes:read"), hasRole(undefined, "editor")]).toEqual([false, false]);
     });
 
+    it("splits scope on spaces only: a tab or newline inside is one (unusable) scope, not two", async () => {
+      const iat = Math.floor(now / 1000);
+      const base = { ...caller(now), aud: "notes", iat, exp: iat + 30, bh: hashRequestBody(QUERY)! };
+      for (const scope of ["notes:read\tkeyway:admin", "notes:read\nkeyway:admin"]) {
+        const token = signJwt({ ...base, scope }, keys.signing, "keyway-identity+jwt");
+        const claims = await verifier().verifyRequest(headers(token), QUERY);
+        expect(claims?.scopes).toEqual([scope]);
+        expect(hasScope(claims, "keyway:admin")).toBe(false);
+      }
+    });
+
     it("verifies an identity from a keyway before roles (no such claims) as having none", async () => {
       const iat = Math.floor(now / 1000);
       const { sub, sid, jti } = caller(now);
@@ -169,12 +180,19 @@ describe("createIdentityVerifier", () => {
     it("refuses an identity whose authorization claims have the wrong types (IDENTITY_INVALID)", async () => {
       const iat = Math.floor(now / 1000);
       const base = { ...caller(now), aud: "notes", iat, exp: iat + 30, bh: hashRequestBody(QUERY)! };
+      // The base alone is accepted: every refusal below is the claim's doing.
+      const valid = signJwt(base, keys.signing, "keyway-identity+jwt");
+      await expect(reasonOf(verifier().verifyRequest(headers(valid), QUERY))).resolves.toBe("accepted");
       const malformed = [
         { roles: "admin" },
         { roles: [1] },
+        { roles: null },
         { scope: ["a"] },
         { email_verified: "true" },
+        { email_verified: 1 },
+        { email_verified: null },
         { amr: "pwd" },
+        { amr: [1] },
       ];
       const impossible = [{ auth_time: "1" }, { auth_time: 1.5 }, { auth_time: -1 }, { auth_time: iat + 3600 }];
       for (const claims of [...malformed, ...impossible]) {

@@ -177,6 +177,11 @@ describe("parseAuthzFile", () => {
       "roles: the scopes of all roles together come to 1088 characters; at most 1024 fit in a token",
     ]);
     expect(problems(JSON.stringify({ roles: { a: scopes.slice(0, 8) } }))).toEqual([]);
+    // At the bound exactly: 8 scopes of 120 and one of 56, joined by 8 spaces, make 1024.
+    expect(problems(JSON.stringify({ roles: { a: [...scopes.slice(0, 8), "t".repeat(56)] } }))).toEqual([]);
+    expect(problems(JSON.stringify({ roles: { a: [...scopes.slice(0, 8), "t".repeat(57)] } }))).toEqual([
+      "roles: the scopes of all roles together come to 1025 characters; at most 1024 fit in a token",
+    ]);
     let rule: unknown = { anyRole: ["staff"] };
     for (let depth = 0; depth < 17; depth++) rule = { all: [rule] };
     expect(problems(JSON.stringify({ policies: { deep: rule } }))).toEqual([

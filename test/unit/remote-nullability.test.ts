@@ -73,3 +73,11 @@ it("never changes a field keyway resolves, even when its type implements a remot
     "Bot.email": "String",
   });
 });
+
+it("relaxes remote fields named like Object.prototype members too (they are not keyway's)", () => {
+  expect(fieldTypes(`type Gadget { constructor: String! toString: String! hasOwnProperty: Int! }`)).toEqual({
+    "Gadget.constructor": "String",
+    "Gadget.toString": "String",
+    "Gadget.hasOwnProperty": "Int",
+  });
+});

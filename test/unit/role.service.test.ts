@@ -9,15 +9,17 @@ import { createLogger } from "../../src/logger";
 import { createMetrics } from "../../src/metrics";
 import type { UserRecord, UserStore } from "../../src/users/user.store";
 
-function memoryUsers(user: UserRecord): Pick<UserStore, "grantRole" | "revokeRole"> {
+function memoryUsers(user: UserRecord, calls: string[]): Pick<UserStore, "grantRole" | "revokeRole"> {
   return {
     async grantRole(id, role) {
+      calls.push(`grant ${role}`);
       if (id !== user.id) return null;
       const changed = !user.roles.includes(role) && user.roles.length < 16;
       if (changed) user.roles = [...user.roles, role];
       return { user: { ...user }, changed };
     },
     async revokeRole(id, role) {
+      calls.push(`revoke ${role}`);
       if (id !== user.id) return null;
       const changed = user.roles.includes(role);
       user.roles = user.roles.filter((held) => held !== role);
@@ -41,13 +43,14 @@ function setUp() {
   const seen: AuthEvent[] = [];
   events.subscribe((event) => seen.push(event));
   const changedUsers: string[] = [];
+  const storeCalls: string[] = [];
   const roles = new RoleService({
-    users: memoryUsers(user) as UserStore,
+    users: memoryUsers(user, storeCalls) as UserStore,
     events,
     now: Date.now,
     onUserChanged: (id) => changedUsers.push(id),
   });
-  return { user, events, seen, changedUsers, roles };
+  return { user, events, seen, changedUsers, roles, storeCalls };
 }
 
 describe("RoleService", () => {
@@ -68,11 +71,15 @@ describe("RoleService", () => {
   it.each(["", "Admin", "has space", "x".repeat(65), "émoji", "a/b"])(
     "refuses the role name %j with BAD_USER_INPUT before touching the store",
     async (role) => {
-      const { user, seen, roles } = setUp();
+      const { user, seen, roles, storeCalls } = setUp();
       await expect(roles.grantRole(user.id, role, "cli")).rejects.toMatchObject({
         extensions: { code: "BAD_USER_INPUT", field: "role" },
       });
+      await expect(roles.revokeRole(user.id, role, "cli")).rejects.toMatchObject({
+        extensions: { code: "BAD_USER_INPUT", field: "role" },
+      });
       expect(seen).toEqual([]);
+      expect(storeCalls).toEqual([]);
     },
   );
 
@@ -92,10 +99,11 @@ describe("RoleService", () => {
   });
 
   it("refuses a user id that is not a UUID", async () => {
-    const { roles } = setUp();
+    const { roles, storeCalls } = setUp();
     await expect(roles.grantRole("42", "staff", "cli")).rejects.toMatchObject({
       extensions: { code: "BAD_USER_INPUT", field: "userId" },
     });
+    expect(storeCalls).toEqual([]);
   });
 
   it("counts changes in keyway_role_changes_total{change} and writes role.granted/role.revoked audit lines", async () => {
