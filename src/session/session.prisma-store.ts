@@ -1,4 +1,5 @@
 import { Prisma, type PrismaClient } from "../generated/prisma/client";
+import { columnsOf, selectOf } from "../db/columns";
 import { USER_FIELDS } from "../users/user.prisma-store";
 import type { UserRecord } from "../users/user.store";
 import type { EndedSessions, PurgeResult, RotatedSession, SessionRecord, SessionStore } from "./session.store";
@@ -23,13 +24,11 @@ const SESSION_FIELDS = [
   "ip",
 ] as const satisfies ReadonlyArray<keyof SessionRecord>;
 /** Prisma's `select` for exactly a SessionRecord (the row has more, e.g. endedTxid). */
-const SESSION_SELECT = Object.fromEntries(SESSION_FIELDS.map((field) => [field, true])) as {
-  [Field in (typeof SESSION_FIELDS)[number]]: true;
-};
+const SESSION_SELECT = selectOf(SESSION_FIELDS);
 
 // The user's columns come back prefixed, since both tables have id and createdAt.
-const SESSION_COLUMNS = Prisma.raw(SESSION_FIELDS.map((field) => `s."${field}"`).join(", "));
-const USER_COLUMNS = Prisma.raw(USER_FIELDS.map((field) => `u."${field}" AS "user.${field}"`).join(", "));
+const SESSION_COLUMNS = columnsOf(SESSION_FIELDS, { table: "s" });
+const USER_COLUMNS = columnsOf(USER_FIELDS, { table: "u", prefix: "user." });
 
 type RotatedRow = SessionRecord & { [Field in (typeof USER_FIELDS)[number] as `user.${Field}`]: UserRecord[Field] };
 

@@ -1,5 +1,6 @@
 import { Prisma, type PrismaClient } from "../generated/prisma/client";
 import { MAX_ROLES_PER_USER } from "../authz/names";
+import { columnsOf, selectOf } from "../db/columns";
 import { isUniqueViolation } from "../db/errors";
 import type { RoleChange, UserRecord, UserStore } from "./user.store";
 
@@ -15,10 +16,8 @@ export const USER_FIELDS = [
 ] as const satisfies ReadonlyArray<keyof UserRecord>;
 
 /** Prisma's `select` for exactly a UserRecord. */
-const USER_SELECT = Object.fromEntries(USER_FIELDS.map((field) => [field, true])) as {
-  [Field in (typeof USER_FIELDS)[number]]: true;
-};
-const RETURNING_USER = Prisma.raw(USER_FIELDS.map((field) => `"${field}"`).join(", "));
+const USER_SELECT = selectOf(USER_FIELDS);
+const RETURNING_USER = columnsOf(USER_FIELDS);
 
 export function createPrismaUserStore(prisma: PrismaClient): UserStore {
   const findById = (id: string): Promise<UserRecord | null> =>
