@@ -186,13 +186,15 @@ export class AuthService {
    */
   private authenticate(user: UserRecord, issued: IssuedSession): Authenticated {
     const { session } = issued;
+    // A role stored some other way than RoleService (SQL by hand) and not a role name is left out.
+    const roles = user.roles.filter(isRoleName);
     const { token, expiresIn } = signAccessToken(this.options.accessTokens, {
       userId: user.id,
       sessionId: session.id,
       sessionExpiresAt: session.expiresAt,
       grants: {
-        roles: user.roles.filter(isRoleName),
-        scopes: scopesFor(this.options.authz, user.roles),
+        roles,
+        scopes: scopesFor(this.options.authz, roles),
         emailVerified: user.emailVerifiedAt instanceof Date,
         amr: session.amr,
         authTime: Math.floor(session.authTime.getTime() / 1000),

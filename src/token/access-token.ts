@@ -6,14 +6,14 @@ import {
   CLOCK_TOLERANCE_SECONDS,
   signJwt,
   verifyJwt,
+  type CallerGrants,
   type JwtFailure,
   type VerifiedClaims,
 } from "./jwt-verify";
 import type { KeySet } from "./keys";
 
 export type AccessClaims = VerifiedClaims;
-/** Who the caller is beyond their ids: roles, the scopes they grant, and how the session authenticated. */
-export type CallerGrants = Pick<AccessClaims, "roles" | "scopes" | "emailVerified" | "amr" | "authTime">;
+export type { CallerGrants };
 export type AccessTokenFailure = JwtFailure;
 export type VerifyAccessTokenResult =
   { ok: true; claims: AccessClaims; kid: string } | { ok: false; reason: AccessTokenFailure };

@@ -20,8 +20,8 @@ export interface JwtVerifyOptions {
   now: number;
 }
 
-/** The claims as they travel in a token keyway signs. */
-export interface TokenClaims {
+/** The registered claims every token keyway signs carries, on the wire and verified alike. */
+interface RegisteredClaims {
   iss: string;
   aud: string;
   sub: string;
@@ -29,6 +29,10 @@ export interface TokenClaims {
   iat: number;
   exp: number;
   jti: string;
+}
+
+/** The claims as they travel in a token keyway signs. */
+export interface TokenClaims extends RegisteredClaims {
   /** Role names. */
   roles?: string[];
   /** Scopes, space-separated (RFC 9068). */
@@ -47,14 +51,10 @@ export interface TokenClaims {
  * roles, scopes, email_verified, amr or auth_time verify as having none: no roles,
  * no scopes, not verified, no methods, an unknown auth time.
  */
-export interface VerifiedClaims {
-  iss: string;
-  aud: string;
-  sub: string;
-  sid: string;
-  iat: number;
-  exp: number;
-  jti: string;
+export interface VerifiedClaims extends RegisteredClaims, CallerGrants {}
+
+/** Who the caller is beyond their ids: roles, the scopes they grant, and how the session authenticated. */
+export interface CallerGrants {
   roles: string[];
   /** `scope` split at spaces. */
   scopes: string[];
@@ -66,7 +66,7 @@ export interface VerifiedClaims {
 
 /** The wire form of these claims, e.g. for the identity minted from an access token's. */
 export function authorizationClaims(
-  claims: Pick<VerifiedClaims, "roles" | "scopes" | "emailVerified" | "amr" | "authTime">,
+  claims: CallerGrants,
 ): Pick<TokenClaims, "roles" | "scope" | "email_verified" | "amr" | "auth_time"> {
   return {
     roles: claims.roles,
@@ -142,10 +142,7 @@ function toClaims(payload: jwt.JwtPayload): VerifiedClaims | null {
     return null;
   const scopes = scope.split(" ").filter((entry) => entry.length > 0);
   return {
-    ...({ iss, aud, sub, sid, iat, exp, jti } as Pick<
-      VerifiedClaims,
-      "iss" | "aud" | "sub" | "sid" | "iat" | "exp" | "jti"
-    >),
+    ...({ iss, aud, sub, sid, iat, exp, jti } as RegisteredClaims),
     roles,
     scopes,
     emailVerified: email_verified,
