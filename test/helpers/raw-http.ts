@@ -46,10 +46,10 @@ function isComplete(text: string): boolean {
   const headEnd = text.indexOf("\r\n\r\n");
   if (headEnd === -1) return false;
   const head = text.slice(0, headEnd);
-  const body = Buffer.from(text.slice(headEnd + 4), "utf8");
+  const body = text.slice(headEnd + 4);
   const length = /^content-length:\s*(\d+)\s*$/im.exec(head)?.[1];
-  if (length !== undefined) return body.length >= Number(length);
-  if (/^transfer-encoding:\s*chunked\s*$/im.test(head)) return body.toString("utf8").endsWith("0\r\n\r\n");
+  if (length !== undefined) return Buffer.byteLength(body) >= Number(length);
+  if (/^transfer-encoding:\s*chunked\s*$/im.test(head)) return body.endsWith("0\r\n\r\n");
   return false;
 }
 

@@ -166,6 +166,15 @@ describe("through keyway", () => {
 });
 
 describe("a captured identity", () => {
+  /** The identity keyway would mint for alice's request to the notes subgraph with this body. */
+  const aliceIdentityFor = (body: object) =>
+    signIdentityToken(
+      { keys: keyway.keys, issuer: "keyway" },
+      verifiedClaims(alice.accessToken),
+      "notes",
+      Date.now(),
+      JSON.stringify(body),
+    );
   it("is refused when replayed straight to the subgraph, with its own body or another", async () => {
     const [request] = await capturing(async () => {
       await callGraphQL(keyway.url, "{ myNotes }", { accessToken: alice.accessToken });
@@ -186,15 +195,8 @@ describe("a captured identity", () => {
 
   it("is refused for another body even before it was used, and keyway signs only the body it sends", async () => {
     // An identity keyway would mint for one request, offered with another: the body hash does not match.
-    const claims = verifiedClaims(alice.accessToken);
     const read = { query: "{ myNotes }" };
-    const identity = signIdentityToken(
-      { keys: keyway.keys, issuer: "keyway" },
-      claims,
-      "notes",
-      Date.now(),
-      JSON.stringify(read),
-    );
+    const identity = aliceIdentityFor(read);
     expect(await sendDirect(notes.url, identity, { query: 'mutation { addNote(text: "not mine") }' })).toMatchObject({
       error: { code: "UNAUTHENTICATED", reason: "IDENTITY_INVALID" },
     });
@@ -203,15 +205,8 @@ describe("a captured identity", () => {
 
   it("is refused on a GET, whose query comes from the URL whatever body a parser read", async () => {
     // A fresh identity, never used: captured on its way and raced to the subgraph.
-    const claims = verifiedClaims(alice.accessToken);
     const write = { query: 'mutation { addNote(text: "harmless") }' };
-    const identity = signIdentityToken(
-      { keys: keyway.keys, issuer: "keyway" },
-      claims,
-      "notes",
-      Date.now(),
-      JSON.stringify(write),
-    );
+    const identity = aliceIdentityFor(write);
     const answer = await new Promise<{
       data?: unknown;
       errors?: Array<{ extensions?: { code?: string; reason?: string } }>;

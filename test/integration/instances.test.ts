@@ -72,6 +72,16 @@ const stopAll = (instances: Array<KeywayProcess | undefined>) =>
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The ids of the workers that logged this GraphQL operation at or after `since`. */
+const workersThatServed = (instance: KeywayProcess, operation: string, since: number) =>
+  new Set(
+    instance.logs
+      .filter(
+        (line) => line.msg === "request" && line.operation === operation && Date.parse(String(line.time)) >= since,
+      )
+      .map((line) => line.worker),
+  );
+
 async function waitFor<T>(
   what: string,
   probe: () => Promise<T>,
@@ -565,16 +575,6 @@ describe("WORKERS=2: two workers of one process on one port, with Redis", () => 
     if (keyway?.child.exitCode === null) await stopKeyway(keyway);
   });
 
-  /** Worker ids that logged the given GraphQL operation at or after `since`. */
-  const workersThatServed = (operation: string, since: number) =>
-    new Set(
-      keyway.logs
-        .filter(
-          (line) => line.msg === "request" && line.operation === operation && Date.parse(String(line.time)) >= since,
-        )
-        .map((line) => line.worker),
-    );
-
   it("every request after a logout is refused within 1 s, whichever worker answers", async () => {
     const cookieless = { headers: { [REFRESH_HEADER]: "1" } };
     const account = tokensOf(
@@ -587,7 +587,7 @@ describe("WORKERS=2: two workers of one process on one port, with Redis", () => 
     const warmedAt = Date.now();
     for (let i = 0; i < 4; i++) expect(await meOutcome(keyway.url, account.accessToken, fresh)).toBe("OK");
     await sleep(100); // the request log line is written after the answer
-    expect(workersThatServed("Me", warmedAt - 1000).size).toBe(2);
+    expect(workersThatServed(keyway, "Me", warmedAt - 1000).size).toBe(2);
 
     const loggedOutAt = Date.now();
     expect((await fresh(keyway.url, LOGOUT, { headers: { [REFRESH_HEADER]: account.refreshToken } })).body).toEqual({
@@ -607,7 +607,7 @@ describe("WORKERS=2: two workers of one process on one port, with Redis", () => 
     expect(accepted.every((answer) => answer.at < 1_000)).toBe(true);
     expect(answers.filter((answer) => answer.at >= 1_000).length).toBeGreaterThanOrEqual(4);
     await sleep(100);
-    expect(workersThatServed("Me", loggedOutAt).size).toBe(2);
+    expect(workersThatServed(keyway, "Me", loggedOutAt).size).toBe(2);
   });
 
   it("concurrent refreshes over both workers rotate once", async () => {
@@ -630,7 +630,7 @@ describe("WORKERS=2: two workers of one process on one port, with Redis", () => 
     expect(handedOut.has(account.refreshToken)).toBe(false);
     expect(await sessionGeneration(account.sessionId)).toBe(1);
     await sleep(100);
-    expect(workersThatServed("Refresh", startedAt).size).toBe(2);
+    expect(workersThatServed(keyway, "Refresh", startedAt).size).toBe(2);
   });
 
   it("counts failed logins over both workers as one (LOGIN_ATTEMPTS_LIMIT=4/15m)", async () => {
@@ -646,7 +646,7 @@ describe("WORKERS=2: two workers of one process on one port, with Redis", () => 
     for (let i = 0; i < 4; i++)
       expect(reasonOf(await callLogin(keyway.url, email, WRONG_PASSWORD, fresh))).toBe("INVALID_CREDENTIALS");
     await sleep(100);
-    expect(workersThatServed("Login", startedAt).size).toBe(2);
+    expect(workersThatServed(keyway, "Login", startedAt).size).toBe(2);
     for (let i = 0; i < 2; i++)
       expect(reasonOf(await callLogin(keyway.url, email, DEFAULT_PASSWORD, fresh))).toBe("RATE_LIMITED");
   });
@@ -696,15 +696,6 @@ describe("WORKERS=2 without Redis: the workers count limits together, in the pri
     if (keyway?.child.exitCode === null) await stopKeyway(keyway);
   });
 
-  const workersThatServed = (operation: string, since: number) =>
-    new Set(
-      keyway.logs
-        .filter(
-          (line) => line.msg === "request" && line.operation === operation && Date.parse(String(line.time)) >= since,
-        )
-        .map((line) => line.worker),
-    );
-
   it("refuses the fifth failed login for an account (LOGIN_ATTEMPTS_LIMIT=4/15m), then the 13th auth call (AUTH_IP_LIMIT=12/1m)", async () => {
     const email = uniqueEmail("wnoredis");
     tokensOf(
@@ -719,7 +710,7 @@ describe("WORKERS=2 without Redis: the workers count limits together, in the pri
       expect(reasonOf(await callLogin(keyway.url, email, WRONG_PASSWORD, fresh))).toBe("INVALID_CREDENTIALS");
     await sleep(100);
     // Both workers answered, so neither could have counted all four on its own.
-    expect(workersThatServed("Login", startedAt).size).toBe(2);
+    expect(workersThatServed(keyway, "Login", startedAt).size).toBe(2);
     for (let i = 0; i < 2; i++)
       expect(reasonOf(await callLogin(keyway.url, email, DEFAULT_PASSWORD, fresh))).toBe("RATE_LIMITED");
     // Seven calls so far; five more are allowed, the thirteenth is refused whichever worker takes it.

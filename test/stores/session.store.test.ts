@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { Client } from "pg";
 import type { NewSession, SessionRecord } from "../../src/session/session.store";
-import { openStores, STORE_DATABASES, type StoreFixture } from "./stores";
+import { STORE_DATABASES, useStores } from "./stores";
 
 const HOUR = 3600_000;
 const T0 = new Date(Date.UTC(2030, 0, 1));
@@ -13,14 +13,13 @@ const hash = () => randomBytes(32).toString("hex");
 const family = () => randomBytes(16).toString("base64url");
 
 describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
-  let fixture: StoreFixture;
+  const fixture = useStores(kind);
   let userId: string;
   beforeAll(async () => {
-    fixture = await openStores(kind);
-    userId = (await fixture.stores.users.create({ email: `owner-${randomUUID()}@example.io`, passwordHash: "x" }))!.id;
+    userId = (await fixture().stores.users.create({ email: `owner-${randomUUID()}@example.io`, passwordHash: "x" }))!
+      .id;
   });
-  afterAll(() => fixture?.close());
-  const sessions = () => fixture.stores.sessions;
+  const sessions = () => fixture().stores.sessions;
   const newSession = (overrides: Partial<NewSession> = {}): NewSession => ({
     userId,
     tokenFamily: family(),
@@ -132,12 +131,12 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
     });
 
     it("keeps the session's authTime and amr, and reads the owner's roles as they are at the rotation", async () => {
-      const owner = (await fixture.stores.users.create({
+      const owner = (await fixture().stores.users.create({
         email: `roles-${randomUUID()}@example.io`,
         passwordHash: "x",
       }))!;
       const session = await sessions().create(newSession({ userId: owner.id, amr: ["pwd", "otp"] }));
-      await fixture.stores.users.grantRole(owner.id, "editor", at(HOUR));
+      await fixture().stores.users.grantRole(owner.id, "editor", at(HOUR));
       const rotated = await sessions().rotateCurrent(rotation(session, session.tokenHash, at(2 * HOUR)));
       expect(rotated?.session).toMatchObject({ authTime: T0, amr: ["pwd", "otp"], lastUsedAt: at(2 * HOUR) });
       expect(rotated?.user).toMatchObject({ id: owner.id, roles: ["editor"], emailVerifiedAt: null });
@@ -181,7 +180,7 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
     expect(await sessions().end(one.id, "LOGOUT", at(2 * HOUR))).toBe(false);
     expect(await sessions().findById(one.id)).toMatchObject({ endedAt: at(HOUR), endReason: "REVOKED" });
 
-    const owner = (await fixture.stores.users.create({ email: `all-${randomUUID()}@example.io`, passwordHash: "x" }))!
+    const owner = (await fixture().stores.users.create({ email: `all-${randomUUID()}@example.io`, passwordHash: "x" }))!
       .id;
     const live = await Promise.all([1, 2, 3].map(() => sessions().create(newSession({ userId: owner }))));
     await sessions().end(live[0].id, "LOGOUT", at(HOUR));
@@ -191,8 +190,10 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
   });
 
   it("lists a user's live sessions, newest first, leaving out ended, expired and idle ones", async () => {
-    const owner = (await fixture.stores.users.create({ email: `list-${randomUUID()}@example.io`, passwordHash: "x" }))!
-      .id;
+    const owner = (await fixture().stores.users.create({
+      email: `list-${randomUUID()}@example.io`,
+      passwordHash: "x",
+    }))!.id;
     const older = await sessions().create(newSession({ userId: owner, now: at(0) }));
     const newer = await sessions().create(newSession({ userId: owner, now: at(60_000) }));
     const ended = await sessions().create(newSession({ userId: owner, now: at(120_000) }));
@@ -233,7 +234,7 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
     it("stamps an end made by hand in SQL too", async () => {
       const session = await sessions().create(newSession());
       const { horizon } = await sessions().listEndedFrom(0n);
-      await fixture.database.prisma
+      await fixture().database.prisma
         .$executeRaw`UPDATE "Session" SET "endedAt" = now(), "endReason" = 'REVOKED' WHERE id = ${session.id}::uuid`;
       expect((await sessions().listEndedFrom(horizon)).ids).toContain(session.id);
     });
@@ -241,16 +242,14 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
 });
 
 describe.each(STORE_DATABASES)("SessionStore purge on %s (a database of its own, so counts are exact)", (kind) => {
-  let fixture: StoreFixture;
-  beforeAll(async () => {
-    fixture = await openStores(kind);
-  });
-  afterAll(() => fixture?.close());
-  const sessions = () => fixture.stores.sessions;
+  const fixture = useStores(kind);
+  const sessions = () => fixture().stores.sessions;
 
   it("deletes by every cut-off, in batches, up to the batch limit", async () => {
-    const owner = (await fixture.stores.users.create({ email: `purge-${randomUUID()}@example.io`, passwordHash: "x" }))!
-      .id;
+    const owner = (await fixture().stores.users.create({
+      email: `purge-${randomUUID()}@example.io`,
+      passwordHash: "x",
+    }))!.id;
     const create = (now: Date, expiresAt: Date) =>
       sessions().create({
         userId: owner,
@@ -263,7 +262,7 @@ describe.each(STORE_DATABASES)("SessionStore purge on %s (a database of its own,
         ip: null,
       });
     const remaining = async () =>
-      (await fixture.database.prisma.session.findMany({ select: { id: true } })).map((row) => row.id);
+      (await fixture().database.prisma.session.findMany({ select: { id: true } })).map((row) => row.id);
     const keep = await create(at(10 * HOUR), at(100 * HOUR));
     const endedLongAgo = await Promise.all([1, 2, 3].map(() => create(at(10 * HOUR), at(100 * HOUR))));
     for (const session of endedLongAgo) await sessions().end(session.id, "LOGOUT", at(HOUR));
@@ -280,16 +279,15 @@ describe.each(STORE_DATABASES)("SessionStore purge on %s (a database of its own,
 });
 
 describe("SessionStore purge on PostgreSQL, where instances share one database", () => {
-  let fixture: StoreFixture;
-  beforeAll(async () => {
-    fixture = await openStores("postgres");
-  });
-  afterAll(() => fixture?.close());
+  const fixture = useStores("postgres");
 
   it("skips the round while another connection holds the purge's lock", async () => {
     const cutoffs = { endedBefore: at(5 * HOUR), expiredBefore: at(5 * HOUR), usedBefore: at(5 * HOUR) };
-    const user = (await fixture.stores.users.create({ email: `lock-${randomUUID()}@example.io`, passwordHash: "x" }))!;
-    const old = await fixture.stores.sessions.create({
+    const user = (await fixture().stores.users.create({
+      email: `lock-${randomUUID()}@example.io`,
+      passwordHash: "x",
+    }))!;
+    const old = await fixture().stores.sessions.create({
       userId: user.id,
       tokenFamily: family(),
       tokenHash: hash(),
@@ -299,17 +297,17 @@ describe("SessionStore purge on PostgreSQL, where instances share one database",
       userAgent: null,
       ip: null,
     });
-    const other = new Client({ connectionString: fixture.url });
+    const other = new Client({ connectionString: fixture().url });
     await other.connect();
     try {
       await other.query("SELECT pg_advisory_lock(7152025001)");
-      expect(await fixture.stores.sessions.purge(cutoffs, { size: 10, maxBatches: 5 })).toEqual({
+      expect(await fixture().stores.sessions.purge(cutoffs, { size: 10, maxBatches: 5 })).toEqual({
         ran: false,
         deleted: 0,
       });
-      expect(await fixture.stores.sessions.findById(old.id)).not.toBeNull();
+      expect(await fixture().stores.sessions.findById(old.id)).not.toBeNull();
       await other.query("SELECT pg_advisory_unlock(7152025001)");
-      expect(await fixture.stores.sessions.purge(cutoffs, { size: 10, maxBatches: 5 })).toEqual({
+      expect(await fixture().stores.sessions.purge(cutoffs, { size: 10, maxBatches: 5 })).toEqual({
         ran: true,
         deleted: 1,
       });

@@ -1,16 +1,12 @@
 // What every SigningKeyStore promises, on PGlite and on PostgreSQL.
-import { openStores, STORE_DATABASES, type StoreFixture } from "./stores";
+import { STORE_DATABASES, useStores } from "./stores";
 
 const T = (seconds: number) => new Date(Date.UTC(2030, 0, 1) + seconds * 1000);
 const opens = (sealed: string) => sealed.startsWith("ours:");
 
 describe.each(STORE_DATABASES)("SigningKeyStore on %s", (kind) => {
-  let fixture: StoreFixture;
-  beforeEach(async () => {
-    fixture = await openStores(kind);
-  });
-  afterEach(() => fixture?.close());
-  const keys = () => fixture.stores.signingKeys;
+  const fixture = useStores(kind, "each");
+  const keys = () => fixture().stores.signingKeys;
   const rotate = (kid: string, activatesAt: Date, deleteRetiredBefore = T(-1e6), canOpen = opens) =>
     keys().rotate({
       rootKid: "root",

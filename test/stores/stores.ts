@@ -31,3 +31,21 @@ export async function openStores(kind: DatabaseKind): Promise<StoreFixture> {
     },
   };
 }
+
+/**
+ * A fresh, migrated database of this kind for the enclosing describe block
+ * ("all") or for each of its tests ("each"), closed and dropped after; the
+ * returned function gives the current one.
+ */
+export function useStores(kind: DatabaseKind, scope: "all" | "each" = "all"): () => StoreFixture {
+  let fixture: StoreFixture | undefined;
+  const [before, after] = scope === "all" ? [beforeAll, afterAll] : [beforeEach, afterEach];
+  before(async () => {
+    fixture = await openStores(kind);
+  });
+  after(() => fixture?.close());
+  return () => {
+    if (!fixture) throw new Error("the store fixture is used outside its tests");
+    return fixture;
+  };
+}

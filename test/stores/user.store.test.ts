@@ -1,16 +1,12 @@
 // What every UserStore promises, on PGlite and on PostgreSQL.
 import { randomUUID } from "node:crypto";
-import { openStores, STORE_DATABASES, type StoreFixture } from "./stores";
+import { STORE_DATABASES, useStores } from "./stores";
 
 const email = () => `user-${randomUUID()}@example.io`;
 
 describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
-  let fixture: StoreFixture;
-  beforeAll(async () => {
-    fixture = await openStores(kind);
-  });
-  afterAll(() => fixture?.close());
-  const users = () => fixture.stores.users;
+  const fixture = useStores(kind);
+  const users = () => fixture().stores.users;
 
   it("creates a user and finds it by id and by email, with exactly the record's fields", async () => {
     const address = email();

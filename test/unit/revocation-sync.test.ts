@@ -1,6 +1,6 @@
 // The revocation poll's bookkeeping, against a store whose answers the test writes.
 import type { Logger } from "../../src/logger";
-import { createRevocationList } from "../../src/session/revocation-list";
+import { createRevocationList, type RevocationList } from "../../src/session/revocation-list";
 import type { EndedSessions } from "../../src/session/session.store";
 import { startRevocationSync } from "../../src/shared-state/revocation-sync";
 
@@ -8,6 +8,27 @@ function recordingLogger() {
   const warnings: string[] = [];
   const logger = { warn: (_fields: unknown, message: string) => warnings.push(message) } as unknown as Logger;
   return { logger, warnings };
+}
+
+/** A sync without Redis whose timer never fires in a test: it polls when the test says. */
+function pollOnDemand(
+  revocations: RevocationList,
+  store: Parameters<typeof startRevocationSync>[0]["store"],
+  horizon: bigint,
+  endedSince: Date,
+) {
+  const { logger, warnings } = recordingLogger();
+  const sync = startRevocationSync({
+    revocations,
+    store,
+    redis: null,
+    channel: "c",
+    pollIntervalMs: 3_600_000,
+    horizon,
+    endedSince: () => endedSince,
+    logger,
+  });
+  return { sync, warnings };
 }
 
 describe("revocation poll", () => {
@@ -24,17 +45,7 @@ describe("revocation poll", () => {
       listEndedFrom: async (horizon: bigint) => (asked.push(`from ${horizon}`), answers.shift()!),
       listEndedSince: async (from: Date) => (asked.push(`since ${from.toISOString()}`), { ids: ["b"], horizon: 9n }),
     };
-    const { logger, warnings } = recordingLogger();
-    const sync = startRevocationSync({
-      revocations,
-      store,
-      redis: null,
-      channel: "c",
-      pollIntervalMs: 3_600_000,
-      horizon: 100n,
-      endedSince: () => since,
-      logger,
-    });
+    const { sync, warnings } = pollOnDemand(revocations, store, 100n, since);
     await sync.poll();
     await sync.poll();
     await sync.poll();
@@ -52,17 +63,7 @@ describe("revocation poll", () => {
       listEndedFrom: async () => ({ ids: many, horizon: 50n }),
       listEndedSince: async () => ({ ids: [], horizon: 50n }),
     };
-    const { logger, warnings } = recordingLogger();
-    const sync = startRevocationSync({
-      revocations,
-      store,
-      redis: null,
-      channel: "c",
-      pollIntervalMs: 3_600_000,
-      horizon: 50n,
-      endedSince: () => new Date(),
-      logger,
-    });
+    const { sync, warnings } = pollOnDemand(revocations, store, 50n, new Date());
     for (let i = 0; i < 3; i++) await sync.poll();
     await sync.stop();
     expect(warnings.filter((message) => message.includes("holds the poll's horizon back"))).toHaveLength(1);
