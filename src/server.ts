@@ -115,6 +115,7 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
   await apollo.start();
   const buildContext = createContextBuilder({
     identifyCaller: deps.services.identifyCaller,
+    grants: deps.services.grants,
     cookie: deps.services.cookie,
     onUnusableAddress: warnUnusableAddress(logger),
   });

@@ -7,6 +7,7 @@ import { AuthService } from "./auth/auth.service";
 import { createCallerIdentifier, type IdentifyCaller } from "./auth/caller";
 import { createPasswordHasher, type PasswordHasher } from "./auth/password";
 import { createAuthRateLimits } from "./auth/rate-limits";
+import { grantsFromToken, type LiveGrants } from "./authz/live-grants";
 import { RoleService } from "./authz/role.service";
 import type { Config } from "./config";
 import type { Stores } from "./db/stores";
@@ -42,6 +43,8 @@ export interface Services {
   accessTokens: AccessTokenOptions;
   /** Who presented which access token: verified, cached, checked against revocations. */
   identifyCaller: IdentifyCaller;
+  /** The caller's current grants, for authorization decisions. */
+  grants: LiveGrants;
   cookie: RefreshCookieOptions;
   /** Null without REDIS_URL. */
   redis: SharedRedis | null;
@@ -138,6 +141,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     revocations,
     accessTokens,
     identifyCaller,
+    grants: grantsFromToken,
     cookie: config.cookie,
     redis,
     revocationSync: sync,

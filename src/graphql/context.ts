@@ -13,7 +13,8 @@ import {
   type RefreshCookieOptions,
   type RefreshTransport,
 } from "../http/cookies";
-import type { AccessClaims } from "../token/access-token";
+import type { LiveGrants } from "../authz/live-grants";
+import type { AccessClaims, CallerGrants } from "../token/access-token";
 
 export interface GraphQLContext {
   request: FastifyRequest;
@@ -21,6 +22,11 @@ export interface GraphQLContext {
   /** Verified claims of a live session, or null with `refusal` saying why. */
   caller: AccessClaims | null;
   refusal: AccessTokenReason | null;
+  /**
+   * The caller's grants as they stand now (live-grants.ts), read at most once per
+   * request; null without a caller, or when the user is gone or disabled.
+   */
+  grants(): Promise<CallerGrants | null>;
   refreshToken: string | null;
   refreshTransport: RefreshTransport;
   client: AuthRequest;
@@ -28,23 +34,29 @@ export interface GraphQLContext {
 
 export interface ContextBuilderOptions {
   identifyCaller: IdentifyCaller;
+  grants: LiveGrants;
   cookie: RefreshCookieOptions;
   /** Told what arrived when no client address could be established (a proxy chain writing something else). */
   onUnusableAddress?: (raw: string) => void;
 }
 
 export function createContextBuilder(options: ContextBuilderOptions) {
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<GraphQLContext> => ({
-    request,
-    reply,
-    ...options.identifyCaller(request),
-    refreshToken: readRefreshToken(request, options.cookie),
-    refreshTransport: refreshTransportOf(request),
-    client: {
-      ip: clientAddress(request, options.onUnusableAddress),
-      userAgent: headerValue(request.headers["user-agent"]),
-    },
-  });
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<GraphQLContext> => {
+    const identified = options.identifyCaller(request);
+    let grants: Promise<CallerGrants | null> | undefined;
+    return {
+      request,
+      reply,
+      ...identified,
+      grants: () => (grants ??= identified.caller ? options.grants.current(identified.caller) : Promise.resolve(null)),
+      refreshToken: readRefreshToken(request, options.cookie),
+      refreshTransport: refreshTransportOf(request),
+      client: {
+        ip: clientAddress(request, options.onUnusableAddress),
+        userAgent: headerValue(request.headers["user-agent"]),
+      },
+    };
+  };
 }
 
 function clientAddress(request: FastifyRequest, onUnusable?: (raw: string) => void): string | null {
