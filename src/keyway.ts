@@ -95,7 +95,7 @@ export async function createKeywayServer(keyway: Keyway): Promise<KeywayServer> 
     resolvers: { auth: services.auth, events: services.events, cookie: services.cookie },
     now: keyway.now,
   });
-  return createServer({ config, database, keys, logger, services, ...surface });
+  return createServer({ config, database, keys, logger, services, now: keyway.now, ...surface });
 }
 
 export async function applyMigrations(database: Database, logger: Logger): Promise<void> {

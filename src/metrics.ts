@@ -6,6 +6,7 @@ import type { AuthEvents } from "./auth/auth-events";
 export interface Metrics {
   registry: Registry;
   httpRequests: Counter<"method" | "route" | "status">;
+  authzRefusals: Counter<"code">;
   httpDuration: Histogram<"method" | "route">;
 }
 
@@ -49,6 +50,12 @@ export function createMetrics(sources: MetricsSources): Metrics {
       name: "keyway_http_requests_total",
       help: "HTTP requests by method, route and status code",
       labelNames: ["method", "route", "status"],
+      registers: [registry],
+    }),
+    authzRefusals: new Counter({
+      name: "keyway_authz_refused_fields_total",
+      help: "fields the authorization directives took out of operations, by code (UNAUTHENTICATED, FORBIDDEN)",
+      labelNames: ["code"],
       registers: [registry],
     }),
     httpDuration: new Histogram({

@@ -2,6 +2,7 @@
 // the tests, which start it on port 0 against a real database.
 import cluster from "node:cluster";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
+import { authorizationPlugin } from "./graphql/authorization";
 import { createContextBuilder, type GraphQLContext } from "./graphql/context";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import fastifyCookie from "@fastify/cookie";
@@ -32,6 +33,8 @@ export interface ServerDeps {
   schema?: GraphQLSchema;
   gateway?: GatewayInterface;
   services: Services;
+  /** Milliseconds since the epoch, for policies such as maxAuthAge; tests pass a controllable clock. */
+  now?: () => number;
 }
 
 export interface KeywayServer {
@@ -110,7 +113,16 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
       maskRequestErrors: production,
       onUnexpected: (error) => logger.error({ err: error }, "unexpected GraphQL error"),
     }),
-    plugins: [fastifyApolloDrainPlugin(app), ApolloServerPluginLandingPageDisabled(), recordOperationName],
+    plugins: [
+      fastifyApolloDrainPlugin(app),
+      ApolloServerPluginLandingPageDisabled(),
+      recordOperationName,
+      authorizationPlugin({
+        policies: config.authz.policies,
+        now: deps.now ?? Date.now,
+        onRefused: (fields, code) => metrics.authzRefusals.inc({ code }, fields),
+      }),
+    ],
   });
   await apollo.start();
   const buildContext = createContextBuilder({

@@ -1,0 +1,90 @@
+// The Federation authorization directives, enforced where every operation
+// passes: an Apollo Server plugin over whatever schema is served — keyway's own,
+// or the supergraph, whose SDL says what each subgraph demands. Refused fields
+// leave the document before execution (src/authz/enforcement.ts) and come back
+// as null with a coded error when the response is written.
+import type { ApolloServerPlugin } from "@apollo/server";
+import { printSchemaWithDirectives } from "@graphql-tools/utils";
+import { parse, type DocumentNode, type FieldNode, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import { createAuthorizer, reshape, withoutRefused, type Authorizer } from "../authz/enforcement";
+import type { PolicyRule } from "../authz/model";
+import { readRequirements, type SchemaRequirements } from "../authz/requirements";
+import type { KeywayError } from "../errors";
+import type { GraphQLContext } from "./context";
+
+export interface AuthorizationPluginOptions {
+  policies: ReadonlyMap<string, PolicyRule>;
+  now(): number;
+  /** Told how many fields each refusal took out (metrics). */
+  onRefused?(fields: number, code: string): void;
+}
+
+/** The demands of a served schema: from the supergraph SDL when there is one, else from the schema's own directives. */
+export function requirementsOf(schema: GraphQLSchema, supergraphSdl?: string): SchemaRequirements {
+  return readRequirements(parse(supergraphSdl ?? printSchemaWithDirectives(schema)));
+}
+
+export function authorizationPlugin(options: AuthorizationPluginOptions): ApolloServerPlugin<GraphQLContext> {
+  const authorizers = new WeakMap<GraphQLSchema, Authorizer>();
+  const authorizerFor = (schema: GraphQLSchema, supergraphSdl?: string) => {
+    let authorizer = authorizers.get(schema);
+    if (!authorizer) {
+      authorizer = createAuthorizer(schema, requirementsOf(schema, supergraphSdl), options.policies);
+      authorizers.set(schema, authorizer);
+    }
+    return authorizer;
+  };
+  return {
+    async serverWillStart() {
+      return {
+        // Compiled when a schema arrives (a recomposed supergraph too), not on some client's request.
+        schemaDidLoadOrUpdate: ({ apiSchema, coreSupergraphSdl }) => void authorizerFor(apiSchema, coreSupergraphSdl),
+      };
+    },
+    async requestDidStart() {
+      let refusal: { original: DocumentNode; refused: Map<FieldNode, KeywayError> } | null = null;
+      return {
+        async didResolveOperation(request) {
+          const { document, contextValue: context } = request;
+          const authorizer = authorizerFor(request.schema);
+          const guarded = authorizer.guardedFields(document, request.request.operationName);
+          if (guarded.length === 0) return;
+          const refused = await authorizer.decide(
+            guarded,
+            { authenticated: context.caller !== null, refusal: context.refusal, grants: () => context.grants() },
+            options.now(),
+          );
+          if (refused.size === 0) return;
+          refusal = { original: document, refused };
+          // Apollo executes whatever document the request holds once this hook has run.
+          (request as { document: DocumentNode }).document = withoutRefused(document, refused);
+          const codes = new Map<string, number>();
+          for (const error of refused.values()) {
+            const code = String(error.extensions.code);
+            codes.set(code, (codes.get(code) ?? 0) + 1);
+          }
+          for (const [code, fields] of codes) options.onRefused?.(fields, code);
+        },
+        async willSendResponse(request) {
+          const body = request.response.body;
+          if (!refusal || body.kind !== "single") return;
+          const result = body.singleResult;
+          if (result.data === null || result.data === undefined) return;
+          const shaped = reshape(
+            request.schema,
+            refusal.original,
+            request.request.operationName,
+            request.request.variables,
+            result.data,
+            refusal.refused,
+          );
+          const errors: GraphQLFormattedError[] = [
+            ...(result.errors ?? []),
+            ...shaped.errors.map((error) => error.toJSON()),
+          ];
+          body.singleResult = { ...result, data: shaped.data, ...(errors.length > 0 ? { errors } : {}) };
+        },
+      };
+    },
+  };
+}

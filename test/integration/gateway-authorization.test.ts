@@ -1,0 +1,356 @@
+// The Federation authorization directives enforced by keyway on a composed
+// supergraph: every directive on every location an in-test subgraph can put it
+// (fields, objects, scalars, enums; interfaces and unions through the types
+// behind them), OR-of-AND semantics, null bubbling, and each way an operation
+// could try to reach a guarded field — aliases, inline and named fragments,
+// interfaces, unions, @include/@skip, entity fields on keyway's own User. The
+// subgraph records every operation it receives, so "never requested" is counted,
+// not assumed.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ApolloServer } from "@apollo/server";
+import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/disabled";
+import { startStandaloneServer } from "@apollo/server/standalone";
+import { buildSubgraphSchema } from "@apollo/subgraph";
+import { parse } from "graphql";
+import { login, signUp, type Account } from "../helpers/auth";
+import { callGraphQL, type GraphQLResponse } from "../helpers/http";
+import { startTestServer, type TestServer } from "../helpers/server";
+
+const TYPE_DEFS = `
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.6",
+                      import: ["@key", "@authenticated", "@requiresScopes", "@policy"])
+  type Query {
+    open: String!
+    signedIn: String @authenticated
+    scoped: String @requiresScopes(scopes: [["vault:read"], ["vault:admin", "audit"]])
+    verified: String @policy(policies: [["verified_email"]])
+    vault: Vault
+    items: [Item!]
+    search: [Result!]
+    level: Level
+    secret: Secret
+    profile: Profile
+  }
+  type Mutation { open: Boolean!  wipe: Boolean @requiresScopes(scopes: [["vault:admin"]]) }
+  type Vault @requiresScopes(scopes: [["vault:read"]]) { id: ID! content: String! }
+  interface Item { id: ID! label: String note: String }
+  type Book implements Item { id: ID! label: String note: String @requiresScopes(scopes: [["notes:read"]]) }
+  type Pen implements Item { id: ID! label: String note: String }
+  union Result = Book | Vault
+  enum Level @authenticated { LOW HIGH }
+  scalar Secret @requiresScopes(scopes: [["vault:read"]])
+  type Profile { name: String!  ssn: String! @authenticated }
+  type User @key(fields: "id") { id: ID!  shoeSize: Int @requiresScopes(scopes: [["vault:read"]]) }
+`;
+
+const GUARDED = [
+  "signedIn",
+  "scoped",
+  "verified",
+  "vault",
+  "content",
+  "note",
+  "level",
+  "secret",
+  "ssn",
+  "wipe",
+  "shoeSize",
+  "search",
+];
+
+async function startVaultSubgraph() {
+  const received: string[] = [];
+  const book = { __typename: "Book", id: "b1", label: "Book", note: "book note" };
+  const pen = { __typename: "Pen", id: "p1", label: "Pen", note: "pen note" };
+  const vault = { __typename: "Vault", id: "v1", content: "gold" };
+  const schema = buildSubgraphSchema([
+    {
+      typeDefs: parse(TYPE_DEFS),
+      resolvers: {
+        Query: {
+          open: () => "open",
+          signedIn: () => "signed in",
+          scoped: () => "scoped",
+          verified: () => "verified",
+          vault: () => vault,
+          items: () => [book, pen],
+          search: () => [book, vault],
+          level: () => "HIGH",
+          secret: () => "s3cr3t",
+          profile: () => ({ name: "Ada", ssn: "123" }),
+        },
+        Mutation: { open: () => true, wipe: () => true },
+        Item: { __resolveType: (item: { __typename: string }) => item.__typename },
+        Result: { __resolveType: (item: { __typename: string }) => item.__typename },
+        User: { __resolveReference: (reference: { id: string }) => ({ ...reference, shoeSize: 44 }) },
+      },
+    },
+  ]);
+  const server = new ApolloServer({
+    schema,
+    plugins: [
+      ApolloServerPluginInlineTraceDisabled(),
+      {
+        async requestDidStart({ request }) {
+          if (!request.query?.includes("_service")) received.push(request.query ?? "");
+        },
+      },
+    ],
+  });
+  const { url } = await startStandaloneServer(server, { listen: { port: 0, host: "127.0.0.1" } });
+  return { url, received, stop: () => server.stop() };
+}
+
+let subgraph: Awaited<ReturnType<typeof startVaultSubgraph>>;
+let keyway: TestServer;
+/** No roles; then a role per scope set; then a verified email. */
+let plain: Account;
+let reader: Account;
+let adminOnly: Account;
+let auditor: Account;
+let verified: Account;
+
+async function accountWith(roles: string[], emailVerified = false): Promise<Account> {
+  const account = await signUp(keyway.url);
+  for (const role of roles) await keyway.services.roles.grantRole(account.userId, role, "test");
+  if (emailVerified)
+    await keyway.database.prisma
+      .$executeRaw`UPDATE "User" SET "emailVerifiedAt" = now() WHERE id = ${account.userId}::uuid`;
+  keyway.services.auth.forgetUser(account.userId);
+  // A new token carries the new grants whether the gateway reads them live or from the token.
+  return login(keyway.url, account.email, account.password);
+}
+
+beforeAll(async () => {
+  subgraph = await startVaultSubgraph();
+  const authzFile = path.join(mkdtempSync(path.join(tmpdir(), "keyway-authz-")), "authz.json");
+  writeFileSync(
+    authzFile,
+    JSON.stringify({
+      roles: {
+        reader: ["vault:read", "notes:read"],
+        "vault-admin": ["vault:admin"],
+        auditor: ["vault:admin", "audit"],
+      },
+      policies: { verified_email: { emailVerified: true } },
+    }),
+  );
+  keyway = await startTestServer({ env: { SUBGRAPHS: `vault=${subgraph.url}`, AUTHZ_FILE: authzFile } });
+  [plain, reader, adminOnly, auditor, verified] = await Promise.all([
+    accountWith([]),
+    accountWith(["reader"]),
+    accountWith(["vault-admin"]),
+    accountWith(["auditor"]),
+    accountWith([], true),
+  ]);
+});
+afterAll(async () => {
+  await keyway?.stop();
+  await subgraph?.stop().catch(() => undefined);
+});
+beforeEach(() => {
+  subgraph.received.length = 0;
+});
+
+type Caller = Account | null;
+const ask = (caller: Caller, query: string, variables?: Record<string, unknown>) =>
+  callGraphQL(keyway.url, query, { accessToken: caller?.accessToken, variables });
+
+/** The errors as [path, code] pairs, sorted, for exact comparison. */
+const refusals = (response: GraphQLResponse) =>
+  (response.body.errors ?? []).map((e) => [(e as { path?: unknown[] }).path?.join("."), e.extensions?.code]).sort();
+
+/** Whether the subgraph was asked for this field name in any operation since the test began. */
+const requested = (field: string) => subgraph.received.some((query) => new RegExp(`\\b${field}\\b`).test(query));
+
+describe("each directive, on each location", () => {
+  it("@authenticated on a field: anonymous callers get null and UNAUTHENTICATED, the rest is served", async () => {
+    const anonymous = await ask(null, "{ open signedIn }");
+    expect(anonymous.status).toBe(200);
+    expect(anonymous.body.data).toEqual({ open: "open", signedIn: null });
+    expect(refusals(anonymous)).toEqual([["signedIn", "UNAUTHENTICATED"]]);
+    expect(anonymous.body.errors?.[0].extensions?.reason).toBe("TOKEN_MISSING");
+    expect(requested("signedIn")).toBe(false);
+    expect(requested("open")).toBe(true);
+
+    const signedIn = await ask(plain, "{ open signedIn }");
+    expect(signedIn.body).toEqual({ data: { open: "open", signedIn: "signed in" } });
+  });
+
+  it("a refused token is UNAUTHENTICATED with its reason, not anonymous", async () => {
+    const response = await callGraphQL(keyway.url, "{ signedIn }", { accessToken: "not.a.jwt" });
+    expect(response.body.data).toEqual({ signedIn: null });
+    expect(response.body.errors?.map((e) => e.extensions)).toEqual([
+      { code: "UNAUTHENTICATED", reason: "TOKEN_INVALID" },
+    ]);
+    expect(requested("signedIn")).toBe(false);
+  });
+
+  it("@requiresScopes is an OR of ANDs", async () => {
+    const scoped = async (caller: Caller) => (await ask(caller, "{ scoped }")).body;
+    expect(await scoped(reader)).toEqual({ data: { scoped: "scoped" } }); // [vault:read]
+    expect(await scoped(auditor)).toEqual({ data: { scoped: "scoped" } }); // [vault:admin, audit]
+    const half = await ask(adminOnly, "{ scoped }"); // vault:admin without audit satisfies neither
+    expect(half.body.data).toEqual({ scoped: null });
+    expect(refusals(half)).toEqual([["scoped", "FORBIDDEN"]]);
+    expect(refusals(await ask(plain, "{ scoped }"))).toEqual([["scoped", "FORBIDDEN"]]);
+    expect(refusals(await ask(null, "{ scoped }"))).toEqual([["scoped", "UNAUTHENTICATED"]]);
+  });
+
+  it("@policy from AUTHZ_FILE: a verified email", async () => {
+    expect((await ask(verified, "{ verified }")).body).toEqual({ data: { verified: "verified" } });
+    const unverified = await ask(plain, "{ verified }");
+    expect(unverified.body.data).toEqual({ verified: null });
+    expect(refusals(unverified)).toEqual([["verified", "FORBIDDEN"]]);
+  });
+
+  it("on an object type: every field returning it is guarded", async () => {
+    const refused = await ask(plain, "{ open vault { id content } }");
+    expect(refused.body.data).toEqual({ open: "open", vault: null });
+    expect(refusals(refused)).toEqual([["vault", "FORBIDDEN"]]);
+    expect(requested("vault")).toBe(false);
+    expect((await ask(reader, "{ vault { id content } }")).body).toEqual({
+      data: { vault: { id: "v1", content: "gold" } },
+    });
+  });
+
+  it("on an enum and on a scalar", async () => {
+    const anonymous = await ask(null, "{ level secret open }");
+    expect(anonymous.body.data).toEqual({ level: null, secret: null, open: "open" });
+    expect(refusals(anonymous)).toEqual([
+      ["level", "UNAUTHENTICATED"],
+      ["secret", "UNAUTHENTICATED"],
+    ]);
+    const signedIn = await ask(plain, "{ level secret }");
+    expect(signedIn.body.data).toEqual({ level: "HIGH", secret: null });
+    expect(refusals(signedIn)).toEqual([["secret", "FORBIDDEN"]]);
+    expect((await ask(reader, "{ level secret }")).body).toEqual({ data: { level: "HIGH", secret: "s3cr3t" } });
+  });
+
+  it("an interface field carries the demands of that field on every implementation", async () => {
+    const response = await ask(plain, "{ items { id label note } }");
+    expect(response.body.data).toEqual({
+      items: [
+        { id: "b1", label: "Book", note: null },
+        { id: "p1", label: "Pen", note: null },
+      ],
+    });
+    expect(refusals(response)).toEqual([
+      ["items.0.note", "FORBIDDEN"],
+      ["items.1.note", "FORBIDDEN"],
+    ]);
+    expect(requested("note")).toBe(false);
+    expect((await ask(reader, "{ items { note } }")).body).toEqual({
+      data: { items: [{ note: "book note" }, { note: "pen note" }] },
+    });
+  });
+
+  it("a union field carries the demands of every member", async () => {
+    const response = await ask(plain, "{ search { ... on Book { id } } open }");
+    expect(response.body.data).toEqual({ search: null, open: "open" });
+    expect(refusals(response)).toEqual([["search", "FORBIDDEN"]]);
+    expect(requested("search")).toBe(false);
+    expect((await ask(reader, "{ search { __typename ... on Vault { content } } }")).body).toEqual({
+      data: { search: [{ __typename: "Book" }, { __typename: "Vault", content: "gold" }] },
+    });
+  });
+
+  it("a refused field of a subgraph is null beside its siblings (keyway serves subgraph fields as nullable)", async () => {
+    const response = await ask(null, "{ profile { name ssn } open }");
+    expect(response.body.data).toEqual({ profile: { name: "Ada", ssn: null }, open: "open" });
+    expect(refusals(response)).toEqual([["profile.ssn", "UNAUTHENTICATED"]]);
+    expect(requested("ssn")).toBe(false);
+    expect((await ask(plain, "{ profile { name ssn } }")).body).toEqual({
+      data: { profile: { name: "Ada", ssn: "123" } },
+    });
+  });
+
+  it("a guarded mutation is never run; the operation's other fields are", async () => {
+    const response = await ask(plain, "mutation { open wipe }");
+    expect(response.body.data).toEqual({ open: true, wipe: null });
+    expect(refusals(response)).toEqual([["wipe", "FORBIDDEN"]]);
+    expect(requested("wipe")).toBe(false);
+    expect(requested("open")).toBe(true);
+  });
+
+  it("a subgraph's guarded field on keyway's own User is not fetched for a caller without the scope", async () => {
+    const response = await ask(plain, "{ me { id shoeSize } }");
+    expect(response.body.data).toEqual({ me: { id: plain.userId, shoeSize: null } });
+    expect(refusals(response)).toEqual([["me.shoeSize", "FORBIDDEN"]]);
+    expect(requested("shoeSize")).toBe(false);
+    expect((await ask(reader, "{ me { shoeSize } }")).body).toEqual({ data: { me: { shoeSize: 44 } } });
+  });
+});
+
+describe("no shape of operation lets a guarded field slip past", () => {
+  // Three columns each: with fewer, jest would hand the test a done callback as its third argument.
+  const shapes: Array<[string, string, Record<string, unknown>]> = [
+    ["an alias", "{ open mine: signedIn }", {}],
+    ["two aliases of one field", "{ open a: signedIn b: signedIn }", {}],
+    ["an inline fragment", "{ open ... on Query { signedIn } }", {}],
+    ["an inline fragment without a type condition", "{ open ... { signedIn } }", {}],
+    ["a named fragment", "query { open ...F } fragment F on Query { signedIn }", {}],
+    [
+      "a fragment inside a fragment",
+      "query { open ...A } fragment A on Query { ...B } fragment B on Query { signedIn }",
+      {},
+    ],
+    ["@include(if: true)", "query ($yes: Boolean!) { open signedIn @include(if: $yes) }", { yes: true }],
+    ["@skip(if: false)", "query ($no: Boolean!) { open signedIn @skip(if: $no) }", { no: false }],
+    ["the chosen one of several operations", "query A { open } query B { open signedIn }", {}],
+  ];
+  it.each(shapes)("%s", async (_shape, query, variables) => {
+    const operationName = query.startsWith("query A") ? "B" : undefined;
+    const response = await callGraphQL(keyway.url, query, { variables, operationName });
+    expect(response.body.data).toMatchObject({ open: "open" });
+    const values = JSON.stringify(response.body.data);
+    expect(values).not.toContain("signed in");
+    expect(refusals(response).length).toBeGreaterThan(0);
+    expect(refusals(response).every(([, code]) => code === "UNAUTHENTICATED")).toBe(true);
+    expect(requested("signedIn")).toBe(false);
+  });
+
+  it("interfaces: a type condition on the guarded implementation", async () => {
+    const response = await ask(plain, "{ items { id ... on Book { note } ... on Pen { label } } }");
+    expect(response.body.data).toEqual({
+      items: [
+        { id: "b1", note: null },
+        { id: "p1", label: "Pen" },
+      ],
+    });
+    expect(refusals(response)).toEqual([["items.0.note", "FORBIDDEN"]]);
+    expect(requested("note")).toBe(false);
+  });
+
+  it("interfaces: an unguarded implementation's field is served, the guarded one's is not", async () => {
+    // Pen.note has no demand; Item.note carries Book.note's. Both select the response key "note".
+    const response = await ask(plain, "{ items { ... on Pen { note } ... on Item { note } } }");
+    expect(response.body.data).toEqual({ items: [{ note: null }, { note: "pen note" }] });
+    expect(refusals(response)).toEqual([["items.0.note", "FORBIDDEN"]]);
+    expect(subgraph.received.join("\n")).not.toMatch(/on Book\s*\{[^}]*note/);
+  });
+
+  it("abstract types: a fragment on a guarded union member, and __typename alone", async () => {
+    const viaFragment = await ask(plain, "{ search { ... on Vault { content } } }");
+    expect(viaFragment.body.data).toEqual({ search: null });
+    const typenameOnly = await ask(plain, "{ vault { __typename } }");
+    expect(typenameOnly.body.data).toEqual({ vault: null });
+    expect(refusals(typenameOnly)).toEqual([["vault", "FORBIDDEN"]]);
+    expect(requested("vault")).toBe(false);
+    expect(requested("search")).toBe(false);
+  });
+
+  it("@skip(if: true) on a guarded field is no refusal: the field is not asked for", async () => {
+    const response = await ask(null, "query ($yes: Boolean!) { open signedIn @skip(if: $yes) }", { yes: true });
+    expect(response.body).toEqual({ data: { open: "open" } });
+  });
+
+  it("a guarded field that is not refused gets no error; ungarded fields never cost a refusal", async () => {
+    const response = await ask(reader, `{ ${["open", "signedIn", "scoped", "level", "secret"].join(" ")} }`);
+    expect(response.body.errors).toBeUndefined();
+    for (const field of GUARDED.filter((f) => ["signedIn", "scoped", "level", "secret"].includes(f)))
+      expect(requested(field)).toBe(true);
+  });
+});
