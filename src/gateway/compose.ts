@@ -5,6 +5,7 @@ import { composeServices } from "@theguild/federation-composition";
 import { getStitchedSchemaFromSupergraphSdl } from "@graphql-tools/federation";
 import type { Executor } from "@graphql-tools/utils";
 import { execute, parse, type DocumentNode, type GraphQLSchema } from "graphql";
+import { policyNames, readRequirements } from "../authz/requirements";
 import type { RemoteSubgraph } from "./remote-executor";
 
 export interface SubgraphSdl {
@@ -44,10 +45,22 @@ export async function localSubgraphSdl(localSchema: GraphQLSchema, name: string)
   return { name, url: localSubgraphUrl(name), typeDefs: parse(sdl) };
 }
 
-export function composeSupergraphSdl(subgraphs: SubgraphSdl[]): string {
+/**
+ * The supergraph of these subgraphs. `definedPolicies`: the policies AUTHZ_FILE
+ * defines; a subgraph naming any other in @policy does not compose, because a
+ * field nobody could ever be authorized for is a deployment mistake, not a
+ * decision to take at request time.
+ */
+export function composeSupergraphSdl(subgraphs: SubgraphSdl[], definedPolicies: ReadonlySet<string>): string {
   const result = composeServices(subgraphs.map(({ name, url, typeDefs }) => ({ name, url, typeDefs })));
-  if (result.errors?.length || !result.supergraphSdl) {
-    const problems = (result.errors ?? []).map((e) => `  - ${e.message}`).join("\n");
+  const unknown = subgraphs.flatMap(({ name, typeDefs }) =>
+    [...policyNames(readRequirements(typeDefs))]
+      .filter((policy) => !definedPolicies.has(policy))
+      .map((policy) => ({ message: `[${name}] @policy names "${policy}", which AUTHZ_FILE does not define` })),
+  );
+  const errors = [...(result.errors ?? []), ...unknown];
+  if (errors.length > 0 || !result.supergraphSdl) {
+    const problems = errors.map((e) => `  - ${e.message}`).join("\n");
     throw new CompositionError(`subgraphs ${subgraphs.map((s) => s.name).join(", ")} do not compose:\n${problems}`);
   }
   return result.supergraphSdl;

@@ -32,6 +32,8 @@ export interface SupergraphOptions {
   /** The only headers a subgraph request carries (besides content-type/accept). */
   headersFor: HeadersFor;
   logger?: Pick<Logger, "info" | "warn" | "error">;
+  /** The policies AUTHZ_FILE defines; a subgraph naming another one in @policy does not compose. */
+  definedPolicies: ReadonlySet<string>;
   /** Per subgraph request, and per SDL fetch at composition. Default 10 s. */
   requestTimeoutMs?: number;
   /** Backoff for subgraphs missing from the composition: 1 s doubling up to this. Default 30 s. */
@@ -83,7 +85,7 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
   };
   /** Composes with the newcomers; commits them only if that works (throws CompositionError otherwise). */
   const recompose = (arrived: SubgraphSdl[]) => {
-    const supergraphSdl = composeSupergraphSdl([local, ...composed.values(), ...arrived]);
+    const supergraphSdl = composeSupergraphSdl([local, ...composed.values(), ...arrived], options.definedPolicies);
     const schema = stitchSupergraph(supergraphSdl, executors);
     for (const subgraph of arrived) composed.set(subgraph.name, subgraph);
     missing = missing.filter((s) => !composed.has(s.name));

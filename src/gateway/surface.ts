@@ -35,6 +35,7 @@ export async function buildGraphQLSurface(deps: GraphQLSurfaceDeps): Promise<Gra
       now: deps.now ?? Date.now,
     }),
     logger: deps.logger,
+    definedPolicies: new Set(deps.config.authz.policies.keys()),
   });
   return { gateway };
 }

@@ -69,7 +69,15 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const logger = createLogger({ level: config.logLevel, destination });
   // The composition root main.ts uses, on this test's database and clock.
   const keyway = await openKeyway({ config, logger, now: options.clock?.now, migrations: "apply" });
-  const server = await createKeywayServer(keyway);
+  let server: KeywayServer;
+  try {
+    server = await createKeywayServer(keyway);
+  } catch (error) {
+    // A start-up refusal (composition, say) is what some tests expect: leave nothing open behind it.
+    await keyway.close();
+    if (!shared) await testDatabase.drop();
+    throw error;
+  }
   const url = await server.listen(options.port ?? 0, "127.0.0.1");
   let stopped = false;
   return {

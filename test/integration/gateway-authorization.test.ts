@@ -354,3 +354,13 @@ describe("no shape of operation lets a guarded field slip past", () => {
       expect(requested(field)).toBe(true);
   });
 });
+
+describe("composition", () => {
+  it("refuses to start when a subgraph names a policy AUTHZ_FILE does not define", async () => {
+    const authzFile = path.join(mkdtempSync(path.join(tmpdir(), "keyway-authz-")), "authz.json");
+    writeFileSync(authzFile, JSON.stringify({ policies: { some_other: { emailVerified: true } } }));
+    await expect(
+      startTestServer({ env: { SUBGRAPHS: `vault=${subgraph.url}`, AUTHZ_FILE: authzFile } }),
+    ).rejects.toThrow(/\[vault\] @policy names "verified_email", which AUTHZ_FILE does not define/);
+  });
+});

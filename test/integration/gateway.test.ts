@@ -98,6 +98,7 @@ async function startGateway(subgraphs: { name: string; url: string }[], maxRetry
     logger,
     requestTimeoutMs: 3000,
     maxRetryDelayMs,
+    definedPolicies: new Set(config.authz.policies.keys()),
   });
   const server = await createServer({ config, database, keys, logger, services, gateway });
   const url = await server.listen(0, "127.0.0.1");
