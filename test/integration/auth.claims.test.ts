@@ -149,12 +149,33 @@ describe("subgraph identity claims", () => {
     });
   });
 
-  it("an access token from before a role was granted forwards the roles it was issued with, until refreshed", async () => {
+  it("an access token from before a role was granted or revoked forwards the roles the user holds now", async () => {
+    const account = await signUp(keyway.url);
+    const asCaller = () =>
+      callGraphQL(keyway.url, CALLER, { headers: { authorization: `Bearer ${account.accessToken}` } });
+    await grant(account, "editor");
+    expect((await asCaller()).body.data?.caller).toMatchObject({
+      roles: ["editor"],
+      scopes: ["notes:read", "notes:write"],
+      canWrite: true,
+      isEditor: true,
+    });
+    await keyway.services.roles.revokeRole(account.userId, "editor", "test");
+    expect((await asCaller()).body.data?.caller).toMatchObject({ roles: [], scopes: [], canWrite: false });
+    expect(decodeAccessToken(account.accessToken).roles).toEqual([]); // the token itself is as it was minted
+  });
+
+  it("a user disabled with their session still live (by hand in SQL) gets no identity: the subgraph field is refused", async () => {
     const account = await signUp(keyway.url);
     await grant(account, "editor");
-    const response = await callGraphQL(keyway.url, CALLER, {
-      headers: { authorization: `Bearer ${account.accessToken}` },
-    });
-    expect(response.body.data?.caller).toMatchObject({ roles: [], scopes: [], canWrite: false, isEditor: false });
+    const asCaller = () =>
+      callGraphQL(keyway.url, CALLER, { headers: { authorization: `Bearer ${account.accessToken}` } });
+    expect((await asCaller()).body.data?.caller).toMatchObject({ isEditor: true });
+    await keyway.database.prisma
+      .$executeRaw`UPDATE "User" SET "disabledAt" = now() WHERE "id" = ${account.userId}::uuid`;
+    await keyway.services.changes.poll();
+    const refused = await asCaller();
+    expect(refused.body.data?.caller ?? null).toBeNull();
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
   });
 });
