@@ -5,47 +5,11 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import "reflect-metadata";
-import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/disabled";
-import { startStandaloneServer } from "@apollo/server/standalone";
-import { buildSubgraphSchema } from "@apollo/subgraph";
-import { parse } from "graphql";
-import { createIdentityVerifier, hasRole, hasScope, type IdentityClaims } from "keyway/subgraph";
 import { decodeAccessToken, login, ME, refresh, signUp, type Account } from "../helpers/auth";
 import { callGraphQL } from "../helpers/http";
 import { freePort } from "../helpers/net";
 import { startTestServer, type TestServer } from "../helpers/server";
-
-/** A subgraph that answers what keyway/subgraph tells it about the caller. */
-async function startWhoamiSubgraph(jwksUrl: string) {
-  const identity = createIdentityVerifier({ jwksUrl, audience: "whoami" });
-  const schema = buildSubgraphSchema([
-    {
-      typeDefs: parse(`
-        extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
-        type Caller { sub: ID! roles: [String!]! scopes: [String!]! emailVerified: Boolean! amr: [String!]! authTime: Float
-                      canWrite: Boolean! isEditor: Boolean! }
-        type Query { caller: Caller }
-      `),
-      resolvers: {
-        Query: {
-          caller: (_root: unknown, _args: unknown, { identity }: { identity: IdentityClaims | null }) =>
-            identity && {
-              ...identity,
-              canWrite: hasScope(identity, "notes:write"),
-              isEditor: hasRole(identity, "editor"),
-            },
-        },
-      },
-    },
-  ]);
-  const server = new ApolloServer({ schema, plugins: [ApolloServerPluginInlineTraceDisabled()] });
-  const { url } = await startStandaloneServer(server, {
-    listen: { port: 0, host: "127.0.0.1" },
-    context: async ({ req }) => ({ identity: await identity.verifyHttpRequest(req) }),
-  });
-  return { url, stop: () => server.stop() };
-}
+import { startWhoamiSubgraph } from "../helpers/whoami-subgraph";
 
 const CALLER = `{ caller { sub roles scopes emailVerified amr authTime canWrite isEditor } }`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
