@@ -1,4 +1,4 @@
-import { Prisma, type PrismaClient } from "../generated/prisma/client";
+import type { PrismaClient } from "../generated/prisma/client";
 import { readChangesFrom, readChangesSince } from "../db/changes";
 import { columnsOf, selectOf } from "../db/columns";
 import { USER_FIELDS } from "../users/user.prisma-store";

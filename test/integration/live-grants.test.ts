@@ -63,21 +63,22 @@ async function stopPair(pair: Pair | undefined): Promise<void> {
 async function rolesOnA(pair: Pair, account: Account) {
   const verified = verifyAccessToken(pair.a.services.accessTokens, account.accessToken, Date.now());
   if (!verified.ok) throw new Error(verified.reason);
-  const grants = await pair.a.services.grants.current(verified.claims);
-  const me = await callGraphQL<{ me: { roles: string[] } | null }>(pair.a.url, ME, {
-    accessToken: account.accessToken,
-  });
-  const caller = await callGraphQL<{ caller: { roles: string[] } | null }>(pair.a.url, CALLER, {
-    accessToken: account.accessToken,
-  });
+  // At once, so one look at A takes one round trip however loaded the machine is.
+  const [grants, me, caller] = await Promise.all([
+    pair.a.services.grants.current(verified.claims),
+    callGraphQL<{ me: { roles: string[] } | null }>(pair.a.url, ME, { accessToken: account.accessToken }),
+    callGraphQL<{ caller: { roles: string[] } | null }>(pair.a.url, CALLER, { accessToken: account.accessToken }),
+  ]);
   return {
     grants: grants === null ? null : grants.roles,
     me: me.body.data?.me?.roles ?? errorReason(me.body.errors),
     subgraph: caller.body.data?.caller?.roles ?? errorReason(caller.body.errors),
   };
 }
-const errorReason = (errors: Array<{ extensions?: Record<string, unknown> }> | undefined) =>
-  String(errors?.[0]?.extensions?.reason ?? errors?.[0]?.extensions?.code ?? "no answer");
+function errorReason(errors: Array<{ extensions?: Record<string, unknown> }> | undefined): string {
+  const { reason, code } = errors?.[0]?.extensions ?? {};
+  return typeof reason === "string" ? reason : typeof code === "string" ? code : "no answer";
+}
 
 type Seen = Awaited<ReturnType<typeof rolesOnA>>;
 type View = keyof Seen;

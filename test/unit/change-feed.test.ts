@@ -82,9 +82,9 @@ describe("change feed polls", () => {
     sessions.stream.apply = (ids) => ids.forEach((id) => revocations.add(id));
     users.stream.apply = (ids) => forgotten.push(...ids);
     let failNext = false;
-    const listUsers = users.stream.listFrom;
+    const scripted = { ...users.stream };
     users.stream.listFrom = (horizon) => {
-      if (!failNext) return listUsers(horizon);
+      if (!failNext) return scripted.listFrom(horizon);
       failNext = false;
       users.asked.push(`from ${horizon}`);
       return Promise.reject(new Error("database down"));
