@@ -1,9 +1,14 @@
 // Several instances, measured: (a) how long an ended session's access token is still
 // accepted by another instance — with Redis (poll 60 s, so only pub/sub counts) and
 // without it (the default 2 s database poll); (b) throughput of an authenticated `me`
-// with WORKERS=1 and WORKERS=2 (autocannon, 32 connections, 10 s each).
+// with WORKERS=1 and WORKERS=2 (autocannon, 32 connections, 10 s each); (c) how long
+// a revoked role is still seen by another instance (`me { roles }`, read through the
+// user cache the live grants read), with and without Redis as in (a). In (c) the role
+// is revoked through RoleService by a keyway this process opens on the same database
+// and Redis (openKeyway, as the CLI and every server build theirs).
 //
 // Usage: npm run build && node bench/instances.mjs [--trials 100] [--lanes 5] [--duration 10] [--connections 32]
+//        [--only revocation,throughput,roles]
 // The load generator runs on the same machine: the CPU seconds printed with (b) show
 // who used the cores (keyway, autocannon, the rest is mostly PostgreSQL).
 // Needs PostgreSQL (BENCH_DATABASE_URL or TEST_DATABASE_URL as the admin URL, else
@@ -12,13 +17,14 @@
 // at the end). Everything listens on 127.0.0.1. Prints JSON on stdout, progress on stderr.
 import "./lib/ensure-deps.mjs";
 import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import Redis from "ioredis";
 import pg from "pg";
-import { cpuSeconds, KEYWAY_LISTENING, killChildren, startProcess } from "./lib/processes.mjs";
+import { cpuSeconds, KEYWAY_LISTENING, killChildren, root, startProcess } from "./lib/processes.mjs";
 
 const { default: autocannon } = await import("autocannon");
 const arg = (name, fallback) => {
@@ -30,6 +36,11 @@ const options = {
   lanes: arg("lanes", 5),
   duration: arg("duration", 10),
   connections: arg("connections", 32),
+  only: new Set(
+    (process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : "revocation,throughput,roles")
+      .split(",")
+      .filter(Boolean),
+  ),
 };
 const HARD_LIMIT_MS = 8 * 60_000;
 const POLL_EVERY_MS = 10;
@@ -103,6 +114,7 @@ const SIGN_UP = "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } 
 const LOGIN = "mutation($i: LoginInput!) { login(input: $i) { accessToken } }";
 const LOGOUT = "mutation { logout }";
 const ME = "query Me { me { id email } }";
+const ME_ROLES = "query MeRoles { me { roles } }";
 
 async function meOutcome(url, accessToken) {
   const { body } = await gql(url, ME, { headers: { authorization: `Bearer ${accessToken}` } });
@@ -196,6 +208,106 @@ async function measurePropagation(label, env, lanes, jitterMs) {
     };
   } finally {
     await Promise.all([a.stop(), b.stop()]);
+  }
+}
+
+/** Opens a keyway in this process on the bench's database (and Redis, if given): the changing side of (c). */
+async function openChangingKeyway(env) {
+  const require = createRequire(import.meta.url);
+  const { loadConfig } = require(path.join(root, "dist/config.js"));
+  const { openKeyway } = require(path.join(root, "dist/keyway.js"));
+  const { createLogger } = require(path.join(root, "dist/logger.js"));
+  const config = loadConfig({
+    NODE_ENV: "production",
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: dataDir,
+    JWT_PRIVATE_KEY: jwtKey,
+    REDIS_KEY_PREFIX: prefix,
+    ...env,
+  });
+  const logger = createLogger({ level: "warn", destination: process.stderr });
+  const keyway = await openKeyway({ config, logger, migrations: "require-current" });
+  if (env.REDIS_URL && (await keyway.services.redis.settled()) !== "up") throw new Error("redis is not up");
+  return keyway;
+}
+
+async function rolesOn(url, accessToken) {
+  const { body } = await gql(url, ME_ROLES, { headers: { authorization: `Bearer ${accessToken}` } });
+  if (!body.data?.me) throw new Error(`me failed: ${JSON.stringify(body)}`);
+  return body.data.me.roles;
+}
+
+/**
+ * One trial: grant `staff` on B and wait until A serves it (so A has the user cached
+ * with the role), then after a random pause revoke it on B and poll `me { roles }`
+ * on A every 10 ms until the role is gone. Delays are measured from the start of the
+ * revocation and from its return (committed, published).
+ */
+async function roleTrial(a, b, account, jitterMs) {
+  await b.services.roles.grantRole(account.userId, "staff", "bench");
+  for (const startedAt = performance.now(); !(await rolesOn(a.url, account.accessToken)).includes("staff");) {
+    if (performance.now() - startedAt > GIVE_UP_MS) throw new Error(`A never saw the grant`);
+    await sleep(POLL_EVERY_MS);
+  }
+  await sleep(Math.random() * jitterMs);
+  const sentAt = performance.now();
+  const result = await b.services.roles.revokeRole(account.userId, "staff", "bench");
+  const answeredAt = performance.now();
+  if (!result?.changed) throw new Error("the revocation changed nothing");
+  let polls = 0;
+  for (;;) {
+    const roles = await rolesOn(a.url, account.accessToken);
+    polls++;
+    const now = performance.now();
+    if (!roles.includes("staff")) return { fromRevokeStart: now - sentAt, fromRevokeAnswer: now - answeredAt, polls };
+    if (now - sentAt > GIVE_UP_MS) throw new Error(`A still serves the role ${GIVE_UP_MS} ms after its revocation`);
+    await sleep(POLL_EVERY_MS);
+  }
+}
+
+async function measureRolePropagation(label, env, lanes, jitterMs) {
+  log(`(c) ${label}: starting instance A, opening B here`);
+  const [a, b] = await Promise.all([startKeyway(env), openChangingKeyway(env)]);
+  try {
+    // One user per lane, so lanes never revoke each other's role.
+    const accounts = await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        const email = `roles-${randomUUID().slice(0, 8)}@example.io`;
+        const signed = await gql(a.url, SIGN_UP, {
+          variables: { i: { email, password: "correct horse battery staple" } },
+        });
+        const accessToken = signed.body.data?.signUp?.accessToken;
+        if (!accessToken) throw new Error(`signUp failed: ${JSON.stringify(signed.body)}`);
+        const userId = JSON.parse(Buffer.from(accessToken.split(".")[1], "base64url").toString()).sub;
+        return { accessToken, userId };
+      }),
+    );
+    const results = [];
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      accounts.map(async (account) => {
+        while (next < options.trials) {
+          next++;
+          results.push(await roleTrial(a, b, account, jitterMs));
+          if (results.length % 25 === 0) log(`    ${results.length}/${options.trials} trials`);
+        }
+      }),
+    );
+    return {
+      env: Object.fromEntries(Object.entries(env).filter(([name]) => name !== "REDIS_URL")),
+      redis: Boolean(env.REDIS_URL),
+      lanes,
+      randomPauseBeforeRevokeMs: [0, jitterMs],
+      pollEveryMs: POLL_EVERY_MS,
+      unit: "ms",
+      fromRevokeStart: summarize(results.map((result) => result.fromRevokeStart)),
+      fromRevokeAnswer: summarize(results.map((result) => result.fromRevokeAnswer)),
+      goneAtFirstPoll: results.filter((result) => result.polls === 1).length,
+      seconds: Math.round((performance.now() - started) / 100) / 10,
+    };
+  } finally {
+    await Promise.all([a.stop(), b.close()]);
   }
 }
 
@@ -319,25 +431,39 @@ try {
   // Migrate once, so the instances below start on a current schema.
   await (await startKeyway({})).stop();
 
-  const withRedis = await measurePropagation(
-    "with Redis, poll 60 s",
-    { REDIS_URL: redisUrl, REVOCATION_POLL_INTERVAL: "60s" },
-    1,
-    0,
-  );
-  const withoutRedis = await measurePropagation("without Redis, poll 2 s (default)", {}, options.lanes, 2_000);
-  const one = await measureThroughput(1);
-  const two = await measureThroughput(2);
   const result = {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavgAtStart: loadAtStart },
-    revocationPropagation: { withRedis, withoutRedis },
-    meThroughput: {
+  };
+  if (options.only.has("revocation")) {
+    const withRedis = await measurePropagation(
+      "with Redis, poll 60 s",
+      { REDIS_URL: redisUrl, REVOCATION_POLL_INTERVAL: "60s" },
+      1,
+      0,
+    );
+    const withoutRedis = await measurePropagation("without Redis, poll 2 s (default)", {}, options.lanes, 2_000);
+    result.revocationPropagation = { withRedis, withoutRedis };
+  }
+  if (options.only.has("throughput")) {
+    const one = await measureThroughput(1);
+    const two = await measureThroughput(2);
+    result.meThroughput = {
       workers1: one,
       workers2: two,
       ratio: Math.round((two.requestsPerSecond / one.requestsPerSecond) * 100) / 100,
       overallRatio: Math.round((two.overallRequestsPerSecond / one.overallRequestsPerSecond) * 100) / 100,
-    },
-  };
+    };
+  }
+  if (options.only.has("roles")) {
+    const withRedis = await measureRolePropagation(
+      "with Redis, poll 60 s",
+      { REDIS_URL: redisUrl, REVOCATION_POLL_INTERVAL: "60s" },
+      1,
+      0,
+    );
+    const withoutRedis = await measureRolePropagation("without Redis, poll 2 s (default)", {}, options.lanes, 2_000);
+    result.roleRevocationPropagation = { withRedis, withoutRedis };
+  }
   console.log(JSON.stringify(result, null, 2));
 } finally {
   await cleanUp();

@@ -26,9 +26,10 @@ const USAGE = `usage: keyway <command> [--json]
 
   user:create <email>        create an account; the password is read from stdin
   user:disable <email>       disable an account and end all its sessions
-  role:grant <email> <role>  give the account a role (its scopes reach new tokens at the next refresh)
-  role:revoke <email> <role> take a role from the account (tokens already issued keep it until they
-                             expire, ACCESS_TOKEN_TTL; user:disable ends every session at once)
+  role:grant <email> <role>  give the account a role (running instances authorize on it within the
+                             revocation bound; new tokens carry it)
+  role:revoke <email> <role> take a role from the account (as role:grant: tokens already issued are
+                             authorized without it; user:disable ends every session at once)
   sessions:list <email>      the account's live sessions
   sessions:revoke <id>       end one session
   keys:rotate                add a new signing key; the current one verifies until its tokens expire

@@ -3,11 +3,11 @@
 // root (keyway.ts) builds it for the server, the tests and the CLI alike.
 import cluster from "node:cluster";
 import { createAuthEvents, writeAuditLog, type AuthEvents } from "./auth/auth-events";
-import { AuthService } from "./auth/auth.service";
+import { AuthService, USER_CACHE_TTL_MS } from "./auth/auth.service";
 import { createCallerIdentifier, type IdentifyCaller } from "./auth/caller";
 import { createPasswordHasher, type PasswordHasher } from "./auth/password";
 import { createAuthRateLimits } from "./auth/rate-limits";
-import { grantsFromToken, type LiveGrants } from "./authz/live-grants";
+import { createLiveGrants, type LiveGrants } from "./authz/live-grants";
 import { RoleService } from "./authz/role.service";
 import type { Config } from "./config";
 import type { Stores } from "./db/stores";
@@ -17,7 +17,7 @@ import { startHousekeeping } from "./session/housekeeping";
 import { createRevocationList, type RevocationList } from "./session/revocation-list";
 import { SessionService } from "./session/session.service";
 import { connectRedis, type SharedRedis } from "./shared-state/redis";
-import { startRevocationSync, type RevocationSync } from "./shared-state/revocation-sync";
+import { startChangeFeed, type ChangeFeed } from "./shared-state/change-feed";
 import type { AccessTokenOptions } from "./token/access-token";
 import { RELOAD_INTERVAL_MS, type RotatingKeySet } from "./token/key-rotation";
 
@@ -48,13 +48,18 @@ export interface Services {
   cookie: RefreshCookieOptions;
   /** Null without REDIS_URL. */
   redis: SharedRedis | null;
-  revocationSync: RevocationSync;
+  /** Ended sessions and changed users, spread between instances. */
+  changes: ChangeFeed<ChangeStreamName>;
   /** Stops background work and disconnects Redis; the database is the caller's. */
   close(): Promise<void>;
 }
 
+export type ChangeStreamName = "sessions" | "users";
+
 /** Clock tolerance on top of the access-token lifetime for keeping revocations. */
 const REVOCATION_SLACK_MS = 5_000;
+/** Changed users are read by the database's clock if transaction ids go backwards: tolerance for its skew from ours. */
+const USER_CHANGE_SLACK_MS = 60_000;
 
 export async function createServices(deps: ServicesDeps): Promise<Services> {
   const { config, logger, stores, keys } = deps;
@@ -62,7 +67,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   const redis = config.redisUrl ? connectRedis({ url: config.redisUrl, logger }) : null;
   const events = createAuthEvents();
   writeAuditLog(events, logger);
-  let revocationSync: RevocationSync | null = null;
+  let changes: ChangeFeed<ChangeStreamName> | null = null;
   const revocations = createRevocationList({ retentionMs: config.accessTokenTtl * 1000 + REVOCATION_SLACK_MS, now });
   const sessions = new SessionService({
     store: stores.sessions,
@@ -73,7 +78,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     reuseGraceSeconds: config.refreshReuseGrace,
     onEnded: (sessionIds, reason) => {
       events.emit({ type: "sessions.ended", reason, sessionIds });
-      revocationSync?.publish(sessionIds);
+      changes?.publish("sessions", sessionIds);
     },
   });
   const accessTokens: AccessTokenOptions = {
@@ -100,27 +105,46 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     authz: config.authz,
     allowSignup: config.allowSignup,
     now,
+    onUserChanged: (userId) => changes?.publish("users", [userId]),
   });
   const roles = new RoleService({
     users: stores.users,
     events,
     now,
-    onUserChanged: (userId) => auth.forgetUser(userId),
+    onUserChanged: (userId) => auth.userChanged(userId),
   });
   const restored = await sessions.loadRecentlyEnded(config.accessTokenTtl);
   if (restored.count > 0)
     logger.info({ restored: restored.count }, "restored recently ended sessions into the revocation list");
-  const sync = startRevocationSync({
-    revocations,
-    store: stores.sessions,
+  // Nothing is cached yet: users changed before now need not be heard of.
+  const usersHorizon = (await stores.users.listChangedSince(new Date(now()))).horizon;
+  const feed = startChangeFeed<ChangeStreamName>({
+    streams: {
+      sessions: {
+        what: "ended sessions",
+        channel: `${config.redisKeyPrefix}sessions-ended`,
+        listFrom: (horizon) => stores.sessions.listEndedFrom(horizon),
+        listSince: (since) => stores.sessions.listEndedSince(since),
+        horizon: restored.horizon,
+        since: () => sessions.recentlyEndedSince(config.accessTokenTtl),
+        apply: (sessionIds) => sessionIds.forEach((id) => revocations.add(id)),
+      },
+      users: {
+        what: "changed users",
+        channel: `${config.redisKeyPrefix}users-changed`,
+        listFrom: (horizon) => stores.users.listChangedFrom(horizon),
+        listSince: (since) => stores.users.listChangedSince(since),
+        horizon: usersHorizon,
+        // A row cached before the change is served for at most the cache's TTL anyway.
+        since: () => new Date(now() - USER_CACHE_TTL_MS - USER_CHANGE_SLACK_MS),
+        apply: (userIds) => userIds.forEach((id) => auth.forgetUser(id)),
+      },
+    },
     redis,
-    channel: `${config.redisKeyPrefix}sessions-ended`,
     pollIntervalMs: config.revocationPollInterval * 1000,
-    horizon: restored.horizon,
-    endedSince: () => sessions.recentlyEndedSince(config.accessTokenTtl),
     logger,
   });
-  revocationSync = sync;
+  changes = feed;
   const housekeeping = startHousekeeping({
     sessions: stores.sessions,
     logger,
@@ -141,14 +165,14 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     revocations,
     accessTokens,
     identifyCaller,
-    grants: grantsFromToken,
+    grants: createLiveGrants({ activeUser: (userId) => auth.activeUser(userId), authz: config.authz }),
     cookie: config.cookie,
     redis,
-    revocationSync: sync,
+    changes: feed,
     async close() {
       clearInterval(keyReload);
       await housekeeping.stop();
-      await sync.stop();
+      await feed.stop();
       await redis?.close();
     },
   };

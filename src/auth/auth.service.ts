@@ -1,7 +1,7 @@
 // The auth flows the GraphQL operations stand on. Each refusal is a coded error;
 // transport (cookies, headers) is the resolvers' and http/cookies.ts's business.
-import { scopesFor, type AuthzModel } from "../authz/model";
-import { isRoleName } from "../authz/names";
+import { grantsOf } from "../authz/live-grants";
+import type { AuthzModel } from "../authz/model";
 import { isUuid } from "../ids";
 import { badUserInput, conflict, forbidden, rateLimited, unauthenticated } from "../errors";
 import type { ClientMeta, IssuedSession, SessionService } from "../session/session.service";
@@ -25,6 +25,8 @@ export interface AuthServiceOptions {
   now(): number;
   /** Defaults to USER_CACHE_SIZE users for USER_CACHE_TTL_MS; see user-cache.ts for why it is safe. */
   userCache?: UserCache;
+  /** Told about each user this process changed, after its cached row here is gone: the other instances must drop theirs. */
+  onUserChanged?(userId: string): void;
 }
 
 /** RFC 8176: a password, the only way keyway signs users in so far. */
@@ -32,8 +34,8 @@ const PASSWORD_LOGIN = { amr: ["pwd"] };
 
 /** Room for this many users seen by `me`; a miss only costs one row read. */
 const USER_CACHE_SIZE = 10_000;
-/** How long a row changed behind keyway's back (in SQL, ending no session) can still answer `me`. */
-const USER_CACHE_TTL_MS = 30_000;
+/** How long a cached row can be served should word of its change never come (a user deleted, the feed failing). */
+export const USER_CACHE_TTL_MS = 30_000;
 
 export interface Authenticated extends IssuedSession {
   user: UserRecord;
@@ -143,12 +145,18 @@ export class AuthService {
 
   /** The caller of a live session; cached, see user-cache.ts. */
   async currentUser(userId: string): Promise<UserRecord> {
+    const user = await this.activeUser(userId);
+    if (!user) throw unauthenticated("SESSION_ENDED");
+    return user;
+  }
+
+  /** The user as they are now, through the cache (no read while it holds them); null when gone or disabled. */
+  async activeUser(userId: string): Promise<UserRecord | null> {
     const cached = this.cache.get(userId, this.options.now());
     if (cached) return cached;
     const readSince = this.cache.epoch;
     const user = await this.findActiveUser(userId);
-    if (!user) throw unauthenticated("SESSION_ENDED");
-    this.cache.remember(user, this.options.now(), readSince);
+    if (user) this.cache.remember(user, this.options.now(), readSince);
     return user;
   }
 
@@ -162,12 +170,18 @@ export class AuthService {
   async disableUser(userId: string): Promise<boolean> {
     if (!isUuid(userId)) return false;
     const disabled = await this.options.users.disable(userId, new Date(this.options.now()));
-    this.forgetUser(userId);
+    this.userChanged(userId);
     await this.options.sessions.endUserSessions(userId, "USER_DISABLED");
     return disabled;
   }
 
-  /** Drops the user's cached row in this process; call wherever a user is disabled, deleted or changed. */
+  /** Drops the user's cached row here and tells the other instances; call wherever a user is disabled, deleted or changed. */
+  userChanged(userId: string): void {
+    this.cache.forget(userId);
+    this.options.onUserChanged?.(userId);
+  }
+
+  /** Drops the user's cached row in this process only: for a change heard of from another instance. */
   forgetUser(userId: string): void {
     this.cache.forget(userId);
   }
@@ -186,19 +200,14 @@ export class AuthService {
    */
   private authenticate(user: UserRecord, issued: IssuedSession): Authenticated {
     const { session } = issued;
-    // A role stored some other way than RoleService (SQL by hand) and not a role name is left out.
-    const roles = user.roles.filter(isRoleName);
     const { token, expiresIn } = signAccessToken(this.options.accessTokens, {
       userId: user.id,
       sessionId: session.id,
       sessionExpiresAt: session.expiresAt,
-      grants: {
-        roles,
-        scopes: scopesFor(this.options.authz, roles),
-        emailVerified: user.emailVerifiedAt instanceof Date,
+      grants: grantsOf(this.options.authz, user, {
         amr: session.amr,
         authTime: Math.floor(session.authTime.getTime() / 1000),
-      },
+      }),
       now: this.options.now(),
     });
     return {

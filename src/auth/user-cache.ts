@@ -1,14 +1,14 @@
-// Active users recently read for `me`, so an authenticated request does not pay
-// a database round trip for a row that almost never changes (emails cannot be
-// changed; the only change is being disabled or deleted).
+// Active users recently read, so an authenticated request (`me`, the live grants
+// authorization reads) does not pay a database round trip for a row that seldom
+// changes: emails cannot be changed; roles, email verification and being disabled can.
 //
-// Why serving a cached row is safe: `me` runs only for an access token whose
-// session is not on the revocation list, and disabling a user ends their
-// sessions (AuthService.disableUser), which puts them on that list — here at
-// once, on other instances within the revocation sync's delay. So a disabled
-// user is refused before this cache is consulted. The entry is also forgotten
-// in this process, and the TTL bounds how long a row changed behind keyway's
-// back (a disable by hand in SQL that ends no session) can still be served.
+// Why serving a cached row is safe: whoever changes those columns (keyway, the CLI,
+// SQL by hand) stamps the row (migration user_changed_txid), and the change feed
+// (shared-state/change-feed.ts) makes every instance forget the user — here at once,
+// elsewhere within the revocation bound (published through Redis, else polled). A
+// row read before such a forget is not kept (the epoch below). Disabling a user also
+// ends their sessions, so their tokens are refused before this cache is consulted.
+// The TTL bounds what the feed cannot report: a deleted user, a feed that failed.
 import { LRUCache } from "lru-cache";
 import type { UserRecord } from "../users/user.store";
 

@@ -1,8 +1,9 @@
-import { Prisma, type PrismaClient } from "../generated/prisma/client";
+import type { PrismaClient } from "../generated/prisma/client";
+import { readChangesFrom, readChangesSince } from "../db/changes";
 import { columnsOf, selectOf } from "../db/columns";
 import { USER_FIELDS } from "../users/user.prisma-store";
 import type { UserRecord } from "../users/user.store";
-import type { EndedSessions, PurgeResult, RotatedSession, SessionRecord, SessionStore } from "./session.store";
+import type { PurgeResult, RotatedSession, SessionRecord, SessionStore } from "./session.store";
 
 const SESSION_FIELDS = [
   "id",
@@ -40,16 +41,6 @@ function splitRotatedRow(row: RotatedRow): RotatedSession {
 
 /** An arbitrary constant naming keyway's purge lock among the database's advisory locks. */
 const PURGE_LOCK_KEY = 7_152_025_001;
-
-/** The oldest transaction running at this statement's snapshot (stamped into Session.endedTxid by a trigger). */
-const HORIZON = Prisma.raw("pg_snapshot_xmin(pg_current_snapshot())::text");
-
-type EndedRow = { id: string | null; horizon: string };
-
-const endedSessions = (rows: EndedRow[]): EndedSessions => ({
-  ids: rows.flatMap((row) => (row.id ? [row.id] : [])),
-  horizon: BigInt(rows[0].horizon),
-});
 
 export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
   return {
@@ -144,20 +135,9 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
         select: SESSION_SELECT,
       }),
 
-    // One statement each: the rows and the horizon come from the same snapshot.
-    listEndedSince: async (since) =>
-      endedSessions(
-        await prisma.$queryRaw<EndedRow[]>`
-          SELECT s.id, h.horizon FROM (SELECT ${HORIZON} AS horizon) AS h
-          LEFT JOIN "public"."Session" AS s ON s."endedAt" >= ${since}`,
-      ),
+    listEndedSince: (since) => readChangesSince(prisma, "Session", "endedAt", since),
 
-    listEndedFrom: async (horizon) =>
-      endedSessions(
-        await prisma.$queryRaw<EndedRow[]>`
-          SELECT s.id, h.horizon FROM (SELECT ${HORIZON} AS horizon) AS h
-          LEFT JOIN "public"."Session" AS s ON s."endedTxid" >= ${horizon.toString()}::bigint`,
-      ),
+    listEndedFrom: (horizon) => readChangesFrom(prisma, "Session", "endedTxid", horizon),
 
     async purge(cutoffs, batch): Promise<PurgeResult> {
       let deleted = 0;

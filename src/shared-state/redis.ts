@@ -12,6 +12,8 @@ export interface SharedRedis {
   /** A second connection: a subscribed connection can run no other commands. */
   subscriber: Redis;
   state(): RedisState;
+  /** The first verdict: "up" once connected, "down" if the first connection does not come (1.5 s). */
+  settled(): Promise<RedisState>;
   onStateChange(listener: (state: RedisState) => void): void;
   close(): Promise<void>;
 }
@@ -43,6 +45,8 @@ export function connectRedis(options: SharedRedisOptions): SharedRedis {
   let current: RedisState = "down";
   let announced: RedisState | null = null;
   const listeners: Array<(state: RedisState) => void> = [];
+  let settle!: (state: RedisState) => void;
+  const settled = new Promise<RedisState>((resolve) => (settle = resolve));
   let probeFailures = 0;
   const update = () => {
     const connected = client.status === "ready" && subscriber.status === "ready";
@@ -51,6 +55,7 @@ export function connectRedis(options: SharedRedisOptions): SharedRedis {
     current = next;
     if (announced === null && next === "down") return; // say nothing until the first connect settles
     announced = next;
+    settle(next);
     if (next === "up") options.logger.info("redis is up: limits and revocations are shared");
     else options.logger.warn("redis is down: using in-process limits and database-polled revocations");
     for (const listener of listeners) listener(next);
@@ -80,6 +85,7 @@ export function connectRedis(options: SharedRedisOptions): SharedRedis {
   const firstVerdict = setTimeout(() => {
     if (announced === null) {
       announced = "down";
+      settle("down");
       options.logger.warn("redis is not reachable: using in-process limits and database-polled revocations");
       for (const listener of listeners) listener("down");
     }
@@ -90,10 +96,12 @@ export function connectRedis(options: SharedRedisOptions): SharedRedis {
     client,
     subscriber,
     state: () => current,
+    settled: () => settled,
     onStateChange: (listener) => listeners.push(listener),
     async close() {
       clearTimeout(firstVerdict);
       clearInterval(probe);
+      settle("down");
       client.disconnect();
       subscriber.disconnect();
     },

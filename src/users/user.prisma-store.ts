@@ -1,5 +1,6 @@
 import { Prisma, type PrismaClient } from "../generated/prisma/client";
 import { MAX_ROLES_PER_USER } from "../authz/names";
+import { readChangesFrom, readChangesSince } from "../db/changes";
 import { columnsOf, selectOf } from "../db/columns";
 import { isUniqueViolation } from "../db/errors";
 import type { RoleChange, UserRecord, UserStore } from "./user.store";
@@ -74,5 +75,7 @@ export function createPrismaUserStore(prisma: PrismaClient): UserStore {
         Prisma.sql`array_remove("roles", ${role}::text)`,
         Prisma.sql`NOT (${role}::text = ANY("roles"))`,
       ),
+    listChangedFrom: (horizon) => readChangesFrom(prisma, "User", "changedTxid", horizon),
+    listChangedSince: (since) => readChangesSince(prisma, "User", "changedAt", since),
   };
 }

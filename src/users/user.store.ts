@@ -36,6 +36,23 @@ export interface UserStore {
   grantRole(id: string, role: string, at: Date): Promise<RoleChange | null>;
   /** Removes the role if the user has it, in one statement; as grantRole. */
   revokeRole(id: string, role: string, at: Date): Promise<RoleChange | null>;
+  /**
+   * Users whose roles, disabledAt or emailVerifiedAt were changed by transactions
+   * from `horizon` on (however they were changed, SQL by hand included), and where
+   * the next poll goes on from.
+   */
+  listChangedFrom(horizon: bigint): Promise<ChangedUsers>;
+  /** The same by the database's clock, changed at or after `since`: for when transaction ids went backwards. */
+  listChangedSince(since: Date): Promise<ChangedUsers>;
+}
+
+export interface ChangedUsers {
+  ids: string[];
+  /**
+   * The oldest transaction still running when these were read: every change by a
+   * transaction that had not committed by then is stamped at least this.
+   */
+  horizon: bigint;
 }
 
 export interface RoleChange {

@@ -5,47 +5,11 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import "reflect-metadata";
-import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/disabled";
-import { startStandaloneServer } from "@apollo/server/standalone";
-import { buildSubgraphSchema } from "@apollo/subgraph";
-import { parse } from "graphql";
-import { createIdentityVerifier, hasRole, hasScope, type IdentityClaims } from "keyway/subgraph";
 import { decodeAccessToken, login, ME, refresh, signUp, type Account } from "../helpers/auth";
 import { callGraphQL } from "../helpers/http";
 import { freePort } from "../helpers/net";
 import { startTestServer, type TestServer } from "../helpers/server";
-
-/** A subgraph that answers what keyway/subgraph tells it about the caller. */
-async function startWhoamiSubgraph(jwksUrl: string) {
-  const identity = createIdentityVerifier({ jwksUrl, audience: "whoami" });
-  const schema = buildSubgraphSchema([
-    {
-      typeDefs: parse(`
-        extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
-        type Caller { sub: ID! roles: [String!]! scopes: [String!]! emailVerified: Boolean! amr: [String!]! authTime: Float
-                      canWrite: Boolean! isEditor: Boolean! }
-        type Query { caller: Caller }
-      `),
-      resolvers: {
-        Query: {
-          caller: (_root: unknown, _args: unknown, { identity }: { identity: IdentityClaims | null }) =>
-            identity && {
-              ...identity,
-              canWrite: hasScope(identity, "notes:write"),
-              isEditor: hasRole(identity, "editor"),
-            },
-        },
-      },
-    },
-  ]);
-  const server = new ApolloServer({ schema, plugins: [ApolloServerPluginInlineTraceDisabled()] });
-  const { url } = await startStandaloneServer(server, {
-    listen: { port: 0, host: "127.0.0.1" },
-    context: async ({ req }) => ({ identity: await identity.verifyHttpRequest(req) }),
-  });
-  return { url, stop: () => server.stop() };
-}
+import { startWhoamiSubgraph } from "../helpers/whoami-subgraph";
 
 const CALLER = `{ caller { sub roles scopes emailVerified amr authTime canWrite isEditor } }`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -149,12 +113,33 @@ describe("subgraph identity claims", () => {
     });
   });
 
-  it("an access token from before a role was granted forwards the roles it was issued with, until refreshed", async () => {
+  it("an access token from before a role was granted or revoked forwards the roles the user holds now", async () => {
+    const account = await signUp(keyway.url);
+    const asCaller = () =>
+      callGraphQL(keyway.url, CALLER, { headers: { authorization: `Bearer ${account.accessToken}` } });
+    await grant(account, "editor");
+    expect((await asCaller()).body.data?.caller).toMatchObject({
+      roles: ["editor"],
+      scopes: ["notes:read", "notes:write"],
+      canWrite: true,
+      isEditor: true,
+    });
+    await keyway.services.roles.revokeRole(account.userId, "editor", "test");
+    expect((await asCaller()).body.data?.caller).toMatchObject({ roles: [], scopes: [], canWrite: false });
+    expect(decodeAccessToken(account.accessToken).roles).toEqual([]); // the token itself is as it was minted
+  });
+
+  it("a user disabled with their session still live (by hand in SQL) gets no identity: the subgraph field is refused", async () => {
     const account = await signUp(keyway.url);
     await grant(account, "editor");
-    const response = await callGraphQL(keyway.url, CALLER, {
-      headers: { authorization: `Bearer ${account.accessToken}` },
-    });
-    expect(response.body.data?.caller).toMatchObject({ roles: [], scopes: [], canWrite: false, isEditor: false });
+    const asCaller = () =>
+      callGraphQL(keyway.url, CALLER, { headers: { authorization: `Bearer ${account.accessToken}` } });
+    expect((await asCaller()).body.data?.caller).toMatchObject({ isEditor: true });
+    await keyway.database.prisma
+      .$executeRaw`UPDATE "User" SET "disabledAt" = now() WHERE "id" = ${account.userId}::uuid`;
+    await keyway.services.changes.poll();
+    const refused = await asCaller();
+    expect(refused.body.data?.caller ?? null).toBeNull();
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "SESSION_ENDED" });
   });
 });

@@ -1,5 +1,6 @@
 // What every UserStore promises, on PGlite and on PostgreSQL.
 import { randomUUID } from "node:crypto";
+import { Client } from "pg";
 import { STORE_DATABASES, useStores } from "./stores";
 
 const email = () => `user-${randomUUID()}@example.io`;
@@ -105,6 +106,85 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
     ]);
     expect((await users().findById(user.id))?.roles.slice().sort()).toEqual(
       [...roles.slice(6), "shared", "extra-a", "extra-b", "extra-c"].sort(),
+    );
+  });
+
+  describe("changed users for the change feed", () => {
+    const create = async () => (await users().create({ email: email(), passwordHash: "x" }))!;
+    const sql = () => fixture().database.prisma;
+
+    it("stamps a grant, a revocation, a disable and an email verification, from a horizon read before each", async () => {
+      const [granted, revoked, disabled, verified] = await Promise.all([create(), create(), create(), create()]);
+      await users().grantRole(revoked.id, "staff", new Date());
+      const { horizon } = await users().listChangedFrom(0n);
+      await users().grantRole(granted.id, "staff", new Date());
+      await users().revokeRole(revoked.id, "staff", new Date());
+      await users().disable(disabled.id, new Date());
+      await sql().$executeRaw`UPDATE "User" SET "emailVerifiedAt" = now() WHERE id = ${verified.id}::uuid`;
+      const changed = await users().listChangedFrom(horizon);
+      expect(changed.ids).toEqual(expect.arrayContaining([granted.id, revoked.id, disabled.id, verified.id]));
+      expect(changed.horizon >= horizon).toBe(true);
+    });
+
+    it("stamps nothing for what changes no grant: a role already held, one not held, other columns", async () => {
+      const user = await create();
+      await users().grantRole(user.id, "staff", new Date());
+      const { horizon } = await users().listChangedFrom(0n);
+      const stamped = await sql().$queryRaw<Array<{ changedTxid: bigint }>>`
+        SELECT "changedTxid" FROM "User" WHERE id = ${user.id}::uuid`;
+      await users().grantRole(user.id, "staff", new Date());
+      await users().revokeRole(user.id, "never-had", new Date());
+      await users().disable(randomUUID(), new Date());
+      await sql().$executeRaw`UPDATE "User" SET "passwordHash" = 'y', "roles" = "roles" WHERE id = ${user.id}::uuid`;
+      const after = await sql().$queryRaw<Array<{ changedTxid: bigint }>>`
+        SELECT "changedTxid" FROM "User" WHERE id = ${user.id}::uuid`;
+      expect(after).toEqual(stamped);
+      // A user never changed is never listed, however far back the horizon is held.
+      const untouched = await create();
+      await sql().$executeRaw`UPDATE "User" SET "passwordHash" = 'z' WHERE id = ${untouched.id}::uuid`;
+      expect((await users().listChangedFrom(horizon)).ids).not.toContain(untouched.id);
+      expect((await users().listChangedFrom(0n)).ids).not.toContain(untouched.id);
+    });
+
+    it("finds changes by the database's clock, and the horizon passes a change once older transactions end", async () => {
+      const user = await create();
+      const before = await sql().$queryRaw<Array<{ now: Date }>>`SELECT clock_timestamp() AS now`;
+      await users().revokeRole(user.id, "none", new Date()); // no change: not stamped
+      expect((await users().listChangedSince(before[0].now)).ids).not.toContain(user.id);
+      await users().grantRole(user.id, "staff", new Date());
+      const read = await users().listChangedSince(before[0].now);
+      expect(read.ids).toContain(user.id);
+      // As with sessions: on a shared server other suites' transactions may hold the horizon back a few polls.
+      let horizon = read.horizon;
+      const deadline = Date.now() + 30_000;
+      let after = await users().listChangedFrom(horizon);
+      while (after.ids.includes(user.id) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        horizon = (await users().listChangedFrom(horizon)).horizon;
+        after = await users().listChangedFrom(horizon);
+      }
+      expect(after.ids).not.toContain(user.id);
+    }, 60_000);
+
+    // PGlite has one connection, so nothing reads while a transaction is open: PostgreSQL only.
+    (kind === "postgres" ? it : it.skip)(
+      "sees a change committed late, after a later read's horizon was taken",
+      async () => {
+        const user = await create();
+        const { horizon } = await users().listChangedFrom(0n);
+        const other = new Client({ connectionString: fixture().url });
+        await other.connect();
+        try {
+          await other.query("BEGIN");
+          await other.query(`UPDATE "User" SET "roles" = ARRAY['late']::text[] WHERE id = $1`, [user.id]);
+          const during = await users().listChangedFrom(horizon);
+          expect(during.ids).not.toContain(user.id); // not committed yet
+          await other.query("COMMIT");
+          expect((await users().listChangedFrom(during.horizon)).ids).toContain(user.id);
+        } finally {
+          await other.end();
+        }
+      },
     );
   });
 });
