@@ -46,14 +46,3 @@ export function grantsOf(
     authTime: session.authTime,
   };
 }
-
-/** Grants read from the token alone: what a verifier without keyway's state (a subgraph) sees. */
-export const grantsFromToken: LiveGrants = {
-  current: async (caller) => ({
-    roles: caller.roles,
-    scopes: caller.scopes,
-    emailVerified: caller.emailVerified,
-    amr: caller.amr,
-    authTime: caller.authTime,
-  }),
-};
