@@ -98,13 +98,12 @@ function countAuthEvents(events: AuthEvents, registry: Registry): void {
     ["call", "outcome"],
   );
   events.subscribe((event) => {
+    if (event.type === "users.listed") return; // counted among the admin calls
     if (event.type === "role.changed") {
       if (event.changed) roleChanges.inc({ change: event.change });
     } else if (event.type === "user.disabled") {
       if (event.changed) usersDisabled.inc();
     } else if (event.type === "admin.call") adminCalls.inc({ call: event.call, outcome: event.outcome });
-    else if (event.type === "users.listed")
-      return; // counted as an admin call
     else if (event.type === "token.rejected") rejected.inc({ reason: event.reason });
     else if (event.type === "sessions.ended") ended.inc({ reason: event.reason }, event.sessionIds.length);
     else if (event.call === "login") logins.inc({ outcome: event.outcome });
