@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import type { GraphQLSchema } from "graphql";
+import { specifiedDirectives, type GraphQLSchema } from "graphql";
 import { DateTimeResolver } from "graphql-scalars";
 import { buildSchema, type MiddlewareFn } from "type-graphql";
 import type { UserAdminService } from "../admin/user-admin.service";
@@ -41,7 +41,8 @@ export function buildKeywaySchema(deps?: KeywaySchemaDeps): Promise<GraphQLSchem
     : null;
   return buildSchema({
     resolvers: [AuthResolver, UserResolver, AdminResolver],
-    directives: KEYWAY_DIRECTIVES,
+    // Given directives replace graphql-js's defaults, so @include, @skip, @deprecated and @specifiedBy go along.
+    directives: [...specifiedDirectives, ...KEYWAY_DIRECTIVES],
     ...(resolvers ? { container: { get: (resolverClass: unknown) => resolvers.get(resolverClass) } } : {}),
     authChecker,
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
