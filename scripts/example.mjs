@@ -1,5 +1,7 @@
 // npm run example: keyway on :4000 in front of the example notes subgraph on :4001,
-// with the demo web client at http://127.0.0.1:4000/demo.
+// with the demo web client at http://127.0.0.1:4000/demo. keyway reads
+// examples/authz.json (unless AUTHZ_FILE says otherwise): the roles that grant
+// notes:admin and the verified_email policy the subgraph's fields name.
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +21,7 @@ const keyway = run("dist/main.js", {
   DEMO: "true",
   PORT: keywayPort,
   SUBGRAPHS: `notes=http://127.0.0.1:${notesPort}/graphql`,
+  AUTHZ_FILE: process.env.AUTHZ_FILE ?? path.join(root, "examples", "authz.json"),
 });
 const children = [notes, keyway];
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => children.forEach((child) => child.kill(signal)));

@@ -45,7 +45,10 @@ export const unauthenticated = (reason: UnauthenticatedReason) =>
   new KeywayError(ErrorCode.UNAUTHENTICATED, REASON_MESSAGES[reason], { reason });
 export const badUserInput = (message: string, field?: string) =>
   new KeywayError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
-export const forbidden = (message = "You may not do that") => new KeywayError(ErrorCode.FORBIDDEN, message);
+/** Where a client needs to tell FORBIDDEN refusals apart (the contract's "Authorization"). */
+export type ForbiddenReason = "MISSING_SCOPES" | "POLICY_FAILED" | "USER_DISABLED";
+export const forbidden = (message = "You may not do that", reason?: ForbiddenReason) =>
+  new KeywayError(ErrorCode.FORBIDDEN, message, reason ? { reason } : {});
 export const conflict = (message: string) => new KeywayError(ErrorCode.CONFLICT, message);
 export const rateLimited = (retryAfterSeconds: number) =>
   new KeywayError(ErrorCode.RATE_LIMITED, "Too many attempts; try again later", {

@@ -7,6 +7,7 @@ import { openDatabase, type Database } from "./db/client";
 import { migrateDatabase, readMigrationStatus } from "./db/migrate";
 import { createPrismaStores, type Stores } from "./db/stores";
 import { buildGraphQLSurface } from "./gateway/surface";
+import type { KeywaySchemaDeps } from "./graphql/schema";
 import type { Logger } from "./logger";
 import { createServer, type KeywayServer } from "./server";
 import { createServices, type Services } from "./services";
@@ -92,11 +93,19 @@ export async function createKeywayServer(keyway: Keyway): Promise<KeywayServer> 
     config,
     keys,
     logger,
-    resolvers: { auth: services.auth, events: services.events, cookie: services.cookie },
+    resolvers: schemaDepsOf(services),
     now: keyway.now,
   });
   return createServer({ config, database, keys, logger, services, now: keyway.now, ...surface });
 }
+
+/** What keyway's resolvers are built with, from the services. */
+export const schemaDepsOf = (services: Services): KeywaySchemaDeps => ({
+  auth: services.auth,
+  events: services.events,
+  cookie: services.cookie,
+  admin: services.admin,
+});
 
 export async function applyMigrations(database: Database, logger: Logger): Promise<void> {
   const { applied } = await migrateDatabase(database);

@@ -91,10 +91,20 @@ function countAuthEvents(events: AuthEvents, registry: Registry): void {
   const roleChanges = counter("keyway_role_changes_total", "roles granted or revoked (changes only), by change", [
     "change",
   ]);
+  const usersDisabled = counter("keyway_users_disabled_total", "accounts disabled (changes only)", []);
+  const adminCalls = counter(
+    "keyway_admin_calls_total",
+    "admin API calls (users, grantRole, revokeRole, disableUser) by outcome (success, forbidden, bad_user_input, …)",
+    ["call", "outcome"],
+  );
   events.subscribe((event) => {
+    if (event.type === "users.listed") return; // counted among the admin calls
     if (event.type === "role.changed") {
       if (event.changed) roleChanges.inc({ change: event.change });
-    } else if (event.type === "token.rejected") rejected.inc({ reason: event.reason });
+    } else if (event.type === "user.disabled") {
+      if (event.changed) usersDisabled.inc();
+    } else if (event.type === "admin.call") adminCalls.inc({ call: event.call, outcome: event.outcome });
+    else if (event.type === "token.rejected") rejected.inc({ reason: event.reason });
     else if (event.type === "sessions.ended") ended.inc({ reason: event.reason }, event.sessionIds.length);
     else if (event.call === "login") logins.inc({ outcome: event.outcome });
     else if (event.call === "refreshToken") refreshes.inc({ outcome: event.outcome });

@@ -2,6 +2,7 @@
 // services, shared state between instances, background work. The composition
 // root (keyway.ts) builds it for the server, the tests and the CLI alike.
 import cluster from "node:cluster";
+import { UserAdminService } from "./admin/user-admin.service";
 import { createAuthEvents, writeAuditLog, type AuthEvents } from "./auth/auth-events";
 import { AuthService, USER_CACHE_TTL_MS } from "./auth/auth.service";
 import { createCallerIdentifier, type IdentifyCaller } from "./auth/caller";
@@ -34,6 +35,8 @@ export interface Services {
   auth: AuthService;
   /** Granting and revoking roles (audited, counted). */
   roles: RoleService;
+  /** What admins do to accounts (list, roles, disable), for the admin API and the CLI alike. */
+  admin: UserAdminService;
   /** argon2 behind the bounded line; the CLI hashes through it too. */
   passwords: PasswordHasher;
   sessions: SessionService;
@@ -113,6 +116,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     now,
     onUserChanged: (userId) => auth.userChanged(userId),
   });
+  const admin = new UserAdminService({ users: stores.users, auth, roles, events });
   const restored = await sessions.loadRecentlyEnded(config.accessTokenTtl);
   if (restored.count > 0)
     logger.info({ restored: restored.count }, "restored recently ended sessions into the revocation list");
@@ -159,6 +163,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   return {
     auth,
     roles,
+    admin,
     passwords,
     events,
     sessions,

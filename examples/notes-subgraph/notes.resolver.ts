@@ -1,9 +1,16 @@
 // A subgraph author's resolvers: the caller comes from the gateway-signed identity
 // that keyway/subgraph verified in the context function (server.ts).
+//
+// Some fields are guarded by the Federation authorization directives, which
+// keyway enforces at the gateway before this subgraph is called: @authenticated
+// (any caller), @requiresScopes (a scope the caller's roles grant through
+// AUTHZ_FILE) and @policy (a named rule of AUTHZ_FILE, here verified_email). Each
+// resolver checks the same again from the identity, in case the subgraph is ever
+// reached some other way.
 import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
-import { Arg, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from "type-graphql";
-import type { IdentityClaims } from "keyway/subgraph";
+import { Arg, Ctx, Directive, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
+import { hasScope, type IdentityClaims } from "keyway/subgraph";
 import { Note, User } from "./notes.types";
 
 export interface NotesContext {
@@ -13,11 +20,16 @@ export interface NotesContext {
 
 const notesByUser = new Map<string, Note[]>();
 
+/** The scope a moderator's role grants (examples/authz.json). */
+export const NOTES_ADMIN_SCOPE = "notes:admin";
+
 function callerOf(context: NotesContext): IdentityClaims {
   if (!context.identity)
     throw new GraphQLError("Sign in to see your notes", { extensions: { code: "UNAUTHENTICATED" } });
   return context.identity;
 }
+
+const forbidden = (message: string) => new GraphQLError(message, { extensions: { code: "FORBIDDEN" } });
 
 @Resolver()
 export class NotesResolver {
@@ -29,8 +41,35 @@ export class NotesResolver {
   @Mutation(() => Note)
   addNote(@Arg("text") text: string, @Ctx() context: NotesContext): Note {
     const { sub } = callerOf(context);
-    const note = { id: randomUUID(), text: text.slice(0, 1000), createdAt: new Date().toISOString() };
+    const note = { id: randomUUID(), text: text.slice(0, 1000), createdAt: new Date().toISOString(), published: false };
     notesByUser.set(sub, [...(notesByUser.get(sub) ?? []), note]);
+    return note;
+  }
+
+  @Directive("@authenticated")
+  @Query(() => Int, { nullable: true, description: "How many notes the caller has; any signed-in caller." })
+  noteCount(@Ctx() context: NotesContext): number {
+    return notesByUser.get(callerOf(context).sub)?.length ?? 0;
+  }
+
+  @Directive(`@requiresScopes(scopes: [["${NOTES_ADMIN_SCOPE}"]])`)
+  @Query(() => [Note], { nullable: true, description: "Every user's notes, for moderators (scope notes:admin)." })
+  allNotes(@Ctx() context: NotesContext): Note[] {
+    if (!hasScope(callerOf(context), NOTES_ADMIN_SCOPE)) throw forbidden(`This needs the scope ${NOTES_ADMIN_SCOPE}`);
+    return [...notesByUser.values()].flat();
+  }
+
+  @Directive('@policy(policies: [["verified_email"]])')
+  @Mutation(() => Note, {
+    nullable: true,
+    description: "Publishes one of the caller's notes; only with a verified email address (policy verified_email).",
+  })
+  publishNote(@Arg("id", () => ID) id: string, @Ctx() context: NotesContext): Note {
+    const caller = callerOf(context);
+    if (!caller.emailVerified) throw forbidden("Verify your email address to publish notes");
+    const note = notesByUser.get(caller.sub)?.find((candidate) => candidate.id === id);
+    if (!note) throw new GraphQLError("No such note of yours", { extensions: { code: "BAD_USER_INPUT" } });
+    note.published = true;
     return note;
   }
 }

@@ -10,6 +10,9 @@ export class Note {
 
   @Field()
   createdAt!: string;
+
+  @Field({ description: "Published notes were shared by an author with a verified email address." })
+  published!: boolean;
 }
 
 /** keyway's User entity, extended here with the notes this subgraph owns. */

@@ -18,6 +18,10 @@ export interface NotesSubgraphOptions {
   jwksUrl: string;
 }
 
+/** Federation 2.6, with the authorization directives keyway enforces at the gateway. */
+const FEDERATION_LINK =
+  'extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key", "@authenticated", "@requiresScopes", "@policy"])';
+
 export async function buildNotesSchema(): Promise<GraphQLSchema> {
   // User is reached only through keyway's entity, never from this subgraph's roots: list it explicitly.
   const schema = await buildSchema({
@@ -25,7 +29,7 @@ export async function buildNotesSchema(): Promise<GraphQLSchema> {
     orphanedTypes: [User],
     validate: false,
   });
-  const sdl = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])\n${printSchemaWithDirectives(schema)}`;
+  const sdl = `${FEDERATION_LINK}\n${printSchemaWithDirectives(schema)}`;
   return buildSubgraphSchema([
     { typeDefs: parse(sdl), resolvers: createResolversMap(schema) as GraphQLResolverMap<NotesContext> },
   ]);

@@ -38,8 +38,8 @@ export async function disableUser(context: AdminContext, rawEmail: string) {
   const { services } = keyway(context);
   const sessionsEnded = (await services.sessions.listLiveSessions(user.id)).length;
   // Also when it was disabled before: ending its sessions again is harmless and makes sure.
-  const newlyDisabled = await services.auth.disableUser(user.id);
-  audit(context, "user.disabled", { userId: user.id, sessionsEnded, newlyDisabled });
+  // The audit line (user.disabled, actor "cli") comes from the service, as the admin API's does.
+  const { changed: newlyDisabled } = await asAdminError(services.admin.disableUser(user.id, "cli"));
   return { id: user.id, email: user.email, newlyDisabled, sessionsEnded };
 }
 

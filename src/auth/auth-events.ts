@@ -4,6 +4,8 @@
 import type { Logger } from "../logger";
 
 export type AuthCall = "signUp" | "login" | "refreshToken" | "logout" | "logoutAll" | "revokeSession";
+/** The admin API's operations (src/graphql/admin.resolver.ts). */
+export type AdminCall = "users" | "grantRole" | "revokeRole" | "disableUser";
 
 export type AuthEvent =
   /** A call answered: `outcome` is "success" or the refusal's reason (else its code), lower-cased. */
@@ -19,6 +21,24 @@ export type AuthEvent =
       role: string;
       actor: string;
       changed: boolean;
+    }
+  /**
+   * An admin API call answered, as auth.call; `actor` is the caller's user id when
+   * there was one. Refusals are audited from this; a success by its own event below.
+   */
+  | { type: "admin.call"; call: AdminCall; outcome: string; actor?: string; ip?: string | null }
+  /** An account disabled by `actor` ("cli", or the admin's user id); `changed` is false when it already was. */
+  | { type: "user.disabled"; userId: string; actor: string; changed: boolean }
+  /**
+   * An admin read a page of accounts: how they asked (whether by email, never the
+   * address itself), and whose accounts they saw.
+   */
+  | {
+      type: "users.listed";
+      actor: string;
+      filter: { byEmail: boolean; first: number; after: string | null };
+      count: number;
+      userIds: string[];
     };
 
 export interface AuthEvents {
@@ -54,6 +74,17 @@ export function writeAuditLog(events: AuthEvents, logger: Logger): () => void {
     if (event.type === "role.changed") {
       const { type: _type, change, ...fields } = event;
       logger.info({ audit: true, event: `role.${change}`, ...fields }, `audit: role.${change}`);
+      return;
+    }
+    if (event.type === "admin.call") {
+      if (event.outcome === "success") return; // its user.disabled, role.* or users.listed line says what happened
+      const { type: _type, call, ...fields } = event;
+      logger.info({ audit: true, event: `admin.${call}.refused`, ...fields }, `audit: admin.${call}`);
+      return;
+    }
+    if (event.type === "user.disabled" || event.type === "users.listed") {
+      const { type, ...fields } = event;
+      logger.info({ audit: true, event: type, ...fields }, `audit: ${type}`);
       return;
     }
     const name = event.reason === "REFRESH_TOKEN_REUSED" ? "refresh_token.reuse_detected" : "sessions.ended";

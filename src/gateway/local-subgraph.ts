@@ -11,15 +11,20 @@ import type { GraphQLContext } from "../graphql/context";
 import { KeywayError } from "../errors";
 import { isUuid } from "../ids";
 import type { AuthService } from "../auth/auth.service";
-import type { AuthResolverDeps } from "../graphql/auth.resolver";
-import { buildKeywaySchema } from "../graphql/schema";
+import { buildKeywaySchema, type KeywaySchemaDeps } from "../graphql/schema";
 
 /** The name keyway's own subgraph has in the composition; no remote subgraph may take it. */
 export const LOCAL_SUBGRAPH_NAME = "keyway";
 
-const FEDERATION_LINK = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])';
+/**
+ * Federation 2.6: the version with @authenticated, @requiresScopes and @policy (2.5,
+ * 2.6), imported under their own names so keyway's fields and any subgraph's read alike
+ * and reach the composed supergraph, where the gateway enforces them.
+ */
+const FEDERATION_LINK =
+  'extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key", "@authenticated", "@requiresScopes", "@policy"])';
 
-export async function buildLocalSubgraphSchema(deps: AuthResolverDeps, schema?: GraphQLSchema): Promise<GraphQLSchema> {
+export async function buildLocalSubgraphSchema(deps: KeywaySchemaDeps, schema?: GraphQLSchema): Promise<GraphQLSchema> {
   const typeSchema = schema ?? (await buildKeywaySchema(deps));
   // printSchemaWithDirectives keeps User's @key, which graphql's printSchema would drop.
   const typeDefs = parse(`${FEDERATION_LINK}\n${printSchemaWithDirectives(typeSchema)}`);

@@ -3,8 +3,7 @@
 // an identity token minted for it.
 import type { GraphQLSchema } from "graphql";
 import type { Config } from "../config";
-import type { AuthResolverDeps } from "../graphql/auth.resolver";
-import { buildKeywaySchema } from "../graphql/schema";
+import { buildKeywaySchema, type KeywaySchemaDeps } from "../graphql/schema";
 import type { Logger } from "../logger";
 import type { KeySet } from "../token/keys";
 import { createIdentityForwarding } from "./identity-forwarding";
@@ -19,7 +18,7 @@ export interface GraphQLSurfaceDeps {
   keys: KeySet;
   logger: Logger;
   /** What keyway's own resolvers are built with. */
-  resolvers: AuthResolverDeps;
+  resolvers: KeywaySchemaDeps;
   now?: () => number;
 }
 

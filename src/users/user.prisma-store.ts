@@ -3,7 +3,7 @@ import { MAX_ROLES_PER_USER } from "../authz/names";
 import { readChangesFrom, readChangesSince } from "../db/changes";
 import { columnsOf, selectOf } from "../db/columns";
 import { isUniqueViolation } from "../db/errors";
-import type { RoleChange, UserRecord, UserStore } from "./user.store";
+import type { RoleChange, UserRecord, UserStore, UserSummary } from "./user.store";
 
 export const USER_FIELDS = [
   "id",
@@ -18,6 +18,8 @@ export const USER_FIELDS = [
 
 /** Prisma's `select` for exactly a UserRecord. */
 const USER_SELECT = selectOf(USER_FIELDS);
+/** Listing for admins reads no password hash at all, so none can reach a response or a log line. */
+const SUMMARY_SELECT = selectOf(USER_FIELDS.filter((field): field is keyof UserSummary => field !== "passwordHash"));
 const RETURNING_USER = columnsOf(USER_FIELDS);
 
 export function createPrismaUserStore(prisma: PrismaClient): UserStore {
@@ -57,6 +59,13 @@ export function createPrismaUserStore(prisma: PrismaClient): UserStore {
     findById,
     findByEmail: (email): Promise<UserRecord | null> =>
       prisma.user.findUnique({ where: { email }, select: USER_SELECT }),
+    list: ({ first, after, email }): Promise<UserSummary[]> =>
+      prisma.user.findMany({
+        where: { ...(email === undefined ? {} : { email }), ...(after === undefined ? {} : { id: { gt: after } }) },
+        orderBy: { id: "asc" },
+        take: first,
+        select: SUMMARY_SELECT,
+      }),
     async disable(id, at) {
       const { count } = await prisma.user.updateMany({ where: { id, disabledAt: null }, data: { disabledAt: at } });
       return count === 1;

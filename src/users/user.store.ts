@@ -15,6 +15,21 @@ export interface UserRecord {
   updatedAt: Date;
 }
 
+/** A user as an admin sees it: everything but the password hash, which never leaves the store on this path. */
+export type UserSummary = Omit<UserRecord, "passwordHash">;
+
+export interface UserListOptions {
+  /** At most this many, 1 to MAX_USERS_PER_PAGE. */
+  first: number;
+  /** Only users whose id sorts after this one (the last id of the previous page). */
+  after?: string;
+  /** Only the user with exactly this (already normalised) email. */
+  email?: string;
+}
+
+/** The largest page `list` is asked for. */
+export const MAX_USERS_PER_PAGE = 100;
+
 export interface NewUser {
   email: string;
   passwordHash: string;
@@ -25,6 +40,8 @@ export interface UserStore {
   create(user: NewUser): Promise<UserRecord | null>;
   findById(id: string): Promise<UserRecord | null>;
   findByEmail(email: string): Promise<UserRecord | null>;
+  /** Users in id order, a page at a time (keyset pagination: a page never shifts when users are added before it). */
+  list(options: UserListOptions): Promise<UserSummary[]>;
   /** Marks the user disabled at `at`; true if this call disabled an active user. */
   disable(id: string, at: Date): Promise<boolean>;
   /**

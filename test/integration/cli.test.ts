@@ -129,6 +129,11 @@ describe("keyway CLI", () => {
     const disabled = await keyway(["user:disable", email, "--json"]);
     expect(disabled.code).toBe(0);
     expect(disabled.json).toMatchObject({ email, sessionsEnded: 1, newlyDisabled: true });
+    // The same event the admin API's disableUser emits, with the operator as actor.
+    expect(auditEvents(disabled.stderr)).toContainEqual(
+      expect.objectContaining({ event: "user.disabled", actor: "cli", userId: disabled.json.id, changed: true }),
+    );
+    expect(JSON.stringify(auditEvents(disabled.stderr))).not.toContain(email);
     expect((await keyway(["sessions:list", email])).stdout).toContain("no live sessions");
     expect((await keyway(["user:disable", uniqueEmail("nobody")])).code).toBe(1);
 

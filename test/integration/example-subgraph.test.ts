@@ -7,9 +7,12 @@ import { signIdentityToken } from "../../src/token/identity-token";
 import { writeDevelopmentKey } from "../../src/token/keys";
 import { createTestDatabase } from "../helpers/database";
 import { childEnv, ROOT, startKeyway, stopKeyway } from "../helpers/process";
-import { login, signUp } from "../helpers/auth";
+import { login, signUp, type Account } from "../helpers/auth";
 import { freePort } from "../helpers/net";
-import { callGraphQL, errorOf } from "../helpers/http";
+import { callGraphQL, errorOf, type GraphQLResponse } from "../helpers/http";
+import { composeSupergraphSdl, fetchSubgraphSdl, localSubgraphSdl } from "../../src/gateway/compose";
+import { buildLocalSubgraphSchema, LOCAL_SUBGRAPH_NAME } from "../../src/gateway/local-subgraph";
+import { schemaDepsOf } from "../../src/keyway";
 import { startTestServer, type TestServer } from "../helpers/server";
 
 /** The compiled example (test/global-setup.ts builds it) in its own process, as a real subgraph runs. */
@@ -26,13 +29,19 @@ async function startNotesProcess(jwksUrl: string): Promise<{ url: string; child:
   return { url: `http://127.0.0.1:${port}`, child };
 }
 
+/** What `npm run example` starts keyway with: the roles and the policy the subgraph's fields name. */
+const EXAMPLE_AUTHZ_FILE = path.join(ROOT, "examples", "authz.json");
+
 let keyway: TestServer;
 let notes: { url: string; child: ChildProcess };
 
 beforeAll(async () => {
   const keywayPort = await freePort();
   notes = await startNotesProcess(`http://127.0.0.1:${keywayPort}/.well-known/jwks.json`);
-  keyway = await startTestServer({ port: keywayPort, env: { SUBGRAPHS: `notes=${notes.url}/graphql` } });
+  keyway = await startTestServer({
+    port: keywayPort,
+    env: { SUBGRAPHS: `notes=${notes.url}/graphql`, AUTHZ_FILE: EXAMPLE_AUTHZ_FILE },
+  });
 });
 afterAll(async () => {
   await keyway?.stop();
@@ -100,6 +109,87 @@ it("refuses requests sent straight to the subgraph with a forged, other-audience
   expect(errorOf(replayed)).toEqual({ code: "UNAUTHENTICATED", reason: "IDENTITY_REPLAYED" });
 });
 
+describe("guarded fields", () => {
+  /** The field's refusal: null for it (the rest of the operation served), one error with its code at its path. */
+  const refusal = (response: GraphQLResponse, field: string) => ({
+    value: response.body.data?.[field] ?? null,
+    errors: response.body.errors?.map((error) => ({
+      code: error.extensions?.code,
+      path: (error as { path?: unknown }).path,
+    })),
+  });
+  /** A fresh sign-in, so the token (and the identity the subgraph gets) carries roles and verification as they are now. */
+  const signInAgain = (account: Account) => login(keyway.url, account.email);
+
+  it("@authenticated noteCount: any signed-in caller; anonymous gets UNAUTHENTICATED and null", async () => {
+    const anonymous = await callGraphQL(keyway.url, "{ noteCount }");
+    expect(refusal(anonymous, "noteCount")).toEqual({
+      value: null,
+      errors: [{ code: "UNAUTHENTICATED", path: ["noteCount"] }],
+    });
+    const erin = await signUp(keyway.url);
+    await callGraphQL(keyway.url, ADD, { accessToken: erin.accessToken });
+    const counted = await callGraphQL(keyway.url, "{ noteCount }", { accessToken: erin.accessToken });
+    expect(counted.body).toEqual({ data: { noteCount: 1 } });
+  });
+
+  it("@requiresScopes notes:admin allNotes: FORBIDDEN without the scope (the rest served), every note for a moderator", async () => {
+    const frank = await signUp(keyway.url);
+    await callGraphQL(keyway.url, 'mutation { addNote(text: "frank\'s") { id } }', { accessToken: frank.accessToken });
+    const plain = await callGraphQL(keyway.url, "{ myNotes { text } allNotes { text } }", {
+      accessToken: frank.accessToken,
+    });
+    expect(plain.body.data?.myNotes).toEqual([{ text: "frank's" }]);
+    expect(refusal(plain, "allNotes")).toEqual({ value: null, errors: [{ code: "FORBIDDEN", path: ["allNotes"] }] });
+
+    const grace = await signUp(keyway.url);
+    // examples/authz.json: notes-moderator grants notes:admin.
+    await keyway.services.roles.grantRole(grace.userId, "notes-moderator", "cli");
+    const moderator = await signInAgain(grace);
+    const all = await callGraphQL<{ allNotes: Array<{ text: string }> }>(keyway.url, "{ allNotes { text } }", {
+      accessToken: moderator.accessToken,
+    });
+    expect(all.body.errors).toBeUndefined();
+    expect(all.body.data?.allNotes).toContainEqual({ text: "frank's" });
+  });
+
+  it("@policy verified_email publishNote: FORBIDDEN until the address is verified", async () => {
+    const hana = await signUp(keyway.url);
+    const added = await callGraphQL<{ addNote: { id: string } }>(keyway.url, ADD, { accessToken: hana.accessToken });
+    const publish = `mutation { publishNote(id: "${added.body.data?.addNote.id}") { text published } }`;
+    const unverified = await callGraphQL(keyway.url, publish, { accessToken: hana.accessToken });
+    expect(refusal(unverified, "publishNote")).toEqual({
+      value: null,
+      errors: [{ code: "FORBIDDEN", path: ["publishNote"] }],
+    });
+
+    await keyway.database.prisma.user.update({ where: { id: hana.userId }, data: { emailVerifiedAt: new Date() } });
+    const verified = await signInAgain(hana);
+    const published = await callGraphQL(keyway.url, publish, { accessToken: verified.accessToken });
+    expect(published.body).toEqual({ data: { publishNote: { text: "buy milk", published: true } } });
+  });
+
+  it("the directives reach the composed supergraph, keyway's admin fields' beside the subgraph's", async () => {
+    const local = await localSubgraphSdl(
+      await buildLocalSubgraphSchema(schemaDepsOf(keyway.services)),
+      LOCAL_SUBGRAPH_NAME,
+    );
+    const remote = await fetchSubgraphSdl({ name: "notes", url: `${notes.url}/graphql` }, 5000);
+    // Without examples/authz.json's policy the notes subgraph does not compose.
+    expect(() => composeSupergraphSdl([local, remote], new Set())).toThrow(/"verified_email"/);
+    const supergraph = composeSupergraphSdl([local, remote], new Set(keyway.config.authz.policies.keys()));
+    const fieldLine = (name: string) =>
+      supergraph
+        .split("\n")
+        .find((line) => line.trimStart().startsWith(`${name}:`) || line.trimStart().startsWith(`${name}(`));
+    expect(fieldLine("noteCount")).toMatch(/@authenticated$/);
+    expect(fieldLine("allNotes")).toMatch(/@requiresScopes\(scopes: \[\["notes:admin"\]\]\)$/);
+    expect(fieldLine("publishNote")).toMatch(/@policy\(policies: \[\["verified_email"\]\]\)$/);
+    for (const field of ["grantRole", "revokeRole", "disableUser"])
+      expect(fieldLine(field)).toMatch(/@requiresScopes\(scopes: \[\["keyway:admin"\]\]\)$/);
+  });
+});
+
 describe("key rotation", () => {
   it("follows keyway to a new signing key, within 10 s when it signs at once, while the old one stays in the JWKS", async () => {
     const database = await createTestDatabase();
@@ -109,6 +199,7 @@ describe("key rotation", () => {
       PORT: String(port),
       DATA_DIR: database.dataDir,
       SUBGRAPHS: `notes=${subgraph.url}/graphql`,
+      AUTHZ_FILE: EXAMPLE_AUTHZ_FILE,
       ...(database.url ? { DATABASE_URL: database.url } : {}),
     };
     try {

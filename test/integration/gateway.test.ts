@@ -11,7 +11,7 @@ import { GraphQLError, parse } from "graphql";
 import type { GraphQLContext } from "../../src/graphql/context";
 import { loadConfig } from "../../src/config";
 import { buildLocalSubgraphSchema, createSupergraph } from "../../src/gateway";
-import { openKeyway } from "../../src/keyway";
+import { openKeyway, schemaDepsOf } from "../../src/keyway";
 import { createLogger } from "../../src/logger";
 import { createServer } from "../../src/server";
 import { login, refresh, signUp, type Account } from "../helpers/auth";
@@ -90,7 +90,7 @@ async function startGateway(subgraphs: { name: string; url: string }[], maxRetry
   // keyway as main.ts opens it; only the supergraph is this test's own (its headersFor, timeouts and retries).
   const keyway = await openKeyway({ config, logger, migrations: "apply" });
   const { services, database, keys } = keyway;
-  const resolvers = { auth: services.auth, events: services.events, cookie: services.cookie };
+  const resolvers = schemaDepsOf(services);
   const gateway = await createSupergraph({
     localSchema: await buildLocalSubgraphSchema(resolvers),
     subgraphs,

@@ -187,4 +187,55 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
       },
     );
   });
+
+  describe("list", () => {
+    // A database of its own: the pages below must see exactly the users this block made.
+    const own = useStores(kind);
+    const listed = () => own().stores.users;
+
+    it("pages through every user in id order, never repeating or skipping one, and reads no password hash", async () => {
+      const made = [];
+      for (let i = 0; i < 7; i++)
+        made.push((await listed().create({ email: email(), passwordHash: `$argon2id$h${i}` }))!);
+      const ids = made.map((user) => user.id).sort();
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await listed().list({ first: 3, after });
+        expect(page.length).toBeLessThanOrEqual(3);
+        for (const user of page) expect(Object.keys(user)).not.toContain("passwordHash");
+        if (page.length === 0) break;
+        seen.push(...page.map((user) => user.id));
+        after = page[page.length - 1].id;
+      }
+      expect(seen).toEqual(ids);
+      const first = made.find((user) => user.id === ids[0])!;
+      const { passwordHash: _hash, ...summary } = first;
+      expect((await listed().list({ first: 1 }))[0]).toEqual(summary);
+    });
+
+    it("filters by exact email, after a cursor that need not be a user's, and answers [] past the end", async () => {
+      const target = (await listed().create({ email: email(), passwordHash: "x" }))!;
+      expect((await listed().list({ first: 100, email: target.email })).map((user) => user.id)).toEqual([target.id]);
+      expect(await listed().list({ first: 100, email: target.email.toUpperCase() })).toEqual([]);
+      expect(await listed().list({ first: 100, email: `x${target.email}` })).toEqual([]);
+      expect(await listed().list({ first: 100, email: target.email, after: target.id })).toEqual([]);
+      const all = await listed().list({ first: 100 });
+      const missing = randomUUID();
+      expect((await listed().list({ first: 100, after: missing })).map((user) => user.id)).toEqual(
+        all.map((user) => user.id).filter((id) => id > missing),
+      );
+      expect(await listed().list({ first: 100, after: "ffffffff-ffff-ffff-ffff-ffffffffffff" })).toEqual([]);
+    });
+
+    it("lists disabled users too, with their roles", async () => {
+      const user = (await listed().create({ email: email(), passwordHash: "x" }))!;
+      await listed().grantRole(user.id, "staff", new Date());
+      const at = new Date("2030-01-01T00:00:00.000Z");
+      await listed().disable(user.id, at);
+      expect(await listed().list({ first: 1, email: user.email })).toEqual([
+        expect.objectContaining({ id: user.id, roles: ["staff"], disabledAt: at }),
+      ]);
+    });
+  });
 });
