@@ -111,8 +111,14 @@ export function createAuthorizer(
         return demand.policies.some((all) => all.every(policyHolds));
       };
       // A caller whose account is gone or disabled is no caller.
-      const error = needsGrants && !grants ? unauthenticated("SESSION_ENDED") : forbidden(MESSAGE);
-      for (const field of guarded) if (!field.demands.every(holds)) refused.set(field.node, error);
+      const gone = unauthenticated("SESSION_ENDED");
+      const missingScopes = forbidden(MESSAGE, "MISSING_SCOPES");
+      const policyFailed = forbidden(MESSAGE, "POLICY_FAILED");
+      for (const field of guarded) {
+        // The first unmet demand says why, so a client can tell a missing scope from a failed policy.
+        const unmet = field.demands.find((demand) => !holds(demand));
+        if (unmet) refused.set(field.node, !grants ? gone : "scopes" in unmet ? missingScopes : policyFailed);
+      }
       return refused;
     },
   };

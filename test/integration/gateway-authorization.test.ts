@@ -195,6 +195,7 @@ describe("each directive, on each location", () => {
     const half = await ask(adminOnly, "{ scoped }"); // vault:admin without audit satisfies neither
     expect(half.body.data).toEqual({ scoped: null });
     expect(refusals(half)).toEqual([["scoped", "FORBIDDEN"]]);
+    expect(half.body.errors?.[0].extensions?.reason).toBe("MISSING_SCOPES");
     expect(refusals(await ask(plain, "{ scoped }"))).toEqual([["scoped", "FORBIDDEN"]]);
     expect(refusals(await ask(null, "{ scoped }"))).toEqual([["scoped", "UNAUTHENTICATED"]]);
   });
@@ -204,6 +205,7 @@ describe("each directive, on each location", () => {
     const unverified = await ask(plain, "{ verified }");
     expect(unverified.body.data).toEqual({ verified: null });
     expect(refusals(unverified)).toEqual([["verified", "FORBIDDEN"]]);
+    expect(unverified.body.errors?.[0].extensions?.reason).toBe("POLICY_FAILED");
   });
 
   it("on an object type: every field returning it is guarded", async () => {
