@@ -24,7 +24,9 @@ import {
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
-  type GraphQLError,
+  GraphQLError,
+  isNonNullType,
+  type GraphQLResolveInfo,
   type GraphQLSchema,
   type SelectionSetNode,
 } from "graphql";
@@ -110,14 +112,22 @@ export function createAuthorizer(
         if ("scopes" in demand) return demand.scopes.some((all) => all.every((scope) => grants.scopes.includes(scope)));
         return demand.policies.some((all) => all.every(policyHolds));
       };
-      // A caller whose account is gone or disabled is no caller.
-      const gone = unauthenticated("SESSION_ENDED");
-      const missingScopes = forbidden(MESSAGE, "MISSING_SCOPES");
-      const policyFailed = forbidden(MESSAGE, "POLICY_FAILED");
+      // Errors are made only for a refusal (a GraphQLError captures a stack), once per kind per request.
+      const errors = new Map<string, KeywayError>();
+      const errorFor = (unmet: Demand): KeywayError => {
+        // A caller whose account is gone or disabled is no caller.
+        const kind = !grants ? "gone" : "scopes" in unmet ? "MISSING_SCOPES" : "POLICY_FAILED";
+        let error = errors.get(kind);
+        if (!error) {
+          error = kind === "gone" ? unauthenticated("SESSION_ENDED") : forbidden(MESSAGE, kind);
+          errors.set(kind, error);
+        }
+        return error;
+      };
       for (const field of guarded) {
         // The first unmet demand says why, so a client can tell a missing scope from a failed policy.
         const unmet = field.demands.find((demand) => !holds(demand));
-        if (unmet) refused.set(field.node, !grants ? gone : "scopes" in unmet ? missingScopes : policyFailed);
+        if (unmet) refused.set(field.node, errorFor(unmet));
       }
       return refused;
     },
@@ -173,50 +183,90 @@ function collectGuarded(
   return guarded;
 }
 
-/** The document without the refused fields; every selection set also names its type for the reshaping pass. */
-export function withoutRefused(document: DocumentNode, refused: ReadonlyMap<FieldNode, unknown>): DocumentNode {
+/** A document without the refused fields, and the response key under which its selection sets name their type. */
+export interface FilteredDocument {
+  document: DocumentNode;
+  typeKey: string;
+}
+
+/**
+ * The document without the refused fields. Every selection set also names its
+ * type, for the reshaping pass, under a response key the client's document does
+ * not use (a client alias of the same name would otherwise merge with it).
+ */
+export function withoutRefused(document: DocumentNode, refused: ReadonlyMap<FieldNode, unknown>): FilteredDocument {
+  const used = new Set<string>();
+  visit(document, { Field: (node) => void used.add(node.alias?.value ?? node.name.value) });
+  let typeKey = TYPE_KEY;
+  for (let i = 1; used.has(typeKey); i++) typeKey = `${TYPE_KEY}${i}`;
   const typeField: FieldNode = {
     kind: Kind.FIELD,
-    alias: { kind: Kind.NAME, value: TYPE_KEY },
+    alias: { kind: Kind.NAME, value: typeKey },
     name: { kind: Kind.NAME, value: "__typename" },
   };
-  return visit(document, {
+  const filtered = visit(document, {
     Field: { enter: (node) => (refused.has(node) ? null : undefined) },
     SelectionSet: { leave: (node) => ({ ...node, selections: [typeField, ...node.selections] }) },
   });
+  return { document: filtered, typeKey };
 }
 
 const shapeSchemas = new WeakMap<GraphQLSchema, GraphQLSchema>();
 
 /**
  * The client's answer: its own document executed over the data the filtered one
- * fetched, each refused field throwing its error. A value selected both by a
- * refused and an admitted node of one response key (an interface field and the
- * same field on a type the caller may read) was fetched by the admitted one and
- * is served.
+ * fetched. A refused field is null; where it is non-null it throws, so the null
+ * bubbles as GraphQL says. Each refused field of the document gets one error, at
+ * the first place the answer reached it — not one per list item, so a long list
+ * costs no more errors than a short one. A value selected both by a refused and
+ * an admitted node of one response key (an interface field and the same field
+ * on a type the caller may read) was fetched by the admitted one and is served.
  */
 export function reshape(
   schema: GraphQLSchema,
   document: DocumentNode,
   operationName: string | null | undefined,
   variables: Record<string, unknown> | undefined,
-  data: Record<string, unknown>,
+  fetched: { data: Record<string, unknown>; typeKey: string },
   refused: ReadonlyMap<FieldNode, KeywayError>,
 ): { data: Record<string, unknown> | null; errors: readonly GraphQLError[] } {
   let shapeSchema = shapeSchemas.get(schema);
   if (!shapeSchema) shapeSchemas.set(schema, (shapeSchema = buildASTSchema(parse(printSchema(schema)))));
-  const shaped = execute({
-    schema: shapeSchema,
-    document,
-    operationName: operationName ?? undefined,
-    variableValues: variables,
-    rootValue: data,
-    fieldResolver: (source: Record<string, unknown>, _args, _context, info) => {
-      const error = info.fieldNodes.every((node) => refused.has(node)) ? refused.get(info.fieldNodes[0]) : undefined;
-      if (error) throw error;
-      return source[info.fieldNodes[0].alias?.value ?? info.fieldName];
-    },
-    typeResolver: (value: Record<string, unknown>) => value[TYPE_KEY] as string | undefined,
-  }) as ExecutionResult;
-  return { data: shaped.data ?? null, errors: shaped.errors ?? [] };
+  const reached = new Map<FieldNode, GraphQLResolveInfo["path"]>();
+  const bubbling = new Set<KeywayError>(refused.values());
+  // graphql-js wraps every throw in an error with a stack; bubbling needs the throws, not the stacks.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  let shaped: ExecutionResult;
+  try {
+    shaped = execute({
+      schema: shapeSchema,
+      document,
+      operationName: operationName ?? undefined,
+      variableValues: variables,
+      rootValue: fetched.data,
+      fieldResolver: (source: Record<string, unknown>, _args, _context, info) => {
+        const node = info.fieldNodes[0];
+        if (!info.fieldNodes.every((n) => refused.has(n))) return source[node.alias?.value ?? info.fieldName];
+        if (!reached.has(node)) reached.set(node, info.path);
+        if (isNonNullType(info.returnType)) throw refused.get(node);
+        return null;
+      },
+      typeResolver: (value: Record<string, unknown>) => value[fetched.typeKey] as string | undefined,
+    }) as ExecutionResult;
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
+  const others = (shaped.errors ?? []).filter((error) => !bubbling.has(error.originalError as KeywayError));
+  const refusals = [...reached].map(([node, path]) => {
+    const error = refused.get(node)!;
+    return new GraphQLError(error.message, { nodes: [node], path: responsePath(path), extensions: error.extensions });
+  });
+  return { data: shaped.data ?? null, errors: [...refusals, ...others] };
+}
+
+function responsePath(path: GraphQLResolveInfo["path"] | undefined): (string | number)[] {
+  const keys: (string | number)[] = [];
+  for (let at = path; at; at = at.prev) keys.unshift(at.key);
+  return keys;
 }

@@ -42,7 +42,7 @@ export function authorizationPlugin(options: AuthorizationPluginOptions): Apollo
       };
     },
     async requestDidStart() {
-      let refusal: { original: DocumentNode; refused: Map<FieldNode, KeywayError> } | null = null;
+      let refusal: { original: DocumentNode; refused: Map<FieldNode, KeywayError>; typeKey: string } | null = null;
       return {
         async didResolveOperation(request) {
           const { document, contextValue: context } = request;
@@ -55,9 +55,10 @@ export function authorizationPlugin(options: AuthorizationPluginOptions): Apollo
             options.now(),
           );
           if (refused.size === 0) return;
-          refusal = { original: document, refused };
+          const filtered = withoutRefused(document, refused);
+          refusal = { original: document, refused, typeKey: filtered.typeKey };
           // Apollo executes whatever document the request holds once this hook has run.
-          (request as { document: DocumentNode }).document = withoutRefused(document, refused);
+          (request as { document: DocumentNode }).document = filtered.document;
           const codes = new Map<string, number>();
           for (const error of refused.values()) {
             const code = String(error.extensions.code);
@@ -75,7 +76,7 @@ export function authorizationPlugin(options: AuthorizationPluginOptions): Apollo
             refusal.original,
             request.request.operationName,
             request.request.variables,
-            result.data,
+            { data: result.data, typeKey: refusal.typeKey },
             refusal.refused,
           );
           const errors: GraphQLFormattedError[] = [

@@ -325,6 +325,24 @@ describe("the resolvers' own check (defence in depth under the directive)", () =
   });
 });
 
+describe("the directive engine in front of keyway's own schema (no SUBGRAPHS)", () => {
+  it("refuses a caller without keyway:admin before the resolver runs: no admin audit line, the engine's counter moves", async () => {
+    const plain = await signUp(server.url);
+    const before = await metric("keyway_authz_refused_fields_total", 'code="FORBIDDEN"');
+    const auditsBefore = auditLines().length;
+    const response = await callGraphQL(server.url, DISABLE, {
+      accessToken: plain.accessToken,
+      variables: { userId: admin.userId },
+    });
+    expect(response.body.data).toBeNull(); // disableUser is User!: its null reaches data
+    expect(response.body.errors?.map((e) => e.extensions)).toEqual([{ code: "FORBIDDEN", reason: "MISSING_SCOPES" }]);
+    expect(await metric("keyway_authz_refused_fields_total", 'code="FORBIDDEN"')).toBe(before + 1);
+    // The resolver's own check writes admin.<call>.refused; it never ran.
+    expect(auditLines().slice(auditsBefore)).toEqual([]);
+    expect((await server.stores.users.findById(admin.userId))?.disabledAt).toBeNull();
+  });
+});
+
 describe("audit and metrics", () => {
   it("a listing leaves an audit line with the actor, the filter (never the address) and whose accounts were read", async () => {
     const target = await signUp(server.url);

@@ -53,12 +53,18 @@ async function answer(requester: Requester, query: string, now = 1_000_000) {
   const { schema, authorizer } = setUp();
   const document = parse(query);
   const refused = await authorizer.decide(authorizer.guardedFields(document, undefined), requester, now);
-  const fetched = (await execute({
+  const filtered = withoutRefused(document, refused);
+  const fetched = (await execute({ schema, document: filtered.document, rootValue: DATA })) as {
+    data: Record<string, unknown>;
+  };
+  const shaped = reshape(
     schema,
-    document: withoutRefused(document, refused),
-    rootValue: DATA,
-  })) as { data: Record<string, unknown> };
-  const shaped = reshape(schema, document, undefined, undefined, fetched.data, refused);
+    document,
+    undefined,
+    undefined,
+    { data: fetched.data, typeKey: filtered.typeKey },
+    refused,
+  );
   return { data: shaped.data, errors: shaped.errors.map((e) => [e.path?.join("."), e.extensions.code]) };
 }
 
