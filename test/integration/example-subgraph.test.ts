@@ -110,11 +110,16 @@ it("refuses requests sent straight to the subgraph with a forged, other-audience
 });
 
 describe("guarded fields", () => {
-  /** The field's refusal: null for it (the rest of the operation served), one error with its code at its path. */
+  /**
+   * The field's refusal: null for it (the rest of the operation served), one error with its code at its path.
+   * The example's resolvers check the same things and answer the same codes at the same paths, so the reason,
+   * which only keyway's directive engine gives, is what shows the gateway refused before the subgraph was asked.
+   */
   const refusal = (response: GraphQLResponse, field: string) => ({
     value: response.body.data?.[field] ?? null,
     errors: response.body.errors?.map((error) => ({
       code: error.extensions?.code,
+      reason: error.extensions?.reason,
       path: (error as { path?: unknown }).path,
     })),
   });
@@ -125,7 +130,7 @@ describe("guarded fields", () => {
     const anonymous = await callGraphQL(keyway.url, "{ noteCount }");
     expect(refusal(anonymous, "noteCount")).toEqual({
       value: null,
-      errors: [{ code: "UNAUTHENTICATED", path: ["noteCount"] }],
+      errors: [{ code: "UNAUTHENTICATED", reason: "TOKEN_MISSING", path: ["noteCount"] }],
     });
     const erin = await signUp(keyway.url);
     await callGraphQL(keyway.url, ADD, { accessToken: erin.accessToken });
@@ -140,7 +145,10 @@ describe("guarded fields", () => {
       accessToken: frank.accessToken,
     });
     expect(plain.body.data?.myNotes).toEqual([{ text: "frank's" }]);
-    expect(refusal(plain, "allNotes")).toEqual({ value: null, errors: [{ code: "FORBIDDEN", path: ["allNotes"] }] });
+    expect(refusal(plain, "allNotes")).toEqual({
+      value: null,
+      errors: [{ code: "FORBIDDEN", reason: "MISSING_SCOPES", path: ["allNotes"] }],
+    });
 
     const grace = await signUp(keyway.url);
     // examples/authz.json: notes-moderator grants notes:admin.
@@ -160,7 +168,7 @@ describe("guarded fields", () => {
     const unverified = await callGraphQL(keyway.url, publish, { accessToken: hana.accessToken });
     expect(refusal(unverified, "publishNote")).toEqual({
       value: null,
-      errors: [{ code: "FORBIDDEN", path: ["publishNote"] }],
+      errors: [{ code: "FORBIDDEN", reason: "POLICY_FAILED", path: ["publishNote"] }],
     });
 
     await keyway.database.prisma.user.update({ where: { id: hana.userId }, data: { emailVerifiedAt: new Date() } });
