@@ -72,9 +72,11 @@ export class UserAdminService {
    * actor may not disable themselves, so the last admin cannot lock everyone out by
    * a slip; an operator still can, from the CLI.
    */
-  async disableUser(userId: string, actor: string): Promise<{ user: UserSummary; changed: boolean }> {
-    if (!isUuid(userId)) throw badUserInput("User id must be a UUID", "userId");
-    if (userId === actor)
+  async disableUser(rawUserId: string, actor: string): Promise<{ user: UserSummary; changed: boolean }> {
+    if (!isUuid(rawUserId)) throw badUserInput("User id must be a UUID", "userId");
+    // UUIDs match in any case in the database; compared and audited in one canonical form.
+    const userId = rawUserId.toLowerCase();
+    if (userId === actor.toLowerCase())
       throw badUserInput(
         "You cannot disable your own account here; an operator can, with `npx keyway user:disable <email>`",
         "userId",

@@ -216,9 +216,9 @@ const shapeSchemas = new WeakMap<GraphQLSchema, GraphQLSchema>();
 /**
  * The client's answer: its own document executed over the data the filtered one
  * fetched. A refused field is null; where it is non-null it throws, so the null
- * bubbles as GraphQL says. Each refused field of the document gets one error, at
- * the first place the answer reached it — not one per list item, so a long list
- * costs no more errors than a short one. A value selected both by a refused and
+ * bubbles as GraphQL says. Each place a refused field takes in the answer gets
+ * one error, at the first item the answer reached there — not one per list
+ * item, so a long list costs no more errors than a short one. A value selected both by a refused and
  * an admitted node of one response key (an interface field and the same field
  * on a type the caller may read) was fetched by the admitted one and is served.
  */
@@ -232,7 +232,7 @@ export function reshape(
 ): { data: Record<string, unknown> | null; errors: readonly GraphQLError[] } {
   let shapeSchema = shapeSchemas.get(schema);
   if (!shapeSchema) shapeSchemas.set(schema, (shapeSchema = buildASTSchema(parse(printSchema(schema)))));
-  const reached = new Map<FieldNode, GraphQLResolveInfo["path"]>();
+  const reached = new Map<string, { node: FieldNode; path: GraphQLResolveInfo["path"] }>();
   const bubbling = new Set<KeywayError>(refused.values());
   // graphql-js wraps every throw in an error with a stack; bubbling needs the throws, not the stacks.
   const stackTraceLimit = Error.stackTraceLimit;
@@ -248,7 +248,11 @@ export function reshape(
       fieldResolver: (source: Record<string, unknown>, _args, _context, info) => {
         const node = info.fieldNodes[0];
         if (!info.fieldNodes.every((n) => refused.has(n))) return source[node.alias?.value ?? info.fieldName];
-        if (!reached.has(node)) reached.set(node, info.path);
+        // Keyed by the path without list positions: one error per place in the document, not per item.
+        const place = responsePath(info.path)
+          .filter((key) => typeof key === "string")
+          .join(".");
+        if (!reached.has(place)) reached.set(place, { node, path: info.path });
         if (isNonNullType(info.returnType)) throw refused.get(node);
         return null;
       },
@@ -258,7 +262,7 @@ export function reshape(
     Error.stackTraceLimit = stackTraceLimit;
   }
   const others = (shaped.errors ?? []).filter((error) => !bubbling.has(error.originalError as KeywayError));
-  const refusals = [...reached].map(([node, path]) => {
+  const refusals = [...reached.values()].map(({ node, path }) => {
     const error = refused.get(node)!;
     return new GraphQLError(error.message, { nodes: [node], path: responsePath(path), extensions: error.extensions });
   });

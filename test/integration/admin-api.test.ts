@@ -326,6 +326,12 @@ describe("the resolvers' own check (defence in depth under the directive)", () =
 });
 
 describe("the directive engine in front of keyway's own schema (no SUBGRAPHS)", () => {
+  it("an admin cannot disable their own account by writing their id in upper case", async () => {
+    const response = await asAdmin(DISABLE, { userId: admin.userId.toUpperCase() });
+    expect(response.body.errors?.map((e) => e.extensions?.code)).toEqual(["BAD_USER_INPUT"]);
+    expect((await asAdmin(ME)).body.data).toEqual({ me: expect.objectContaining({ id: admin.userId }) });
+  });
+
   it("refuses a caller without keyway:admin before the resolver runs: no admin audit line, the engine's counter moves", async () => {
     const plain = await signUp(server.url);
     const before = await metric("keyway_authz_refused_fields_total", 'code="FORBIDDEN"');

@@ -421,6 +421,25 @@ describe("no shape of operation lets a guarded field slip past", () => {
   });
 });
 
+describe("what the engine adds to a document cannot be turned against it", () => {
+  it("a client alias named like the engine's type key leaves the admitted part of the operation intact", async () => {
+    const query = "{ signedIn profile { __keyway_type: name } }";
+    const response = await ask(null, query);
+    expect(response.body.data).toEqual({ signedIn: null, profile: { __keyway_type: "Ada" } });
+    expect(refusals(response)).toEqual([["signedIn", "UNAUTHENTICATED"]]);
+    expect(subgraph.received.join("\n")).not.toMatch(/__keyway_type:\s*__typename/);
+  });
+
+  it("a refused field in a list costs one error per place in the document, whatever the list's length", async () => {
+    const aliases = Array.from({ length: 10 }, (_, i) => `n${i}: note`).join(" ");
+    const response = await ask(plain, `{ items { id ${aliases} } }`);
+    const items = (response.body.data as { items: Array<Record<string, unknown>> }).items;
+    expect(items).toHaveLength(2);
+    for (const item of items) for (let i = 0; i < 10; i++) expect(item[`n${i}`]).toBeNull();
+    expect(refusals(response)).toEqual(Array.from({ length: 10 }, (_, i) => [`items.0.n${i}`, "FORBIDDEN"]).sort());
+  });
+});
+
 describe("composition", () => {
   it("refuses to start when a subgraph names a policy AUTHZ_FILE does not define", async () => {
     const authzFile = path.join(mkdtempSync(path.join(tmpdir(), "keyway-authz-")), "authz.json");
