@@ -332,21 +332,31 @@ describe("the directive engine in front of keyway's own schema (no SUBGRAPHS)", 
     expect((await asAdmin(ME)).body.data).toEqual({ me: expect.objectContaining({ id: admin.userId }) });
   });
 
-  it("refuses a caller without keyway:admin before the resolver runs: no admin audit line, the engine's counter moves", async () => {
-    const plain = await signUp(server.url);
-    const before = await metric("keyway_authz_refused_fields_total", 'code="FORBIDDEN"');
-    const auditsBefore = auditLines().length;
-    const response = await callGraphQL(server.url, DISABLE, {
-      accessToken: plain.accessToken,
-      variables: { userId: admin.userId },
-    });
-    expect(response.body.data).toBeNull(); // disableUser is User!: its null reaches data
-    expect(response.body.errors?.map((e) => e.extensions)).toEqual([{ code: "FORBIDDEN", reason: "MISSING_SCOPES" }]);
-    expect(await metric("keyway_authz_refused_fields_total", 'code="FORBIDDEN"')).toBe(before + 1);
-    // The resolver's own check writes admin.<call>.refused; it never ran.
-    expect(auditLines().slice(auditsBefore)).toEqual([]);
-    expect((await server.stores.users.findById(admin.userId))?.disabledAt).toBeNull();
-  });
+  it.each([
+    ["users", USERS, {}],
+    ["grantRole", GRANT, { role: "admin" }],
+    ["revokeRole", REVOKE, { role: "admin" }],
+    ["disableUser", DISABLE, {}],
+  ])(
+    "%s: a caller without keyway:admin is refused before the resolver runs (no admin audit line, the engine's counter moves)",
+    async (_field, document, variables) => {
+      const plain = await signUp(server.url);
+      const before = await metric("keyway_authz_refused_fields_total", 'code="FORBIDDEN"');
+      const auditsBefore = auditLines().length;
+      const response = await callGraphQL(server.url, document, {
+        accessToken: plain.accessToken,
+        variables: { userId: admin.userId, ...variables },
+      });
+      expect(response.body.data).toBeNull(); // each admin field is non-null: its null reaches data
+      expect(response.body.errors?.map((e) => e.extensions)).toEqual([{ code: "FORBIDDEN", reason: "MISSING_SCOPES" }]);
+      expect(await metric("keyway_authz_refused_fields_total", 'code="FORBIDDEN"')).toBe(before + 1);
+      // The resolver's own check writes admin.<call>.refused; it never ran.
+      expect(auditLines().slice(auditsBefore)).toEqual([]);
+      const adminNow = await server.stores.users.findById(admin.userId);
+      expect(adminNow?.disabledAt).toBeNull();
+      expect(adminNow?.roles).toContain("admin");
+    },
+  );
 });
 
 describe("audit and metrics", () => {
