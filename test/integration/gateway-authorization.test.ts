@@ -16,7 +16,7 @@ import { buildSubgraphSchema } from "@apollo/subgraph";
 import { parse } from "graphql";
 import { login, signUp, type Account } from "../helpers/auth";
 import { callGraphQL, type GraphQLResponse } from "../helpers/http";
-import { startTestServer, type TestServer } from "../helpers/server";
+import { startTestServer, TestClock, type TestServer } from "../helpers/server";
 
 const TYPE_DEFS = `
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.6",
@@ -26,6 +26,8 @@ const TYPE_DEFS = `
     signedIn: String @authenticated
     scoped: String @requiresScopes(scopes: [["vault:read"], ["vault:admin", "audit"]])
     verified: String @policy(policies: [["verified_email"]])
+    recent: String @policy(policies: [["recent_login"]])
+    strong: String @policy(policies: [["second_factor"], ["recent_login", "verified_email"]])
     vault: Vault
     items: [Item!]
     search: [Result!]
@@ -86,6 +88,8 @@ async function startVaultSubgraph() {
           signedIn: () => "signed in",
           scoped: () => "scoped",
           verified: () => "verified",
+          recent: () => "recent",
+          strong: () => "strong",
           vault: () => vault,
           items: () => [book, pen],
           search: () => [book, vault],
@@ -122,6 +126,8 @@ async function startVaultSubgraph() {
 }
 
 let subgraph: Awaited<ReturnType<typeof startVaultSubgraph>>;
+/** keyway's clock, for maxAuthAge; every test leaves it where it found it. */
+const clock = new TestClock();
 let keyway: TestServer;
 /** No roles; then a role per scope set; then a verified email. */
 let plain: Account;
@@ -152,10 +158,14 @@ beforeAll(async () => {
         "vault-admin": ["vault:admin"],
         auditor: ["vault:admin", "audit"],
       },
-      policies: { verified_email: { emailVerified: true } },
+      policies: {
+        verified_email: { emailVerified: true },
+        recent_login: { maxAuthAge: "5m" },
+        second_factor: { amr: ["otp", "hwk"] },
+      },
     }),
   );
-  keyway = await startTestServer({ env: { SUBGRAPHS: `vault=${subgraph.url}`, AUTHZ_FILE: authzFile } });
+  keyway = await startTestServer({ clock, env: { SUBGRAPHS: `vault=${subgraph.url}`, AUTHZ_FILE: authzFile } });
   [plain, reader, adminOnly, auditor, verified] = await Promise.all([
     accountWith([]),
     accountWith(["reader"]),
@@ -224,6 +234,29 @@ describe("each directive, on each location", () => {
     expect(unverified.body.data).toEqual({ verified: null });
     expect(refusals(unverified)).toEqual([["verified", "FORBIDDEN"]]);
     expect(unverified.body.errors?.[0].extensions?.reason).toBe("POLICY_FAILED");
+  });
+
+  it("@policy over the session: maxAuthAge and amr, alone and combined (OR of ANDs)", async () => {
+    expect((await ask(plain, "{ recent }")).body).toEqual({ data: { recent: "recent" } });
+    // A password login: no second factor, and not verified, so neither branch of `strong` holds.
+    const weak = await ask(plain, "{ strong }");
+    expect(weak.body.data).toEqual({ strong: null });
+    expect(weak.body.errors?.map((e) => e.extensions)).toEqual([{ code: "FORBIDDEN", reason: "POLICY_FAILED" }]);
+    // Verified and signed in within 5 minutes: the second branch holds.
+    expect((await ask(verified, "{ strong }")).body).toEqual({ data: { strong: "strong" } });
+    clock.advance(6 * 60); // the access token (15 min) is still good; the login is 6 minutes old
+    try {
+      subgraph.received.length = 0;
+      const stale = await ask(verified, "{ recent strong verified }");
+      expect(stale.body.data).toEqual({ recent: null, strong: null, verified: "verified" });
+      expect(refusals(stale)).toEqual([
+        ["recent", "FORBIDDEN"],
+        ["strong", "FORBIDDEN"],
+      ]);
+      expect(requested("recent")).toBe(false);
+    } finally {
+      clock.advance(-6 * 60);
+    }
   });
 
   it("on an object type: every field returning it is guarded", async () => {
