@@ -253,7 +253,8 @@ export function reshape(
           .filter((key) => typeof key === "string")
           .join(".");
         if (!reached.has(place)) reached.set(place, { node, path: info.path });
-        if (isNonNullType(info.returnType)) throw refused.get(node);
+        const error = refused.get(node);
+        if (error && isNonNullType(info.returnType)) throw error;
         return null;
       },
       typeResolver: (value: Record<string, unknown>) => value[fetched.typeKey] as string | undefined,
