@@ -2,6 +2,7 @@
 // → signing keys → services, and on top of them the HTTP server. main.ts, the
 // tests' server helper and the admin CLI all build keyway through here, so what
 // runs in production is what the tests and the operator's commands run.
+import type { GraphQLSchema } from "graphql";
 import type { Config } from "./config";
 import { openDatabase, type Database } from "./db/client";
 import { migrateDatabase, readMigrationStatus } from "./db/migrate";
@@ -96,7 +97,17 @@ export async function createKeywayServer(keyway: Keyway): Promise<KeywayServer> 
     resolvers: schemaDepsOf(services),
     now: keyway.now,
   });
-  return createServer({ config, database, keys, logger, services, now: keyway.now, ...surface });
+  const { gateway } = surface;
+  return createServer({
+    config,
+    database,
+    keys,
+    logger,
+    services,
+    now: keyway.now,
+    ...surface,
+    ...(gateway ? { authorizationRequirements: (schema: GraphQLSchema) => gateway.requirementsOf(schema) } : {}),
+  });
 }
 
 /** What keyway's resolvers are built with, from the services. */

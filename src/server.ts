@@ -2,6 +2,7 @@
 // the tests, which start it on port 0 against a real database.
 import cluster from "node:cluster";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
+import type { SchemaRequirements } from "./authz/requirements";
 import { authorizationPlugin } from "./graphql/authorization";
 import { createContextBuilder, type GraphQLContext } from "./graphql/context";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
@@ -35,6 +36,8 @@ export interface ServerDeps {
   services: Services;
   /** Milliseconds since the epoch, for policies such as maxAuthAge; tests pass a controllable clock. */
   now?: () => number;
+  /** With a gateway: the demands of each schema it serves (see Supergraph.requirementsOf). */
+  authorizationRequirements?: (schema: GraphQLSchema) => SchemaRequirements | undefined;
 }
 
 export interface KeywayServer {
@@ -120,6 +123,7 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
       authorizationPlugin({
         policies: config.authz.policies,
         now: deps.now ?? Date.now,
+        requirementsOf: deps.authorizationRequirements,
         onRefused: (fields, code) => metrics.authzRefusals.inc({ code }, fields),
       }),
     ],

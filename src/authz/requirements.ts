@@ -18,6 +18,8 @@ import {
   type ConstDirectiveNode,
   type DocumentNode,
   type GraphQLField,
+  type GraphQLInterfaceType,
+  type GraphQLObjectType,
   type GraphQLNamedType,
   type GraphQLSchema,
 } from "graphql";
@@ -26,9 +28,20 @@ import {
 export type Demand = { authenticated: true } | { scopes: string[][] } | { policies: string[][] };
 
 /** Demands by type name and by "Type.field". */
-export interface SchemaRequirements {
+export interface DemandMaps {
   types: Map<string, Demand[]>;
   fields: Map<string, Demand[]>;
+}
+
+export interface SchemaRequirements extends DemandMaps {
+  /**
+   * Written by a subgraph's author on an interface or an interface field (lifted
+   * before composition): they bind every implementation too, so a type
+   * condition on an implementation does not step around them. Demands that
+   * composition put on interfaces (inherited from implementations) are in
+   * `types`/`fields` and bind only selections through the interface.
+   */
+  interfaces?: DemandMaps;
 }
 
 const SPECS = {
@@ -150,10 +163,62 @@ export function readRequirements(document: DocumentNode): SchemaRequirements {
   return { types, fields };
 }
 
+/** Both sets of demands together: where both demand something of one type or field, all of it. */
+export function mergeRequirements(...all: SchemaRequirements[]): SchemaRequirements {
+  const merged = { types: new Map(), fields: new Map(), interfaces: { types: new Map(), fields: new Map() } };
+  const into = (target: DemandMaps, source: DemandMaps) => {
+    for (const key of ["types", "fields"] as const)
+      for (const [name, demands] of source[key]) target[key].set(name, [...(target[key].get(name) ?? []), ...demands]);
+  };
+  for (const requirements of all) {
+    into(merged, requirements);
+    if (requirements.interfaces) into(merged.interfaces, requirements.interfaces);
+  }
+  return merged;
+}
+
+/**
+ * A subgraph's SDL without the directives on its interfaces and their fields,
+ * and the demands those directives wrote. Composition refuses them there (as
+ * Apollo's does: an interface inherits its implementations' demands instead);
+ * keyway takes them off before composing and enforces them itself, so a
+ * subgraph author may guard an interface, or one of its fields, as the
+ * directives' definitions allow.
+ */
+export function liftInterfaceDemands(document: DocumentNode): { document: DocumentNode; lifted: SchemaRequirements } {
+  const names = directiveNames(document);
+  const written: DemandMaps = { types: new Map(), fields: new Map() };
+  const keep = (directives: readonly ConstDirectiveNode[] | undefined) =>
+    directives?.filter((directive) => !names.has(directive.name.value));
+  const add = (map: Map<string, Demand[]>, key: string, demands: Demand[]) => {
+    if (demands.length > 0) map.set(key, [...(map.get(key) ?? []), ...demands]);
+  };
+  const definitions = document.definitions.map((definition) => {
+    if (definition.kind !== Kind.INTERFACE_TYPE_DEFINITION && definition.kind !== Kind.INTERFACE_TYPE_EXTENSION)
+      return definition;
+    const name = definition.name.value;
+    add(written.types, name, demandsOf(definition.directives, names));
+    const fields = definition.fields?.map((field) => {
+      add(written.fields, `${name}.${field.name.value}`, demandsOf(field.directives, names));
+      return { ...field, directives: keep(field.directives) };
+    });
+    return { ...definition, directives: keep(definition.directives), fields };
+  });
+  return {
+    document: { ...document, definitions },
+    lifted: { types: new Map(), fields: new Map(), interfaces: written },
+  };
+}
+
 /** Every policy name the requirements mention. */
 export function policyNames(requirements: SchemaRequirements): Set<string> {
   const names = new Set<string>();
-  for (const map of [requirements.types, requirements.fields])
+  const { interfaces } = requirements;
+  for (const map of [
+    requirements.types,
+    requirements.fields,
+    ...(interfaces ? [interfaces.types, interfaces.fields] : []),
+  ])
     for (const demands of map.values())
       for (const demand of demands)
         if ("policies" in demand) for (const and of demand.policies) for (const p of and) names.add(p);
@@ -167,24 +232,39 @@ export function compileFieldDemands(schema: GraphQLSchema, requirements: SchemaR
   const roots = new Set(
     [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap((t) => (t ? [t.name] : [])),
   );
-  const ofType = (type: GraphQLNamedType): Demand[] => {
-    const own = requirements.types.get(type.name) ?? [];
-    if (!isAbstractType(type)) return own;
-    return [
-      ...own,
-      ...schema.getPossibleTypes(type).flatMap((possible) => requirements.types.get(possible.name) ?? []),
-    ];
+  const written = requirements.interfaces ?? {
+    types: new Map<string, Demand[]>(),
+    fields: new Map<string, Demand[]>(),
   };
+  const interfacesOf = (type: GraphQLNamedType) =>
+    isObjectType(type) || isInterfaceType(type) ? type.getInterfaces() : [];
+  /** A type's own demands, and those its authors wrote on the interfaces it implements. */
+  const typeDemands = (type: GraphQLNamedType): Demand[] => [
+    ...(requirements.types.get(type.name) ?? []),
+    ...(written.types.get(type.name) ?? []),
+    ...interfacesOf(type).flatMap((i) => written.types.get(i.name) ?? []),
+  ];
+  /** What a value of this type demands: its own, or every possible type's for an interface or union. */
+  const ofType = (type: GraphQLNamedType): Demand[] =>
+    isAbstractType(type)
+      ? [...typeDemands(type), ...schema.getPossibleTypes(type).flatMap(typeDemands)]
+      : typeDemands(type);
+  /** A field's own demands, and those written on the same field of the interfaces its type implements. */
+  const fieldDemands = (type: GraphQLObjectType | GraphQLInterfaceType, name: string): Demand[] => [
+    ...(requirements.fields.get(`${type.name}.${name}`) ?? []),
+    ...(written.fields.get(`${type.name}.${name}`) ?? []),
+    ...type.getInterfaces().flatMap((i) => written.fields.get(`${i.name}.${name}`) ?? []),
+  ];
   const compiled = new Map<string, Demand[]>();
   for (const type of Object.values(schema.getTypeMap())) {
     if (type.name.startsWith("__") || !(isObjectType(type) || isInterfaceType(type))) continue;
     for (const field of Object.values(type.getFields()) as GraphQLField<unknown, unknown>[]) {
       const demands = [
-        ...(requirements.fields.get(`${type.name}.${field.name}`) ?? []),
-        ...(roots.has(type.name) ? (requirements.types.get(type.name) ?? []) : []),
+        ...fieldDemands(type, field.name),
+        ...(roots.has(type.name) ? typeDemands(type) : []),
         ...ofType(getNamedType(field.type)),
         ...(isInterfaceType(type)
-          ? schema.getPossibleTypes(type).flatMap((impl) => requirements.fields.get(`${impl.name}.${field.name}`) ?? [])
+          ? schema.getPossibleTypes(type).flatMap((impl) => fieldDemands(impl, field.name))
           : []),
       ];
       if (demands.length > 0) compiled.set(`${type.name}.${field.name}`, dedupe(demands));

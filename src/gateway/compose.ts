@@ -5,13 +5,15 @@ import { composeServices } from "@theguild/federation-composition";
 import { getStitchedSchemaFromSupergraphSdl } from "@graphql-tools/federation";
 import type { Executor } from "@graphql-tools/utils";
 import { execute, parse, type DocumentNode, type GraphQLSchema } from "graphql";
-import { policyNames, readRequirements } from "../authz/requirements";
+import { mergeRequirements, policyNames, readRequirements, type SchemaRequirements } from "../authz/requirements";
 import type { RemoteSubgraph } from "./remote-executor";
 
 export interface SubgraphSdl {
   name: string;
   url: string;
   typeDefs: DocumentNode;
+  /** Demands taken off its interfaces before composing (liftInterfaceDemands). */
+  lifted?: SchemaRequirements;
 }
 
 export class CompositionError extends Error {
@@ -53,8 +55,8 @@ export async function localSubgraphSdl(localSchema: GraphQLSchema, name: string)
  */
 export function composeSupergraphSdl(subgraphs: SubgraphSdl[], definedPolicies: ReadonlySet<string>): string {
   const result = composeServices(subgraphs.map(({ name, url, typeDefs }) => ({ name, url, typeDefs })));
-  const unknown = subgraphs.flatMap(({ name, typeDefs }) =>
-    [...policyNames(readRequirements(typeDefs))]
+  const unknown = subgraphs.flatMap(({ name, typeDefs, lifted }) =>
+    [...policyNames(mergeRequirements(readRequirements(typeDefs), ...(lifted ? [lifted] : [])))]
       .filter((policy) => !definedPolicies.has(policy))
       .map((policy) => ({ message: `[${name}] @policy names "${policy}", which AUTHZ_FILE does not define` })),
   );

@@ -10,7 +10,7 @@
 // and start-up fails with composition's messages.
 import type { GatewayInterface, GatewaySchemaLoadOrUpdateCallback } from "@apollo/server-gateway-interface";
 import type { Executor } from "@graphql-tools/utils";
-import type { GraphQLSchema } from "graphql";
+import { parse, type GraphQLSchema } from "graphql";
 import type { Logger } from "../logger";
 import {
   composeSupergraphSdl,
@@ -22,6 +22,12 @@ import {
 } from "./compose";
 import { LOCAL_SUBGRAPH_NAME } from "./local-subgraph";
 import { relaxRemoteFields } from "./remote-nullability";
+import {
+  liftInterfaceDemands,
+  mergeRequirements,
+  readRequirements,
+  type SchemaRequirements,
+} from "../authz/requirements";
 import { createLocalExecutor } from "./local-executor";
 import { createRemoteExecutor, type HeadersFor, type RemoteSubgraph } from "./remote-executor";
 
@@ -44,6 +50,8 @@ export interface Supergraph extends GatewayInterface {
   /** The schema being served now. */
   readonly schema: GraphQLSchema;
   readonly supergraphSdl: string;
+  /** What the authorization directives demand in a schema this supergraph served, interfaces' lifted demands included. */
+  requirementsOf(schema: GraphQLSchema): SchemaRequirements | undefined;
   /** Remote subgraphs not in the composition yet (unreachable so far). */
   readonly missing: readonly string[];
   /** Resolves once every configured subgraph is composed. */
@@ -59,7 +67,9 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
   ]);
   for (const subgraph of options.subgraphs)
     executors.set(subgraph.url, createRemoteExecutor(subgraph, options.headersFor, timeoutMs));
-  const local = await localSubgraphSdl(options.localSchema, LOCAL_SUBGRAPH_NAME);
+  const localSdl = await localSubgraphSdl(options.localSchema, LOCAL_SUBGRAPH_NAME);
+  const { document: localTypeDefs, lifted: localLifted } = liftInterfaceDemands(localSdl.typeDefs);
+  const local: SubgraphSdl = { ...localSdl, typeDefs: localTypeDefs, lifted: localLifted };
 
   const composed = new Map<string, SubgraphSdl>();
   let missing = [...options.subgraphs];
@@ -74,8 +84,7 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
     const results = await Promise.allSettled(missing.map((s) => fetchSubgraphSdl(s, timeoutMs)));
     return results.flatMap((result, i) => {
       const subgraph = missing[i];
-      if (result.status === "fulfilled")
-        return [{ ...result.value, typeDefs: relaxRemoteFields(result.value.typeDefs, options.localSchema) }];
+      if (result.status === "fulfilled") return [liftedSubgraph(result.value, options.localSchema)];
       options.logger?.warn(
         { subgraph: subgraph.name, url: subgraph.url, err: result.reason },
         "subgraph unreachable; serving without it and retrying",
@@ -89,11 +98,18 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
     const schema = stitchSupergraph(supergraphSdl, executors);
     for (const subgraph of arrived) composed.set(subgraph.name, subgraph);
     missing = missing.filter((s) => !composed.has(s.name));
-    current = { supergraphSdl, schema };
+    const requirements = mergeRequirements(
+      readRequirements(parse(supergraphSdl)),
+      ...[local, ...composed.values()].flatMap((subgraph) => (subgraph.lifted ? [subgraph.lifted] : [])),
+    );
+    requirementsBySchema.set(schema, requirements);
+    current = { supergraphSdl, schema, requirements };
     if (missing.length === 0) complete();
   };
 
-  let current!: { supergraphSdl: string; schema: GraphQLSchema };
+  let current!: { supergraphSdl: string; schema: GraphQLSchema; requirements: SchemaRequirements };
+  /** Every schema served so far keeps its demands: a request may finish on the one it started with. */
+  const requirementsBySchema = new WeakMap<GraphQLSchema, SchemaRequirements>();
   recompose(await fetchMissing()); // a CompositionError here fails start-up with composition's reasons
 
   const scheduleRetry = (delayMs: number) => {
@@ -130,6 +146,7 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
     get supergraphSdl() {
       return current.supergraphSdl;
     },
+    requirementsOf: (schema) => requirementsBySchema.get(schema),
     get missing() {
       return missing.map((s) => s.name);
     },
@@ -150,6 +167,12 @@ export async function createSupergraph(options: SupergraphOptions): Promise<Supe
       listeners.clear();
     },
   };
+}
+
+/** A fetched subgraph as it is composed: remote fields relaxed, interface demands lifted. */
+function liftedSubgraph(fetched: SubgraphSdl, localSchema: GraphQLSchema): SubgraphSdl {
+  const { document, lifted } = liftInterfaceDemands(relaxRemoteFields(fetched.typeDefs, localSchema));
+  return { ...fetched, typeDefs: document, lifted };
 }
 
 function checkNames(subgraphs: RemoteSubgraph[]): void {

@@ -8,20 +8,30 @@ import { printSchemaWithDirectives } from "@graphql-tools/utils";
 import { parse, type DocumentNode, type FieldNode, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { createAuthorizer, reshape, withoutRefused, type Authorizer } from "../authz/enforcement";
 import type { PolicyRule } from "../authz/model";
-import { readRequirements, type SchemaRequirements } from "../authz/requirements";
+import {
+  liftInterfaceDemands,
+  mergeRequirements,
+  readRequirements,
+  type SchemaRequirements,
+} from "../authz/requirements";
 import type { KeywayError } from "../errors";
 import type { GraphQLContext } from "./context";
 
 export interface AuthorizationPluginOptions {
   policies: ReadonlyMap<string, PolicyRule>;
   now(): number;
+  /** The demands of a served schema when its server knows more than its SDL says (the supergraph's lifted interface demands). */
+  requirementsOf?(schema: GraphQLSchema): SchemaRequirements | undefined;
   /** Told how many fields each refusal took out (metrics). */
   onRefused?(fields: number, code: string): void;
 }
 
 /** The demands of a served schema: from the supergraph SDL when there is one, else from the schema's own directives. */
 export function requirementsOf(schema: GraphQLSchema, supergraphSdl?: string): SchemaRequirements {
-  return readRequirements(parse(supergraphSdl ?? printSchemaWithDirectives(schema)));
+  if (supergraphSdl) return readRequirements(parse(supergraphSdl));
+  // keyway's own schema, as its authors wrote it: what is written on an interface binds its implementations too.
+  const { document, lifted } = liftInterfaceDemands(parse(printSchemaWithDirectives(schema)));
+  return mergeRequirements(readRequirements(document), lifted);
 }
 
 export function authorizationPlugin(options: AuthorizationPluginOptions): ApolloServerPlugin<GraphQLContext> {
@@ -29,7 +39,8 @@ export function authorizationPlugin(options: AuthorizationPluginOptions): Apollo
   const authorizerFor = (schema: GraphQLSchema, supergraphSdl?: string) => {
     let authorizer = authorizers.get(schema);
     if (!authorizer) {
-      authorizer = createAuthorizer(schema, requirementsOf(schema, supergraphSdl), options.policies);
+      const requirements = options.requirementsOf?.(schema) ?? requirementsOf(schema, supergraphSdl);
+      authorizer = createAuthorizer(schema, requirements, options.policies);
       authorizers.set(schema, authorizer);
     }
     return authorizer;

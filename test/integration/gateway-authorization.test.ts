@@ -40,6 +40,8 @@ const TYPE_DEFS = `
     badge: Badge
     seal: Seal
     rank: Rank
+    gadgets: [Gadget!]
+    widget: Widget
   }
   type Mutation { open: Boolean!  wipe: Boolean @requiresScopes(scopes: [["vault:admin"]]) }
   type Vault @requiresScopes(scopes: [["vault:read"]]) { id: ID! content: String! }
@@ -50,6 +52,8 @@ const TYPE_DEFS = `
   enum Level @authenticated { LOW HIGH }
   scalar Secret @requiresScopes(scopes: [["vault:read"]])
   type Profile { name: String!  ssn: String! @authenticated }
+  interface Gadget @authenticated { id: ID!  code: String @requiresScopes(scopes: [["vault:read"]]) }
+  type Widget implements Gadget { id: ID!  code: String }
   type User @key(fields: "id") { id: ID!  shoeSize: Int @requiresScopes(scopes: [["vault:read"]]) }
   type Pass @authenticated { id: ID! }
   scalar Nonce @authenticated
@@ -79,6 +83,7 @@ async function startVaultSubgraph() {
   const book = { __typename: "Book", id: "b1", label: "Book", note: "book note" };
   const pen = { __typename: "Pen", id: "p1", label: "Pen", note: "pen note" };
   const vault = { __typename: "Vault", id: "v1", content: "gold" };
+  const widget = { __typename: "Widget", id: "w1", code: "1234" };
   const schema = buildSubgraphSchema([
     {
       typeDefs: parse(TYPE_DEFS),
@@ -96,6 +101,8 @@ async function startVaultSubgraph() {
           level: () => "HIGH",
           secret: () => "s3cr3t",
           profile: () => ({ name: "Ada", ssn: "123" }),
+          gadgets: () => [widget],
+          widget: () => widget,
           pass: () => ({ id: "pass" }),
           nonce: () => "nonce",
           tier: () => "GOLD",
@@ -106,6 +113,7 @@ async function startVaultSubgraph() {
         Mutation: { open: () => true, wipe: () => true },
         Item: { __resolveType: (item: { __typename: string }) => item.__typename },
         Result: { __resolveType: (item: { __typename: string }) => item.__typename },
+        Gadget: { __resolveType: (item: { __typename: string }) => item.__typename },
         User: { __resolveReference: (reference: { id: string }) => ({ ...reference, shoeSize: 44 }) },
       },
     },
@@ -296,6 +304,31 @@ describe("each directive, on each location", () => {
     expect(requested("note")).toBe(false);
     expect((await ask(reader, "{ items { note } }")).body).toEqual({
       data: { items: [{ note: "book note" }, { note: "pen note" }] },
+    });
+  });
+
+  it("on an interface and an interface field (composition refuses them there; keyway lifts them and binds every implementation)", async () => {
+    const anonymous = await ask(null, "{ open gadgets { id } widget { id } }");
+    expect(anonymous.body.data).toEqual({ open: "open", gadgets: null, widget: null });
+    expect(refusals(anonymous)).toEqual([
+      ["gadgets", "UNAUTHENTICATED"],
+      ["widget", "UNAUTHENTICATED"],
+    ]);
+    expect(requested("gadgets")).toBe(false);
+    expect(requested("widget")).toBe(false);
+
+    const signedIn = await ask(plain, "{ gadgets { id code } widget { id code } }");
+    expect(signedIn.body.data).toEqual({ gadgets: [{ id: "w1", code: null }], widget: { id: "w1", code: null } });
+    expect(refusals(signedIn)).toEqual([
+      ["gadgets.0.code", "FORBIDDEN"],
+      ["widget.code", "FORBIDDEN"],
+    ]);
+    const viaImplementation = await ask(plain, "{ gadgets { ... on Widget { code } } }");
+    expect(viaImplementation.body.data).toEqual({ gadgets: [{ code: null }] });
+    expect(requested("code")).toBe(false);
+
+    expect((await ask(reader, "{ gadgets { code } widget { code } }")).body).toEqual({
+      data: { gadgets: [{ code: "1234" }], widget: { code: "1234" } },
     });
   });
 
