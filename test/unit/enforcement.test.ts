@@ -2,10 +2,16 @@
 // on interfaces, on root types), how they fold into the fields that reach them,
 // and the reshaping of an answer — here on a plain schema whose non-null fields
 // stay non-null, as keyway's own schema does, so null bubbling shows.
-import { buildSchema, execute, parse, type DocumentNode } from "graphql";
+import { buildSchema, execute, parse, print, type DocumentNode } from "graphql";
 import { createAuthorizer, reshape, withoutRefused, type Requester } from "../../src/authz/enforcement";
 import type { PolicyRule } from "../../src/authz/model";
-import { compileFieldDemands, readRequirements } from "../../src/authz/requirements";
+import {
+  compileFieldDemands,
+  liftInterfaceDemands,
+  mergeRequirements,
+  policyNames,
+  readRequirements,
+} from "../../src/authz/requirements";
 import type { CallerGrants } from "../../src/token/access-token";
 
 const SDL = `
@@ -101,6 +107,41 @@ describe("reading demands", () => {
     expect(compiled.get("Query.things")).toEqual([{ authenticated: true }]);
     expect(compiled.get("Query.account")).toBeUndefined();
     expect(compiled.get("Account.secret")).toEqual([{ scopes: [["account:secret"]] }]);
+  });
+});
+
+describe("lifting interface demands off a subgraph's SDL", () => {
+  const SUBGRAPH = `
+    extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@authenticated", "@policy"])
+    interface Gadget @authenticated @deprecated(reason: "x") { id: ID!  code: String @policy(policies: [["p"]]) }
+    type Widget implements Gadget { id: ID!  code: String  extra: String @authenticated }
+    type Query { gadgets: [Gadget!]  widget: Widget }
+  `;
+
+  it("takes only the authorization directives off interfaces, and names every policy they use", () => {
+    const { document, lifted } = liftInterfaceDemands(parse(SUBGRAPH));
+    const printed = print(document);
+    expect(printed).toContain('interface Gadget @deprecated(reason: "x")');
+    expect(printed).toContain("code: String\n");
+    expect(printed).toContain("extra: String @authenticated");
+    expect(Object.fromEntries(lifted.interfaces!.types)).toEqual({ Gadget: [{ authenticated: true }] });
+    expect(Object.fromEntries(lifted.interfaces!.fields)).toEqual({ "Gadget.code": [{ policies: [["p"]] }] });
+    expect([...policyNames(mergeRequirements(readRequirements(document), lifted))]).toEqual(["p"]);
+  });
+
+  it("binds implementations: a field returning one, and the implementation's field", () => {
+    const { document, lifted } = liftInterfaceDemands(parse(SUBGRAPH));
+    const schema = buildSchema(`
+      interface Gadget { id: ID! code: String }
+      type Widget implements Gadget { id: ID! code: String extra: String }
+      type Query { gadgets: [Gadget!] widget: Widget }
+    `);
+    const compiled = compileFieldDemands(schema, mergeRequirements(readRequirements(document), lifted));
+    expect(compiled.get("Query.widget")).toEqual([{ authenticated: true }]);
+    expect(compiled.get("Query.gadgets")).toEqual([{ authenticated: true }]);
+    expect(compiled.get("Widget.code")).toEqual([{ policies: [["p"]] }]);
+    expect(compiled.get("Gadget.code")).toEqual([{ policies: [["p"]] }]);
+    expect(compiled.get("Widget.id")).toBeUndefined();
   });
 });
 
