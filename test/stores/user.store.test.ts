@@ -166,10 +166,10 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
       expect(after.ids).not.toContain(user.id);
     }, 60_000);
 
-    // PGlite has one connection, so nothing reads while a transaction is open: PostgreSQL only.
-    (kind === "postgres" ? it : it.skip)(
-      "sees a change committed late, after a later read's horizon was taken",
-      async () => {
+    // PGlite has one connection, so nothing reads while a transaction is open: the case does not
+    // exist there, and the test is registered for PostgreSQL only (CI runs it in every pass).
+    if (kind === "postgres")
+      it("sees a change committed late, after a later read's horizon was taken", async () => {
         const user = await create();
         const { horizon } = await users().listChangedFrom(0n);
         const other = new Client({ connectionString: fixture().url });
@@ -184,8 +184,7 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
         } finally {
           await other.end();
         }
-      },
-    );
+      });
   });
 
   describe("list", () => {
