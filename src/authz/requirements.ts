@@ -129,14 +129,16 @@ function nestedStrings(directive: ConstDirectiveNode, name: string): string[][] 
   );
 }
 
+/** Adds demands under a key, after any already there; none adds nothing. */
+function addDemands(map: Map<string, Demand[]>, key: string, demands: readonly Demand[]): void {
+  if (demands.length > 0) map.set(key, [...(map.get(key) ?? []), ...demands]);
+}
+
 /** Every demand an SDL document writes on types and fields. */
 export function readRequirements(document: DocumentNode): SchemaRequirements {
   const names = directiveNames(document);
   const types = new Map<string, Demand[]>();
   const fields = new Map<string, Demand[]>();
-  const add = (map: Map<string, Demand[]>, key: string, demands: Demand[]) => {
-    if (demands.length > 0) map.set(key, [...(map.get(key) ?? []), ...demands]);
-  };
   for (const definition of document.definitions) {
     if (!("name" in definition) || !definition.name || !("directives" in definition)) continue;
     switch (definition.kind) {
@@ -145,8 +147,8 @@ export function readRequirements(document: DocumentNode): SchemaRequirements {
       case Kind.INTERFACE_TYPE_DEFINITION:
       case Kind.INTERFACE_TYPE_EXTENSION:
         for (const field of definition.fields ?? [])
-          add(fields, `${definition.name.value}.${field.name.value}`, demandsOf(field.directives, names));
-        add(types, definition.name.value, demandsOf(definition.directives, names));
+          addDemands(fields, `${definition.name.value}.${field.name.value}`, demandsOf(field.directives, names));
+        addDemands(types, definition.name.value, demandsOf(definition.directives, names));
         break;
       case Kind.SCALAR_TYPE_DEFINITION:
       case Kind.SCALAR_TYPE_EXTENSION:
@@ -154,7 +156,7 @@ export function readRequirements(document: DocumentNode): SchemaRequirements {
       case Kind.ENUM_TYPE_EXTENSION:
       case Kind.UNION_TYPE_DEFINITION:
       case Kind.UNION_TYPE_EXTENSION:
-        add(types, definition.name.value, demandsOf(definition.directives, names));
+        addDemands(types, definition.name.value, demandsOf(definition.directives, names));
         break;
       default:
         break;
@@ -168,7 +170,7 @@ export function mergeRequirements(...all: SchemaRequirements[]): SchemaRequireme
   const merged = { types: new Map(), fields: new Map(), interfaces: { types: new Map(), fields: new Map() } };
   const into = (target: DemandMaps, source: DemandMaps) => {
     for (const key of ["types", "fields"] as const)
-      for (const [name, demands] of source[key]) target[key].set(name, [...(target[key].get(name) ?? []), ...demands]);
+      for (const [name, demands] of source[key]) addDemands(target[key], name, demands);
   };
   for (const requirements of all) {
     into(merged, requirements);
@@ -190,16 +192,13 @@ export function liftInterfaceDemands(document: DocumentNode): { document: Docume
   const written: DemandMaps = { types: new Map(), fields: new Map() };
   const keep = (directives: readonly ConstDirectiveNode[] | undefined) =>
     directives?.filter((directive) => !names.has(directive.name.value));
-  const add = (map: Map<string, Demand[]>, key: string, demands: Demand[]) => {
-    if (demands.length > 0) map.set(key, [...(map.get(key) ?? []), ...demands]);
-  };
   const definitions = document.definitions.map((definition) => {
     if (definition.kind !== Kind.INTERFACE_TYPE_DEFINITION && definition.kind !== Kind.INTERFACE_TYPE_EXTENSION)
       return definition;
     const name = definition.name.value;
-    add(written.types, name, demandsOf(definition.directives, names));
+    addDemands(written.types, name, demandsOf(definition.directives, names));
     const fields = definition.fields?.map((field) => {
-      add(written.fields, `${name}.${field.name.value}`, demandsOf(field.directives, names));
+      addDemands(written.fields, `${name}.${field.name.value}`, demandsOf(field.directives, names));
       return { ...field, directives: keep(field.directives) };
     });
     return { ...definition, directives: keep(definition.directives), fields };

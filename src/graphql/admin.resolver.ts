@@ -44,12 +44,15 @@ export class AdminCallObserver implements MiddlewareInterface<GraphQLContext> {
   }
 }
 
+/** The directive on each admin field: the gateway's engine refuses callers without the scope before any resolver. */
+const REQUIRES_ADMIN_SCOPE = `@requiresScopes(scopes: [["${ADMIN_SCOPE}"]])`;
+
 @Resolver()
 @UseMiddleware(AdminCallObserver, requireScopes(ADMIN_SCOPE))
 export class AdminResolver {
   constructor(private readonly admin: UserAdminService) {}
 
-  @Directive('@requiresScopes(scopes: [["keyway:admin"]])')
+  @Directive(REQUIRES_ADMIN_SCOPE)
   @Query(() => [User], {
     description: "Accounts in id order, a page at a time: `after` is the last id of the previous page.",
   })
@@ -64,7 +67,7 @@ export class AdminResolver {
     return this.admin.listUsers({ email, first, after }, caller.sub);
   }
 
-  @Directive('@requiresScopes(scopes: [["keyway:admin"]])')
+  @Directive(REQUIRES_ADMIN_SCOPE)
   @Mutation(() => User, { description: "Grants the role (idempotent); returns the user as it is after." })
   grantRole(
     @Arg("userId", () => ID) userId: string,
@@ -74,7 +77,7 @@ export class AdminResolver {
     return this.admin.grantRole(userId, role, caller.sub);
   }
 
-  @Directive('@requiresScopes(scopes: [["keyway:admin"]])')
+  @Directive(REQUIRES_ADMIN_SCOPE)
   @Mutation(() => User, { description: "Revokes the role (idempotent); returns the user as it is after." })
   revokeRole(
     @Arg("userId", () => ID) userId: string,
@@ -84,7 +87,7 @@ export class AdminResolver {
     return this.admin.revokeRole(userId, role, caller.sub);
   }
 
-  @Directive('@requiresScopes(scopes: [["keyway:admin"]])')
+  @Directive(REQUIRES_ADMIN_SCOPE)
   @Mutation(() => User, {
     description: "Disables the account and ends its sessions (idempotent); not your own (use the CLI for that).",
   })
