@@ -64,8 +64,26 @@ export interface Config {
   metricsPort: number | undefined;
   /** Where the metrics port binds; defaults to HOST. */
   metricsHost: string;
+  /** Mail for account recovery and verification (README "Mail"). */
+  mail: MailConfig;
   /** Settings that work but weaken a production deployment; main.ts logs each at start-up. */
   warnings: string[];
+}
+
+export interface MailConfig {
+  /** `smtp://` or `smtps://`; unset (development and tests only): mails are written to `dataDir/outbox/` as .eml files. */
+  smtpUrl: string | undefined;
+  from: string;
+  /** Base of the links in mails (the demo page by default); the token travels in the fragment. */
+  appUrl: string;
+  passwordResetTtl: number;
+  emailVerificationTtl: number;
+  /** Mails of one kind one address may be sent (reset requests beyond it are dropped silently). */
+  addressLimit: RateLimit;
+  /** How often each instance looks for mail to send when none was queued here. */
+  pollInterval: number;
+  /** Seconds before the first retry of a mail the SMTP server refused; each retry doubles it (capped at 15 min). */
+  retryBase: number;
 }
 
 export class ConfigError extends Error {
@@ -157,11 +175,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const corsOrigins = read("CORS_ORIGINS", [], parseOrigins);
   const metricsPort = read<number | undefined>("METRICS_PORT", undefined, parsePort);
   const authz = readAuthzFile(env, cwd, problems);
+  const port = read("PORT", 4000, parsePort);
+  const mail = readMailConfig(env, { read, text, production, problems, port });
   const warnings = production ? productionWarnings({ cookieSecure, trustProxy, corsOrigins }) : [];
 
   const config: Config = {
     env: runtime,
-    port: read("PORT", 4000, parsePort),
+    port,
     host: text("HOST", "127.0.0.1"),
     databaseUrl,
     dataDir: path.resolve(cwd, text("DATA_DIR", "./data")),
@@ -188,10 +208,58 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     logLevel,
     metricsPort,
     metricsHost: text("METRICS_HOST", text("HOST", "127.0.0.1")),
+    mail,
     warnings,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+type Reader = <T>(name: string, fallback: T, parse: (raw: string) => Parsed<T>) => T;
+
+function readMailConfig(
+  env: NodeJS.ProcessEnv,
+  settings: {
+    read: Reader;
+    text: (name: string, fallback: string) => string;
+    production: boolean;
+    problems: string[];
+    port: number;
+  },
+): MailConfig {
+  const { read, text, problems } = settings;
+  const smtpUrl = env.SMTP_URL?.trim() || undefined;
+  if (smtpUrl && !/^smtps?:\/\/[^/]/.test(smtpUrl))
+    // The URL stays out of the line: it usually carries a password.
+    problems.push("SMTP_URL must start with smtp:// or smtps:// and name a host");
+  if (!smtpUrl && settings.production)
+    problems.push(
+      "SMTP_URL is required when NODE_ENV=production (smtp://user:pass@host:587 or smtps://…): without it, password resets and verification mails would never reach anyone",
+    );
+  const appUrl = read("APP_URL", `http://127.0.0.1:${settings.port}/demo`, parseAppUrl);
+  return {
+    smtpUrl,
+    from: text("MAIL_FROM", "keyway <no-reply@localhost>"),
+    appUrl,
+    passwordResetTtl: read("PASSWORD_RESET_TTL", 3600, parseDuration),
+    emailVerificationTtl: read("EMAIL_VERIFICATION_TTL", 86400, parseDuration),
+    addressLimit: read("MAIL_ADDRESS_LIMIT", { points: 5, durationSeconds: 3600 }, parseRateLimit),
+    pollInterval: read("MAIL_POLL_INTERVAL", 5, parseDuration),
+    retryBase: read("MAIL_RETRY_BASE", 5, parseDuration),
+  };
+}
+
+/** An http(s) URL without a fragment: links append a path and `#token=…`. */
+function parseAppUrl(raw: string): Parsed<string> {
+  const accepts = "an http:// or https:// URL without a #fragment, like https://app.example.com/account";
+  try {
+    const url = new URL(raw.trim());
+    if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hash !== "" || raw.includes("#"))
+      return { ok: false, accepts };
+    return { ok: true, value: url.toString().replace(/\/+$/, "") };
+  } catch {
+    return { ok: false, accepts };
+  }
 }
 
 /**

@@ -20,7 +20,7 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export type AccessTokenReason = "TOKEN_MISSING" | "TOKEN_INVALID" | "TOKEN_EXPIRED" | "SESSION_ENDED";
 /** Why a refresh was refused. */
 export type RefreshTokenReason = "REFRESH_TOKEN_MISSING" | "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED";
-export type UnauthenticatedReason = AccessTokenReason | RefreshTokenReason | "INVALID_CREDENTIALS";
+export type UnauthenticatedReason = AccessTokenReason | RefreshTokenReason | "INVALID_CREDENTIALS" | "LINK_INVALID";
 
 const REASON_MESSAGES: Record<UnauthenticatedReason, string> = {
   TOKEN_MISSING: "An access token is required",
@@ -31,6 +31,7 @@ const REASON_MESSAGES: Record<UnauthenticatedReason, string> = {
   REFRESH_TOKEN_MISSING: "A refresh token is required",
   REFRESH_TOKEN_INVALID: "The refresh token is not valid",
   REFRESH_TOKEN_REUSED: "The refresh token was already used; the session has ended",
+  LINK_INVALID: "This link is not valid: it was used, replaced by a newer one, or has expired",
 };
 
 /** A refusal raised on purpose: its code, message and listed extensions reach the client. */

@@ -116,6 +116,7 @@ export const schemaDepsOf = (services: Services): KeywaySchemaDeps => ({
   events: services.events,
   cookie: services.cookie,
   admin: services.admin,
+  accounts: services.accounts,
 });
 
 export async function applyMigrations(database: Database, logger: Logger): Promise<void> {

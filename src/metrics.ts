@@ -16,6 +16,11 @@ export interface MetricsSources {
   /** 1 up, 0 down, absent when Redis is not configured. */
   redisUp?: () => number;
   revokedSessions: () => number;
+  /** The mail worker's outcomes, and how many mails wait in the outbox (read from the database at each scrape). */
+  mail?: {
+    subscribe(listener: (kind: string, outcome: "sent" | "retried" | "failed") => void): () => void;
+    queued(): Promise<number>;
+  };
   /** Labels on every series, e.g. the worker's id under WORKERS. */
   defaultLabels?: Record<string, string>;
 }
@@ -44,6 +49,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
     },
   });
   if (sources.events) countAuthEvents(sources.events, registry);
+  if (sources.mail) countMail(sources.mail, registry);
   return {
     registry,
     httpRequests: new Counter({
@@ -97,8 +103,10 @@ function countAuthEvents(events: AuthEvents, registry: Registry): void {
     "admin API calls (users, grantRole, revokeRole, disableUser) by outcome (success, forbidden, bad_user_input, …)",
     ["call", "outcome"],
   );
+  const resetLinks = counter("keyway_reset_links_issued_total", "password reset links printed by operators (CLI)", []);
   events.subscribe((event) => {
     if (event.type === "users.listed") return; // counted among the admin calls
+    if (event.type === "reset_link.issued") return resetLinks.inc();
     if (event.type === "role.changed") {
       if (event.changed) roleChanges.inc({ change: event.change });
     } else if (event.type === "user.disabled") {
@@ -109,5 +117,39 @@ function countAuthEvents(events: AuthEvents, registry: Registry): void {
     else if (event.call === "login") logins.inc({ outcome: event.outcome });
     else if (event.call === "refreshToken") refreshes.inc({ outcome: event.outcome });
     else calls.inc({ call: event.call, outcome: event.outcome });
+  });
+}
+
+function countMail(mail: NonNullable<MetricsSources["mail"]>, registry: Registry): void {
+  const outcomes = {
+    sent: new Counter({
+      name: "keyway_mails_sent_total",
+      help: "mails the SMTP server (or the development outbox) accepted, by kind",
+      labelNames: ["kind"],
+      registers: [registry],
+    }),
+    retried: new Counter({
+      name: "keyway_mails_retried_total",
+      help: "mail deliveries that failed and were put back for a retry, by kind",
+      labelNames: ["kind"],
+      registers: [registry],
+    }),
+    failed: new Counter({
+      name: "keyway_mails_failed_total",
+      help: "mails given up on (their link ended or expired, or delivery kept failing past their lifetime), by kind",
+      labelNames: ["kind"],
+      registers: [registry],
+    }),
+  };
+  mail.subscribe((kind, outcome) => outcomes[outcome].inc({ kind }));
+  new Gauge({
+    name: "keyway_mails_queued",
+    help: "mails (and reset requests) in the outbox not yet sent or given up, on every instance together",
+    registers: [registry],
+    async collect() {
+      // A database that does not answer leaves the last value rather than failing the scrape.
+      const queued = await mail.queued().catch(() => null);
+      if (queued !== null) this.set(queued);
+    },
   });
 }

@@ -60,6 +60,7 @@ export async function createServer(deps: ServerDeps): Promise<KeywayServer> {
     redisUp: redis ? () => (redis.state() === "up" ? 1 : 0) : undefined,
     revokedSessions: () => revocations.size,
     events: deps.services.events,
+    mail: deps.services.mail,
     // Each worker keeps its own counts; the label tells a scraper which one answered.
     defaultLabels: cluster.isWorker ? { worker: String(cluster.worker?.id) } : undefined,
   });

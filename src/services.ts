@@ -2,6 +2,7 @@
 // services, shared state between instances, background work. The composition
 // root (keyway.ts) builds it for the server, the tests and the CLI alike.
 import cluster from "node:cluster";
+import { AccountService } from "./account/account.service";
 import { UserAdminService } from "./admin/user-admin.service";
 import { createAuthEvents, writeAuditLog, type AuthEvents } from "./auth/auth-events";
 import { AuthService, USER_CACHE_TTL_MS } from "./auth/auth.service";
@@ -14,6 +15,8 @@ import type { Config } from "./config";
 import type { Stores } from "./db/stores";
 import type { RefreshCookieOptions } from "./http/cookies";
 import type { Logger } from "./logger";
+import { startMailWorker, type MailOutcome, type MailWorker } from "./mail/mail-worker";
+import { createMailTransport } from "./mail/transport";
 import { startHousekeeping } from "./session/housekeeping";
 import { createRevocationList, type RevocationList } from "./session/revocation-list";
 import { SessionService } from "./session/session.service";
@@ -37,6 +40,14 @@ export interface Services {
   roles: RoleService;
   /** What admins do to accounts (list, roles, disable), for the admin API and the CLI alike. */
   admin: UserAdminService;
+  /** Password reset and change, email verification and change. */
+  accounts: AccountService;
+  /** Sends the outbox; `onOutcome` listeners (metrics) hear of each attempt. */
+  mail: MailWorker & {
+    subscribe(listener: (kind: string, outcome: MailOutcome) => void): () => void;
+    /** Mails in the outbox not yet sent or given up. */
+    queued(): Promise<number>;
+  };
   /** argon2 behind the bounded line; the CLI hashes through it too. */
   passwords: PasswordHasher;
   sessions: SessionService;
@@ -91,19 +102,21 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     ttlSeconds: config.accessTokenTtl,
   };
   const passwords = await createPasswordHasher({ workers: config.workers });
+  const limits = createAuthRateLimits({
+    loginAttempts: config.loginAttemptsLimit,
+    authCallsPerIp: config.authIpLimit,
+    mailsPerAddress: config.mail.addressLimit,
+    redis: redis
+      ? { client: redis.client, keyPrefix: `${config.redisKeyPrefix}rl:`, available: () => redis.state() === "up" }
+      : undefined,
+    // Workers of one instance count together in the cluster primary (cluster.ts starts it).
+    local: cluster.isWorker ? "cluster" : "memory",
+  });
   const auth = new AuthService({
     users: stores.users,
     sessions,
     passwords,
-    limits: createAuthRateLimits({
-      loginAttempts: config.loginAttemptsLimit,
-      authCallsPerIp: config.authIpLimit,
-      redis: redis
-        ? { client: redis.client, keyPrefix: `${config.redisKeyPrefix}rl:`, available: () => redis.state() === "up" }
-        : undefined,
-      // Workers of one instance count together in the cluster primary (cluster.ts starts it).
-      local: cluster.isWorker ? "cluster" : "memory",
-    }),
+    limits,
     accessTokens,
     authz: config.authz,
     allowSignup: config.allowSignup,
@@ -117,6 +130,38 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     onUserChanged: (userId) => auth.userChanged(userId),
   });
   const admin = new UserAdminService({ users: stores.users, auth, roles, events });
+  const mailListeners = new Set<(kind: string, outcome: MailOutcome) => void>();
+  const mailWorker = startMailWorker({
+    store: stores.accounts,
+    transport: createMailTransport({
+      smtpUrl: config.mail.smtpUrl,
+      from: config.mail.from,
+      dataDir: config.dataDir,
+      logger,
+    }),
+    appUrl: config.mail.appUrl,
+    linkTtl: {
+      PASSWORD_RESET: config.mail.passwordResetTtl,
+      EMAIL_VERIFICATION: config.mail.emailVerificationTtl,
+      EMAIL_CHANGE: config.mail.emailVerificationTtl,
+    },
+    pollIntervalMs: config.mail.pollInterval * 1000,
+    retryBaseMs: config.mail.retryBase * 1000,
+    logger,
+    now,
+    onOutcome: (kind, outcome) => mailListeners.forEach((listener) => listener(kind, outcome)),
+  });
+  const accounts = new AccountService({
+    store: stores.accounts,
+    users: stores.users,
+    auth,
+    sessions,
+    passwords,
+    limits,
+    mail: config.mail,
+    mailQueued: () => mailWorker.wake(),
+    now,
+  });
   const restored = await sessions.loadRecentlyEnded(config.accessTokenTtl);
   if (restored.count > 0)
     logger.info({ restored: restored.count }, "restored recently ended sessions into the revocation list");
@@ -164,6 +209,15 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     auth,
     roles,
     admin,
+    accounts,
+    mail: {
+      ...mailWorker,
+      queued: () => stores.accounts.countQueued(),
+      subscribe(listener) {
+        mailListeners.add(listener);
+        return () => mailListeners.delete(listener);
+      },
+    },
     passwords,
     events,
     sessions,
@@ -176,6 +230,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     changes: feed,
     async close() {
       clearInterval(keyReload);
+      await mailWorker.stop();
       await housekeeping.stop();
       await feed.stop();
       await redis?.close();

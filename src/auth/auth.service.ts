@@ -124,6 +124,13 @@ export class AuthService {
     return this.authenticate(user, outcome);
   }
 
+  /** A new session for a user who just proved who they are some other way (a password reset's link). */
+  async signIn(userId: string, request: AuthRequest): Promise<Authenticated> {
+    const user = await this.findActiveUser(userId);
+    if (!user) throw unauthenticated("INVALID_CREDENTIALS");
+    return this.authenticate(user, await this.options.sessions.startSession(user.id, request, PASSWORD_LOGIN));
+  }
+
   /** Ends the refresh token's session, or failing that the access token's; false if neither was live. */
   async logout(refreshToken: string | null, accessSessionId: string | null): Promise<boolean> {
     const session = refreshToken ? await this.options.sessions.findSessionByRefreshToken(refreshToken) : null;
@@ -223,7 +230,7 @@ export class AuthService {
 const activeOrNull = (user: UserRecord | null): UserRecord | null => (user && !user.disabledAt ? user : null);
 
 /** Saturated hashing answers RATE_LIMITED at once (README: "Overload"); `refund` undoes what was counted for the call. */
-async function overloadRefused<T>(work: Promise<T>, refund?: () => Promise<void>): Promise<T> {
+export async function overloadRefused<T>(work: Promise<T>, refund?: () => Promise<void>): Promise<T> {
   try {
     return await work;
   } catch (error) {
@@ -233,7 +240,7 @@ async function overloadRefused<T>(work: Promise<T>, refund?: () => Promise<void>
   }
 }
 
-function enforce(limit: LimitResult): void {
+export function enforce(limit: LimitResult): void {
   if (!limit.ok) throw rateLimited(limit.retryAfterSeconds);
 }
 

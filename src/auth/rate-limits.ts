@@ -30,11 +30,15 @@ export interface AuthRateLimits {
   clearLoginFailures(email: string, ip: string | null): Promise<void>;
   /** Gives back an attempt refused before its password was checked (hashing was saturated). */
   refundLoginAttempt(email: string, ip: string | null): Promise<void>;
+  /** Counts one mail of `purpose` (reset, verification, …) to this address, from whichever client. */
+  consumeMailToAddress(purpose: string, email: string): Promise<LimitResult>;
 }
 
 export interface AuthRateLimitsOptions {
   loginAttempts: RateLimit;
   authCallsPerIp: RateLimit;
+  /** Mails of one purpose to one address; unset: unlimited. */
+  mailsPerAddress?: RateLimit;
   /** Counts shared by every instance; while Redis fails, counts fall back to `local`. */
   redis?: SharedLimitStore;
   /** "cluster" in a worker process: count in the cluster primary (see startClusterLimits). Default "memory". */
@@ -92,6 +96,7 @@ export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLi
   const perIp = limiter("auth-ip", options.authCallsPerIp);
   const loginFailures = limiter("login-fail", options.loginAttempts);
   const loginKey = (email: string, ip: string | null) => `${email}|${clientLimitKey(ip)}`;
+  const mails = options.mailsPerAddress ? limiter("mail-to", options.mailsPerAddress) : null;
   return {
     consumeAuthCall: (ip) => consume(perIp, clientLimitKey(ip)),
     consumeLoginAttempt: (email, ip) => consume(loginFailures, loginKey(email, ip)),
@@ -101,6 +106,7 @@ export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLi
     async refundLoginAttempt(email, ip) {
       await loginFailures.reward(loginKey(email, ip), 1);
     },
+    consumeMailToAddress: async (purpose, email) => (mails ? consume(mails, `${purpose}|${email}`) : { ok: true }),
   };
 }
 

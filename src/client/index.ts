@@ -1,6 +1,7 @@
 // keyway/client: what applications import to talk to keyway. Everything exported here is API.
 export {
   KeywayClient,
+  linkToken,
   type KeywayClientOptions,
   type KeywayState,
   type KeywayUser,

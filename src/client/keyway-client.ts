@@ -8,10 +8,16 @@
 // token and, outside the grace window, end the session as theft.
 import { KeywayError, errorsOf, type GraphQLResult } from "./errors";
 import {
+  ChangeEmailDocument,
+  ChangePasswordDocument,
   LoginDocument,
   LogoutDocument,
   RefreshDocument,
+  RequestEmailVerificationDocument,
+  RequestPasswordResetDocument,
+  ResetPasswordDocument,
   SignUpDocument,
+  VerifyEmailDocument,
   type AuthFieldsFragment,
   type TypedDocumentString,
 } from "./operations";
@@ -90,6 +96,44 @@ export class KeywayClient {
       await this.call(LoginDocument, { input: { email, password } }, { refresh: "request" }),
       "login",
     );
+  }
+
+  /** Asks for a reset link to be mailed; resolves alike whether or not the address has an account. */
+  async requestPasswordReset(email: string): Promise<void> {
+    dataOf(await this.anonymous(RequestPasswordResetDocument, { email }));
+  }
+
+  /**
+   * Sets a new password with the token of a reset link (linkToken() reads it from the
+   * page's address) and signs in; every other session of the account has ended.
+   */
+  async resetPassword(token: string, newPassword: string): Promise<KeywayUser> {
+    return this.authenticate(
+      await this.call(ResetPasswordDocument, { token, newPassword }, { refresh: "request" }),
+      "resetPassword",
+    );
+  }
+
+  /** Changes the signed-in user's password; their other sessions end, this one stays. */
+  async changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    dataOf(await this.request(ChangePasswordDocument, { currentPassword, newPassword }));
+  }
+
+  /** Mails the signed-in user a link that verifies their address. */
+  async requestEmailVerification(): Promise<void> {
+    dataOf(await this.request(RequestEmailVerificationDocument, {}));
+  }
+
+  /** Uses a verification (or email change) link's token; needs no session, as the link may open anywhere. */
+  async verifyEmail(token: string): Promise<void> {
+    dataOf(await this.anonymous(VerifyEmailDocument, { token }));
+    // The signed-in user, if any, may be the one whose address this verified.
+    if (this.state.user) await this.refresh().catch(() => undefined);
+  }
+
+  /** Mails a link to the new address; the address changes once it is opened (verifyEmail). */
+  async changeEmail(newEmail: string, currentPassword: string): Promise<void> {
+    dataOf(await this.request(ChangeEmailDocument, { newEmail, currentPassword }));
   }
 
   /** On start-up with nothing in memory: the refresh token, if any, silently signs the user back in. */
@@ -212,6 +256,15 @@ export class KeywayClient {
     return (await response.json()) as GraphQLResult<TResult>;
   }
 
+  /** A request that carries no credentials at all: no access token, no refresh cookie. */
+  private async anonymous<TResult, TVariables>(
+    document: TypedDocumentString<TResult, TVariables>,
+    variables: TVariables,
+  ): Promise<GraphQLResult<TResult>> {
+    const response = await this.send(this.options.url, { ...jsonPost(document, variables), credentials: "omit" });
+    return (await response.json()) as GraphQLResult<TResult>;
+  }
+
   private withAuthorization(init: RequestInit, token: string | null): RequestInit {
     const headers = new Headers(init.headers);
     if (token) headers.set("authorization", `Bearer ${token}`);
@@ -240,6 +293,24 @@ export class KeywayClient {
     this.state = state;
     for (const listener of this.listeners) listener(state);
   }
+}
+
+/**
+ * The token of a keyway link (password reset, email verification) from a page's
+ * address: links carry it in the fragment, `#token=…`, which browsers never send
+ * to a server. Null when there is none.
+ */
+export function linkToken(
+  href: string = (globalThis as { location?: { href?: string } }).location?.href ?? "",
+): string | null {
+  const fragment = href.includes("#") ? href.slice(href.indexOf("#") + 1) : "";
+  return new URLSearchParams(fragment).get("token");
+}
+
+/** The data of a result that must have some; its errors as a KeywayError otherwise. */
+function dataOf<T>(result: GraphQLResult<T>): T {
+  if (!result.data || errorsOf(result).length > 0) throw KeywayError.from(result);
+  return result.data;
 }
 
 function jsonPost(document: { toString(): string }, variables: unknown): RequestInit {

@@ -1,4 +1,6 @@
 // Every table behind its store, over one Prisma client: what the services are given.
+import { createPrismaAccountStore } from "../account/account.prisma-store";
+import type { AccountStore } from "../account/account.store";
 import type { PrismaClient } from "../generated/prisma/client";
 import { createPrismaSessionStore } from "../session/session.prisma-store";
 import type { SessionStore } from "../session/session.store";
@@ -11,6 +13,8 @@ export interface Stores {
   users: UserStore;
   sessions: SessionStore;
   signingKeys: SigningKeyStore;
+  /** Links mailed to users, and the outbox. */
+  accounts: AccountStore;
 }
 
 export function createPrismaStores(prisma: PrismaClient): Stores {
@@ -18,5 +22,6 @@ export function createPrismaStores(prisma: PrismaClient): Stores {
     users: createPrismaUserStore(prisma),
     sessions: createPrismaSessionStore(prisma),
     signingKeys: createPrismaSigningKeyStore(prisma),
+    accounts: createPrismaAccountStore(prisma),
   };
 }

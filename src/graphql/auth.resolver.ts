@@ -99,45 +99,63 @@ export class AuthResolver {
     return true;
   }
 
-  /** Reports the call's outcome as a security event (audit log, metrics) and passes its result or error on. */
-  private async observe<T>(context: GraphQLContext, call: AuthCall, work: Promise<T>): Promise<T> {
-    const base = {
-      type: "auth.call" as const,
-      call,
-      ip: context.client.ip,
-      userId: context.caller?.sub,
-      sessionId: context.caller?.sid,
-    };
-    try {
-      const result = await work;
-      const issued = result as Partial<Authenticated>;
-      this.deps.events.emit({
-        ...base,
-        outcome: "success",
-        ...(issued?.session ? { userId: issued.session.userId, sessionId: issued.session.id } : {}),
-      });
-      return result;
-    } catch (error) {
-      this.deps.events.emit({ ...base, outcome: outcomeOf(error) });
-      throw error;
-    }
+  private observe<T>(context: GraphQLContext, call: AuthCall, work: Promise<T>): Promise<T> {
+    return observeCall(this.deps.events, context, call, work);
   }
 
   private deliver(context: GraphQLContext, authenticated: Authenticated): AuthPayload {
-    sendRefreshToken(
-      context.reply,
-      this.deps.cookie,
-      context.refreshTransport,
-      authenticated.refreshToken,
-      authenticated.refreshMaxAge,
-    );
-    return {
-      accessToken: authenticated.accessToken,
-      tokenType: "Bearer",
-      expiresIn: authenticated.expiresIn,
-      user: authenticated.user,
-    };
+    return deliverSession(this.deps.cookie, context, authenticated);
   }
+}
+
+/** Reports the call's outcome as a security event (audit log, metrics) and passes its result or error on. */
+export async function observeCall<T>(
+  events: AuthEvents,
+  context: GraphQLContext,
+  call: AuthCall,
+  work: Promise<T>,
+): Promise<T> {
+  const base = {
+    type: "auth.call" as const,
+    call,
+    ip: context.client.ip,
+    userId: context.caller?.sub,
+    sessionId: context.caller?.sid,
+  };
+  try {
+    const result = await work;
+    const issued = result as Partial<Authenticated>;
+    events.emit({
+      ...base,
+      outcome: "success",
+      ...(issued?.session ? { userId: issued.session.userId, sessionId: issued.session.id } : {}),
+    });
+    return result;
+  } catch (error) {
+    events.emit({ ...base, outcome: outcomeOf(error) });
+    throw error;
+  }
+}
+
+/** The payload of a new or rotated session, its refresh token sent the way the client sends it back. */
+export function deliverSession(
+  cookie: RefreshCookieOptions,
+  context: GraphQLContext,
+  authenticated: Authenticated,
+): AuthPayload {
+  sendRefreshToken(
+    context.reply,
+    cookie,
+    context.refreshTransport,
+    authenticated.refreshToken,
+    authenticated.refreshMaxAge,
+  );
+  return {
+    accessToken: authenticated.accessToken,
+    tokenType: "Bearer",
+    expiresIn: authenticated.expiresIn,
+    user: authenticated.user,
+  };
 }
 
 const isRefreshRefusal = (error: unknown): boolean => {

@@ -5,6 +5,7 @@ import { buildSchema, type MiddlewareFn } from "type-graphql";
 import type { UserAdminService } from "../admin/user-admin.service";
 import { isDatabaseUnavailable } from "../db/unavailable";
 import { serviceUnavailable } from "../errors";
+import { AccountResolver, type AccountResolverDeps } from "./account.resolver";
 import { AdminCallObserver, AdminResolver } from "./admin.resolver";
 import { authChecker } from "./auth-checker";
 import { AuthResolver, type AuthResolverDeps } from "./auth.resolver";
@@ -12,7 +13,7 @@ import { KEYWAY_DIRECTIVES } from "./directives";
 import { UserResolver } from "./user.resolver";
 
 /** What keyway's resolvers are built with. */
-export interface KeywaySchemaDeps extends AuthResolverDeps {
+export interface KeywaySchemaDeps extends AuthResolverDeps, AccountResolverDeps {
   admin: UserAdminService;
 }
 
@@ -34,13 +35,14 @@ export function buildKeywaySchema(deps?: KeywaySchemaDeps): Promise<GraphQLSchem
   const resolvers = deps
     ? new Map<unknown, unknown>([
         [AuthResolver, new AuthResolver(deps)],
+        [AccountResolver, new AccountResolver(deps)],
         [UserResolver, new UserResolver()],
         [AdminResolver, new AdminResolver(deps.admin)],
         [AdminCallObserver, new AdminCallObserver(deps.events)],
       ])
     : null;
   return buildSchema({
-    resolvers: [AuthResolver, UserResolver, AdminResolver],
+    resolvers: [AuthResolver, AccountResolver, UserResolver, AdminResolver],
     // Given directives replace graphql-js's defaults, so @include, @skip, @deprecated and @specifiedBy go along.
     directives: [...specifiedDirectives, ...KEYWAY_DIRECTIVES],
     ...(resolvers ? { container: { get: (resolverClass: unknown) => resolvers.get(resolverClass) } } : {}),

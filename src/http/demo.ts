@@ -6,6 +6,9 @@ import type { FastifyInstance } from "fastify";
 
 const FILES = {
   "/demo": { file: "index.html", type: "text/html; charset=utf-8" },
+  // Where the links in keyway's mails lead with the default APP_URL (src/mail/templates.ts LINK_PAGES).
+  "/demo/reset-password": { file: "index.html", type: "text/html; charset=utf-8" },
+  "/demo/verify-email": { file: "index.html", type: "text/html; charset=utf-8" },
   "/demo/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
   "/demo/app.css": { file: "app.css", type: "text/css; charset=utf-8" },
 } as const;

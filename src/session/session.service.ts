@@ -143,9 +143,17 @@ export class SessionService {
 
   async endUserSessions(userId: string, reason: SessionEndReason): Promise<number> {
     const ids = await this.options.store.endAllOfUser(userId, reason, new Date(this.options.now()));
+    this.ended(ids, reason);
+    return ids.length;
+  }
+
+  /**
+   * Revokes sessions another store call ended (in a transaction of its own, such as
+   * a password reset's) and tells the listeners, as endSession does for its own.
+   */
+  ended(ids: string[], reason: SessionEndReason): void {
     for (const id of ids) this.options.revocations.add(id);
     if (ids.length > 0) this.options.onEnded?.(ids, reason);
-    return ids.length;
   }
 
   listLiveSessions(userId: string): Promise<SessionRecord[]> {

@@ -3,7 +3,14 @@
 import type { UserRecord } from "../users/user.store";
 
 /** Why a session ended (the database enum SessionEndReason). */
-export type SessionEndReason = "LOGOUT" | "LOGOUT_ALL" | "REVOKED" | "REFRESH_TOKEN_REUSED" | "USER_DISABLED";
+export type SessionEndReason =
+  | "LOGOUT"
+  | "LOGOUT_ALL"
+  | "REVOKED"
+  | "REFRESH_TOKEN_REUSED"
+  | "USER_DISABLED"
+  | "PASSWORD_RESET"
+  | "PASSWORD_CHANGED";
 
 export interface SessionRecord {
   id: string;

@@ -81,8 +81,9 @@ describe("refusing to start", () => {
     const run = runKeyway({ ACCESS_TOKEN_TTL: "15x", PORT: "99999", NODE_ENV: "production" });
     expect(await run.exited).toBe(2);
     const lines = run.output().stderr.trim().split("\n");
-    expect(lines).toHaveLength(3);
+    expect(lines).toHaveLength(4);
     expect(lines.join("\n")).toMatch(/ACCESS_TOKEN_TTL="15x"/);
+    expect(lines.join("\n")).toMatch(/SMTP_URL is required when NODE_ENV=production/);
     expect(lines.join("\n")).toMatch(/PORT="99999"/);
     expect(lines.join("\n")).toMatch(/JWT_PRIVATE_KEY/);
     expect(run.output().stdout).not.toContain("listening");
@@ -134,6 +135,8 @@ describe("warning about production settings that undo a protection", () => {
       ...databaseEnv(database),
       NODE_ENV: "production",
       JWT_PRIVATE_KEY: pem,
+      // Nothing is mailed in this test; production only needs to know where mail would go.
+      SMTP_URL: "smtp://127.0.0.1:9",
       COOKIE_SECURE: "false",
       TRUST_PROXY: "true",
       CORS_ORIGINS: "http://app.example.com",

@@ -40,7 +40,12 @@ async function expectContractCookie(
 
 describe.each([
   ["development", "refresh_token", false, () => ({ NODE_ENV: "development" })],
-  ["production", "__Host-refresh_token", true, () => ({ NODE_ENV: "production", JWT_PRIVATE_KEY: throwawayKey() })],
+  [
+    "production",
+    "__Host-refresh_token",
+    true,
+    () => ({ NODE_ENV: "production", SMTP_URL: "smtp://127.0.0.1:9", JWT_PRIVATE_KEY: throwawayKey() }),
+  ],
 ])("the refresh cookie in %s", (_mode, name, secure, env) => {
   const clock = new TestClock();
   let server: TestServer;

@@ -188,7 +188,9 @@ describe("in production", () => {
     const JWT_PRIVATE_KEY = generateKeyPairSync("ec", { namedCurve: "P-256" })
       .privateKey.export({ type: "pkcs8", format: "pem" })
       .toString();
-    server = await startTestServer({ env: { NODE_ENV: "production", JWT_PRIVATE_KEY } });
+    server = await startTestServer({
+      env: { NODE_ENV: "production", SMTP_URL: "smtp://127.0.0.1:9", JWT_PRIVATE_KEY },
+    });
   });
   afterAll(() => server?.stop());
 

@@ -5,6 +5,9 @@ import path from "node:path";
 import { DEFAULT_AUTHZ_MODEL, scopesFor } from "../../src/authz/model";
 import { ConfigError, loadConfig } from "../../src/config";
 
+/** Production needs to know where mail goes; these tests send none. */
+const SMTP_URL = "smtp://127.0.0.1:9";
+
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
     loadConfig(env, "/srv/keyway");
@@ -73,12 +76,38 @@ describe("loadConfig", () => {
     for (const problem of problems) expect(problem).not.toContain("\n");
   });
 
+  it("reads the mail settings, and refuses production without SMTP_URL", () => {
+    expect(loadConfig({}, "/srv/keyway").mail).toEqual({
+      smtpUrl: undefined,
+      from: "keyway <no-reply@localhost>",
+      appUrl: "http://127.0.0.1:4000/demo",
+      passwordResetTtl: 3600,
+      emailVerificationTtl: 86400,
+      addressLimit: { points: 5, durationSeconds: 3600 },
+      pollInterval: 5,
+      retryBase: 5,
+    });
+    expect(loadConfig({ PORT: "4100", APP_URL: "https://app.example.com/account/" }).mail.appUrl).toBe(
+      "https://app.example.com/account",
+    );
+    expect(loadConfig({ PORT: "4100" }).mail.appUrl).toBe("http://127.0.0.1:4100/demo");
+    expect(problemsOf({ NODE_ENV: "production" }).join("\n")).toMatch(/SMTP_URL is required when NODE_ENV=production/);
+    expect(problemsOf({ SMTP_URL: "http://mail.example.com" })).toEqual([
+      "SMTP_URL must start with smtp:// or smtps:// and name a host",
+    ]);
+    // The URL's password never reaches the message.
+    expect(problemsOf({ SMTP_URL: "imap://user:s3cret@mail.example.com" }).join()).not.toContain("s3cret");
+    expect(problemsOf({ APP_URL: "https://app.example.com/#/account" }).join()).toMatch(/APP_URL=.* is not valid/);
+    expect(problemsOf({ APP_URL: "javascript:alert(1)" }).join()).toMatch(/APP_URL=.* is not valid/);
+    expect(problemsOf({ PASSWORD_RESET_TTL: "0" }).join()).toMatch(/PASSWORD_RESET_TTL/);
+  });
+
   it("refuses to run in production without a signing key and makes cookies secure there", () => {
     expect(problemsOf({ NODE_ENV: "production" }).join()).toMatch(/JWT_PRIVATE_KEY/);
     const pem = generateKeyPairSync("ec", { namedCurve: "P-256" })
       .privateKey.export({ format: "pem", type: "pkcs8" })
       .toString();
-    const config = loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem });
+    const config = loadConfig({ NODE_ENV: "production", SMTP_URL, JWT_PRIVATE_KEY: pem });
     expect(config.cookie).toEqual({ secure: true, name: "__Host-refresh_token" });
   });
 
@@ -160,7 +189,7 @@ describe("loadConfig", () => {
       TRUST_PROXY: "true",
       CORS_ORIGINS: "https://app.example.com,http://app.example.com",
     };
-    const warnings = loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, ...risky }).warnings;
+    const warnings = loadConfig({ NODE_ENV: "production", SMTP_URL, JWT_PRIVATE_KEY: pem, ...risky }).warnings;
     expect(warnings).toHaveLength(3);
     expect(warnings[0]).toMatch(/^COOKIE_SECURE=false in production/);
     expect(warnings[1]).toMatch(/^TRUST_PROXY=true in production/);
@@ -168,16 +197,18 @@ describe("loadConfig", () => {
     expect(
       loadConfig({
         NODE_ENV: "production",
+        SMTP_URL,
         JWT_PRIVATE_KEY: pem,
         TRUST_PROXY: "10.0.0.0/8",
         CORS_ORIGINS: "https://app.example.com",
       }).warnings,
     ).toEqual([]);
-    expect(loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "1" }).warnings).toEqual([
+    expect(loadConfig({ NODE_ENV: "production", SMTP_URL, JWT_PRIVATE_KEY: pem, TRUST_PROXY: "1" }).warnings).toEqual([
       expect.stringMatching(/^TRUST_PROXY=1 \(a hop count\) in production/),
     ]);
     expect(
-      loadConfig({ NODE_ENV: "production", JWT_PRIVATE_KEY: pem, TRUST_PROXY: "10.0.0.0/8,0.0.0.0/0" }).warnings,
+      loadConfig({ NODE_ENV: "production", SMTP_URL, JWT_PRIVATE_KEY: pem, TRUST_PROXY: "10.0.0.0/8,0.0.0.0/0" })
+        .warnings,
     ).toEqual([expect.stringMatching(/^TRUST_PROXY=…\/0 in production/)]);
     expect(loadConfig(risky).warnings).toEqual([]);
   });

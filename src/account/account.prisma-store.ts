@@ -1,0 +1,199 @@
+import type { Prisma, PrismaClient } from "../generated/prisma/client";
+import { isUniqueViolation } from "../db/errors";
+import {
+  RESET_REQUEST,
+  type AccountStore,
+  type ClaimedMail,
+  type LinkKind,
+  type NewLink,
+  type QueuedMail,
+} from "./account.store";
+
+type Tx = Prisma.TransactionClient;
+
+/** An open link: not used or ended, and not expired at `now`. */
+const openAt = (now: Date) => ({ endedAt: null, expiresAt: { gt: now } });
+
+export function createPrismaAccountStore(prisma: PrismaClient): AccountStore {
+  /** Ends the user's open links of these kinds: a newer link, or a change that makes them moot. */
+  const endLinks = (tx: Tx, userId: string, kinds: LinkKind[], now: Date) =>
+    tx.accountLink.updateMany({ where: { userId, kind: { in: kinds }, endedAt: null }, data: { endedAt: now } });
+
+  const queue = (tx: Tx, mails: QueuedMail[], linkId?: string) =>
+    tx.mail.createMany({
+      data: mails.map((mail) => ({ ...mail, linkId: linkId ?? null })),
+    });
+
+  const openLinkIn = async (tx: Tx, link: NewLink, mail: QueuedMail | null, notices: QueuedMail[]) => {
+    await endLinks(tx, link.userId, [link.kind], link.now);
+    const { id } = await tx.accountLink.create({
+      data: { userId: link.userId, kind: link.kind, email: link.email, createdAt: link.now, expiresAt: link.expiresAt },
+      select: { id: true },
+    });
+    if (mail) await queue(tx, [mail], id);
+    if (notices.length > 0) await queue(tx, notices);
+    return id;
+  };
+
+  /** The open link with this token's hash, locked until the transaction ends, with its active owner. */
+  const takeLink = async (tx: Tx, tokenHash: string, kinds: LinkKind[], now: Date) => {
+    const [row] = await tx.$queryRaw<Array<{ id: string; userId: string; kind: LinkKind; email: string }>>`
+      SELECT l."id", l."userId", l."kind"::text AS "kind", l."email"
+      FROM "AccountLink" l JOIN "User" u ON u."id" = l."userId"
+      WHERE l."tokenHash" = ${tokenHash} AND l."endedAt" IS NULL AND l."expiresAt" > ${now}
+        AND u."disabledAt" IS NULL
+      FOR UPDATE OF l, u`;
+    return row && kinds.includes(row.kind) ? row : null;
+  };
+
+  return {
+    async queueResetRequest(email, now, discardAfter) {
+      await prisma.mail.create({
+        data: { kind: RESET_REQUEST, recipient: email, createdAt: now, nextAttemptAt: now, discardAfter },
+        select: { id: true },
+      });
+    },
+
+    openLink: (link, mail, notices = []) => prisma.$transaction((tx) => openLinkIn(tx, link, mail, notices)),
+
+    resolveResetRequest: (requestId, claimId, email, now, expiresAt) =>
+      prisma.$transaction(async (tx) => {
+        const { count } = await tx.mail.deleteMany({ where: { id: requestId, claimId, sentAt: null } });
+        if (count === 0) return false;
+        const user = await tx.user.findUnique({ where: { email }, select: { id: true, disabledAt: true } });
+        if (!user || user.disabledAt) return false;
+        const link = { userId: user.id, kind: "PASSWORD_RESET" as const, email, now, expiresAt };
+        await openLinkIn(tx, link, { kind: "password-reset", recipient: email, discardAfter: expiresAt }, []);
+        return true;
+      }),
+
+    findOpenLink: (linkId, now) =>
+      prisma.accountLink.findFirst({
+        where: { id: linkId, ...openAt(now) },
+        select: { kind: true, email: true, expiresAt: true },
+      }),
+
+    async mintLink(linkId, tokenHash, now) {
+      const { count } = await prisma.accountLink.updateMany({
+        where: { id: linkId, ...openAt(now) },
+        data: { tokenHash },
+      });
+      return count === 1;
+    },
+
+    resetPassword: (tokenHash, passwordHash, now, notice) =>
+      prisma.$transaction(async (tx) => {
+        const link = await takeLink(tx, tokenHash, ["PASSWORD_RESET"], now);
+        if (!link) return null;
+        await tx.accountLink.update({ where: { id: link.id }, data: { endedAt: now } });
+        const user = await tx.user.findUniqueOrThrow({ where: { id: link.userId }, select: { email: true } });
+        // The link went to this address (it may have changed since): using it proves the address.
+        const verified = user.email === link.email ? { emailVerifiedAt: now } : {};
+        await tx.user.update({ where: { id: link.userId }, data: { passwordHash, ...verified }, select: { id: true } });
+        await endLinks(tx, link.userId, ["PASSWORD_RESET"], now);
+        const ended = await tx.session.updateManyAndReturn({
+          where: { userId: link.userId, endedAt: null },
+          data: { endedAt: now, endReason: "PASSWORD_RESET" },
+          select: { id: true },
+        });
+        await queue(tx, [{ ...notice, recipient: user.email }]);
+        return { userId: link.userId, endedSessionIds: ended.map((session) => session.id) };
+      }),
+
+    changePassword: ({ userId, expectedHash, passwordHash, keepSessionId, now, notice }) =>
+      prisma.$transaction(async (tx) => {
+        const { count } = await tx.user.updateMany({
+          where: { id: userId, passwordHash: expectedHash, disabledAt: null },
+          data: { passwordHash },
+        });
+        if (count === 0) return null;
+        await endLinks(tx, userId, ["PASSWORD_RESET"], now);
+        const ended = await tx.session.updateManyAndReturn({
+          where: { userId, endedAt: null, id: { not: keepSessionId } },
+          data: { endedAt: now, endReason: "PASSWORD_CHANGED" },
+          select: { id: true },
+        });
+        await queue(tx, [notice]);
+        return ended.map((session) => session.id);
+      }),
+
+    async verifyEmail(tokenHash, now) {
+      try {
+        return await prisma.$transaction(async (tx) => {
+          const link = await takeLink(tx, tokenHash, ["EMAIL_VERIFICATION", "EMAIL_CHANGE"], now);
+          if (!link) return { ok: false, reason: "LINK_INVALID" } as const;
+          const kind = link.kind as "EMAIL_VERIFICATION" | "EMAIL_CHANGE";
+          if (kind === "EMAIL_VERIFICATION") {
+            // A verification link proves the address it went to, only while it is still the user's.
+            const { count } = await tx.user.updateMany({
+              where: { id: link.userId, email: link.email },
+              data: { emailVerifiedAt: now },
+            });
+            if (count === 0) return { ok: false, reason: "LINK_INVALID" } as const;
+          } else {
+            await tx.user.update({
+              where: { id: link.userId },
+              data: { email: link.email, emailVerifiedAt: now },
+              select: { id: true },
+            });
+            // Links mailed to the old address must not outlive it.
+            await endLinks(tx, link.userId, ["PASSWORD_RESET", "EMAIL_VERIFICATION"], now);
+          }
+          await tx.accountLink.update({ where: { id: link.id }, data: { endedAt: now } });
+          return { ok: true, userId: link.userId, kind } as const;
+        });
+      } catch (error) {
+        if (isUniqueViolation(error)) return { ok: false, reason: "EMAIL_TAKEN" };
+        throw error;
+      }
+    },
+
+    async claimMails(limit, now, leaseMs, claimId) {
+      const until = new Date(now.getTime() + leaseMs);
+      return prisma.$queryRaw<ClaimedMail[]>`
+        UPDATE "Mail" SET "claimedUntil" = ${until}, "claimId" = ${claimId}::uuid, "attempts" = "attempts" + 1
+        WHERE "id" IN (
+          SELECT "id" FROM "Mail"
+          WHERE "sentAt" IS NULL AND "discardedAt" IS NULL AND "nextAttemptAt" <= ${now}
+            AND ("claimedUntil" IS NULL OR "claimedUntil" <= ${now})
+          ORDER BY "nextAttemptAt"
+          LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED)
+        RETURNING "id", "kind", "recipient", "linkId", "attempts", "discardAfter", "createdAt"`;
+    },
+
+    async markSent(id, claimId, now) {
+      const { count } = await prisma.mail.updateMany({
+        where: { id, claimId, sentAt: null },
+        data: { sentAt: now, claimedUntil: null, lastError: null },
+      });
+      return count === 1;
+    },
+
+    async markFailed(id, claimId, nextAttemptAt, error) {
+      await prisma.mail.updateMany({
+        where: { id, claimId, sentAt: null },
+        data: { nextAttemptAt, claimedUntil: null, claimId: null, lastError: error.slice(0, 200) },
+      });
+    },
+
+    async discard(id, claimId, now, reason) {
+      await prisma.mail.updateMany({
+        where: { id, claimId, sentAt: null },
+        data: { discardedAt: now, claimedUntil: null, lastError: reason.slice(0, 200) },
+      });
+    },
+
+    countQueued: () => prisma.mail.count({ where: { sentAt: null, discardedAt: null } }),
+
+    async purge(before) {
+      const mails = await prisma.mail.deleteMany({
+        where: { OR: [{ sentAt: { lt: before } }, { discardedAt: { lt: before } }] },
+      });
+      const links = await prisma.accountLink.deleteMany({
+        where: { OR: [{ endedAt: { lt: before } }, { expiresAt: { lt: before } }] },
+      });
+      return mails.count + links.count;
+    },
+  };
+}
