@@ -56,6 +56,8 @@ const SECRET_SHAPES: Array<[string, RegExp]> = [
   ["a JWT", /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/],
   ["a refresh token", /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/],
   ["a private key", /PRIVATE KEY-----/],
+  // A mailed link (reset, verification) with its token; the tokens themselves are recorded as they arrive (smtp.ts).
+  ["a link token", /#token=[A-Za-z0-9_-]{8,}/],
 ];
 
 /** Every recorded secret or secret-shaped string found in the run's log files. */
