@@ -10,6 +10,7 @@ import {
   createUser,
   disableUser,
   listSessions,
+  resetLink,
   migrate,
   migrationStatus,
   revokeSession,
@@ -26,6 +27,8 @@ const USAGE = `usage: keyway <command> [--json]
 
   user:create <email>        create an account; the password is read from stdin
   user:disable <email>       disable an account and end all its sessions
+  user:reset-link <email>    print a one-time password reset link to hand to the user (ends their
+                             earlier reset links; nothing is mailed)
   role:grant <email> <role>  give the account a role (running instances authorize on it within the
                              revocation bound; new tokens carry it)
   role:revoke <email> <role> take a role from the account (as role:grant: tokens already issued are
@@ -63,6 +66,14 @@ const COMMANDS: Record<string, Command> = {
     async run(context, [email]) {
       const result = await disableUser(context, email);
       return { json: result, text: `disabled ${result.email}; ended ${result.sessionsEnded} session(s)` };
+    },
+  },
+  "user:reset-link": {
+    args: ["email"],
+    services: true,
+    async run(context, [email]) {
+      const result = await resetLink(context, email);
+      return { json: result, text: `${result.url}\n(for ${result.email}; works once, until ${iso(result.expiresAt)})` };
     },
   },
   "role:grant": {
@@ -169,7 +180,8 @@ async function main(argv: string[]): Promise<number> {
   const context: AdminContext = { config, logger, now: Date.now };
   try {
     // The same keyway the server runs (rotating keys included), on a schema it must not change.
-    if (command.services) context.keyway = await openKeyway({ config, logger, migrations: "require-current" });
+    if (command.services)
+      context.keyway = await openKeyway({ config, logger, migrations: "require-current", sendMail: false });
     else context.database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
     const result = await command.run(context, args);
     process.stdout.write(`${json ? JSON.stringify(result.json, null, 2) : result.text}\n`);

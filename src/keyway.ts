@@ -26,6 +26,8 @@ export interface KeywayOptions {
    * running keyway serves); "skip": a cluster worker, whose primary migrated.
    */
   migrations: "apply" | "require-current" | "skip";
+  /** Default true. False (the CLI): mail is queued for the running instances to send, never sent from here. */
+  sendMail?: boolean;
 }
 
 export interface Keyway {
@@ -67,7 +69,7 @@ export async function openKeyway(options: KeywayOptions): Promise<Keyway> {
       now,
     });
     await keys.reload();
-    const services = await createServices({ config, stores, keys, logger, now });
+    const services = await createServices({ config, stores, keys, logger, now, sendMail: options.sendMail });
     return {
       config,
       logger,

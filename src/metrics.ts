@@ -103,10 +103,8 @@ function countAuthEvents(events: AuthEvents, registry: Registry): void {
     "admin API calls (users, grantRole, revokeRole, disableUser) by outcome (success, forbidden, bad_user_input, …)",
     ["call", "outcome"],
   );
-  const resetLinks = counter("keyway_reset_links_issued_total", "password reset links printed by operators (CLI)", []);
   events.subscribe((event) => {
     if (event.type === "users.listed") return; // counted among the admin calls
-    if (event.type === "reset_link.issued") return resetLinks.inc();
     if (event.type === "role.changed") {
       if (event.changed) roleChanges.inc({ change: event.change });
     } else if (event.type === "user.disabled") {

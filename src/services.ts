@@ -32,6 +32,8 @@ export interface ServicesDeps {
   logger: Logger;
   /** Milliseconds since the epoch; tests pass a controllable clock. */
   now?: () => number;
+  /** Default true: run the mail worker. False: what is queued waits for an instance that runs one. */
+  sendMail?: boolean;
 }
 
 export interface Services {
@@ -131,26 +133,29 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   });
   const admin = new UserAdminService({ users: stores.users, auth, roles, events });
   const mailListeners = new Set<(kind: string, outcome: MailOutcome) => void>();
-  const mailWorker = startMailWorker({
-    store: stores.accounts,
-    transport: createMailTransport({
-      smtpUrl: config.mail.smtpUrl,
-      from: config.mail.from,
-      dataDir: config.dataDir,
-      logger,
-    }),
-    appUrl: config.mail.appUrl,
-    linkTtl: {
-      PASSWORD_RESET: config.mail.passwordResetTtl,
-      EMAIL_VERIFICATION: config.mail.emailVerificationTtl,
-      EMAIL_CHANGE: config.mail.emailVerificationTtl,
-    },
-    pollIntervalMs: config.mail.pollInterval * 1000,
-    retryBaseMs: config.mail.retryBase * 1000,
-    logger,
-    now,
-    onOutcome: (kind, outcome) => mailListeners.forEach((listener) => listener(kind, outcome)),
-  });
+  const mailWorker: MailWorker =
+    deps.sendMail === false
+      ? QUEUE_ONLY
+      : startMailWorker({
+          store: stores.accounts,
+          transport: createMailTransport({
+            smtpUrl: config.mail.smtpUrl,
+            from: config.mail.from,
+            dataDir: config.dataDir,
+            logger,
+          }),
+          appUrl: config.mail.appUrl,
+          linkTtl: {
+            PASSWORD_RESET: config.mail.passwordResetTtl,
+            EMAIL_VERIFICATION: config.mail.emailVerificationTtl,
+            EMAIL_CHANGE: config.mail.emailVerificationTtl,
+          },
+          pollIntervalMs: config.mail.pollInterval * 1000,
+          retryBaseMs: config.mail.retryBase * 1000,
+          logger,
+          now,
+          onOutcome: (kind, outcome) => mailListeners.forEach((listener) => listener(kind, outcome)),
+        });
   const accounts = new AccountService({
     store: stores.accounts,
     users: stores.users,
@@ -237,6 +242,9 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     },
   };
 }
+
+/** Where no mail worker runs (the CLI): queued mail waits in the outbox for an instance that sends it. */
+const QUEUE_ONLY: MailWorker = { wake: () => undefined, drain: async () => undefined, stop: async () => undefined };
 
 async function reloadKeys(keys: RotatingKeySet, logger: Logger): Promise<void> {
   try {

@@ -59,6 +59,19 @@ export async function changeRole(context: AdminContext, change: "grant" | "revok
   return { id: user.id, email: user.email, role, changed: result.changed, roles: result.user.roles };
 }
 
+/**
+ * A password reset link for an operator to hand to a user who cannot receive mail:
+ * it ends the user's earlier reset links and is mailed to nobody. Audited.
+ */
+export async function resetLink(context: AdminContext, rawEmail: string) {
+  const user = await findUser(context, rawEmail);
+  const link = await asAdminError(keyway(context).services.accounts.issueResetLink(user.email));
+  if (!link) throw new AdminError(`${user.email} is disabled: a reset link would not work`);
+  const expiresAt = new Date(context.now() + context.config.mail.passwordResetTtl * 1000);
+  audit(context, "reset_link.issued", { userId: user.id });
+  return { id: user.id, email: user.email, url: link.url, expiresAt };
+}
+
 export async function listSessions(context: AdminContext, rawEmail: string) {
   const user = await findUser(context, rawEmail);
   const sessions = await keyway(context).services.sessions.listLiveSessions(user.id);

@@ -39,8 +39,6 @@ export type AuthEvent =
    * there was one. Refusals are audited from this; a success by its own event below.
    */
   | { type: "admin.call"; call: AdminCall; outcome: string; actor?: string; ip?: string | null }
-  /** An operator printed a password reset link for a user (the CLI's user:reset-link). */
-  | { type: "reset_link.issued"; userId: string; actor: string }
   /** An account disabled by `actor` ("cli", or the admin's user id); `changed` is false when it already was. */
   | { type: "user.disabled"; userId: string; actor: string; changed: boolean }
   /**
@@ -96,7 +94,7 @@ export function writeAuditLog(events: AuthEvents, logger: Logger): () => void {
       logger.info({ audit: true, event: `admin.${call}.refused`, ...fields }, `audit: admin.${call}`);
       return;
     }
-    if (event.type === "user.disabled" || event.type === "users.listed" || event.type === "reset_link.issued") {
+    if (event.type === "user.disabled" || event.type === "users.listed") {
       const { type, ...fields } = event;
       logger.info({ audit: true, event: type, ...fields }, `audit: ${type}`);
       return;

@@ -2,6 +2,8 @@
 // against a real database (PGlite, or PostgreSQL with TEST_DATABASE_URL), with
 // keyway itself started and stopped around it to see the effect on clients.
 import { decodeAccessToken, REFRESH_HEADER, LOGIN, ME, REFRESH_TOKEN, uniqueEmail } from "../helpers/auth";
+import { print } from "graphql";
+import { ResetPasswordDocument } from "../generated/operations";
 import { createTestDatabase, type TestDatabase } from "../helpers/database";
 import { callGraphQL, errorOf } from "../helpers/http";
 import { logSink } from "../helpers/log-capture";
@@ -9,6 +11,7 @@ import { startNode } from "../helpers/node-process.cjs";
 import { childEnv, startKeyway, stopKeyway } from "../helpers/process";
 
 const PASSWORD = "a long enough password";
+const RESET_PASSWORD = print(ResetPasswordDocument);
 // Each CLI run is a process that opens the database and builds keyway's services
 // (seconds on a loaded 2-core machine); the longest test runs nine of them and
 // starts keyway twice.
@@ -31,9 +34,11 @@ interface CliResult {
   json: any;
 }
 
-async function keyway(args: string[], input = ""): Promise<CliResult> {
-  // Through the shared starter, so the CLI's output joins the run's logs for the secret scan.
-  const run = startNode("scripts/keyway.cjs", { args, env: childEnv(env), onOutput: logSink("cli") });
+async function keyway(args: string[], input = "", options: { printsSecret?: boolean } = {}): Promise<CliResult> {
+  // Through the shared starter, so the CLI's output joins the run's logs for the secret scan; a
+  // command whose answer is a secret (user:reset-link) is scanned by its test instead.
+  const onOutput = options.printsSecret ? undefined : logSink("cli");
+  const run = startNode("scripts/keyway.cjs", { args, env: childEnv(env), onOutput });
   run.child.stdin!.end(input);
   const code = await run.exited;
   const { stdout, stderr } = run.output();
@@ -190,6 +195,44 @@ describe("keyway CLI", () => {
       const me = await callGraphQL(server.url, ME, { headers: { authorization: `Bearer ${accessToken}` } });
       expect(me.body.data?.me).toMatchObject({ email: holder, roles: ["staff"], emailVerified: false });
       expect(decodeAccessToken(accessToken)).toMatchObject({ roles: ["staff"], scope: "staff", amr: ["pwd"] });
+    } finally {
+      await stopKeyway(server);
+    }
+  });
+
+  it("user:reset-link prints a one-time link (audited by user id, token never in a log line) that a running keyway honours once", async () => {
+    const holder = uniqueEmail("reset-link");
+    expect((await keyway(["user:create", holder], PASSWORD)).code).toBe(0);
+    const first = await keyway(["user:reset-link", holder, "--json"], "", { printsSecret: true });
+    expect(first.code).toBe(0);
+    const second = await keyway(["user:reset-link", `  ${holder.toUpperCase()}`, "--json"], "", { printsSecret: true });
+    expect(second.json).toMatchObject({ id: first.json.id, email: holder });
+    const tokenOf = (url: string) => /\/demo\/reset-password#token=([A-Za-z0-9_-]{43})$/.exec(url)?.[1];
+    const [older, newer] = [tokenOf(first.json.url), tokenOf(second.json.url)];
+    expect(older).toBeDefined();
+    expect(newer).toBeDefined();
+    expect(newer).not.toBe(older);
+    expect(auditEvents(second.stderr)).toContainEqual(
+      expect.objectContaining({ event: "reset_link.issued", actor: "cli", userId: first.json.id }),
+    );
+    // The link is the answer on stdout; the log lines on stderr carry neither it nor the address.
+    expect(second.stderr).not.toContain(newer);
+    expect(second.stderr).not.toContain(holder);
+
+    const unknown = await keyway(["user:reset-link", uniqueEmail("nobody")]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no account with the email");
+
+    const server = await startKeyway(env);
+    try {
+      const reset = (token: string | undefined) =>
+        callGraphQL(server.url, RESET_PASSWORD, { variables: { token, newPassword: "another long password" } });
+      // A newer link ends the older one; the newer works once.
+      expect(errorOf(await reset(older))).toMatchObject({ code: "UNAUTHENTICATED", reason: "LINK_INVALID" });
+      const used = await reset(newer);
+      expect(errorOf(used)).toBeUndefined();
+      expect(used.body.data).toMatchObject({ resetPassword: { user: { email: holder } } });
+      expect(errorOf(await reset(newer))).toMatchObject({ code: "UNAUTHENTICATED", reason: "LINK_INVALID" });
     } finally {
       await stopKeyway(server);
     }
