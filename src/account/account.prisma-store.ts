@@ -73,6 +73,14 @@ export function createPrismaAccountStore(prisma: PrismaClient): AccountStore {
         select: { kind: true, email: true, expiresAt: true },
       }),
 
+    async isLinkOpen(tokenHash, kinds, now) {
+      const link = await prisma.accountLink.findFirst({
+        where: { tokenHash, kind: { in: kinds }, ...openAt(now), user: { disabledAt: null } },
+        select: { id: true },
+      });
+      return link !== null;
+    },
+
     async mintLink(linkId, tokenHash, now) {
       const { count } = await prisma.accountLink.updateMany({
         where: { id: linkId, ...openAt(now) },

@@ -57,6 +57,9 @@ export class AccountService {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
     const tokenHash = this.linkTokenHash(token);
     this.checkNewPassword(newPassword);
+    // Hashing costs far more than this read: a token that opens nothing is refused before it.
+    if (!(await this.options.store.isLinkOpen(tokenHash, ["PASSWORD_RESET"], this.now())))
+      throw unauthenticated("LINK_INVALID");
     const passwordHash = await overloadRefused(this.options.passwords.hash(newPassword, hashingLineKey(request.ip)));
     const now = this.now();
     const reset = await this.options.store.resetPassword(

@@ -78,6 +78,8 @@ export interface AccountStore {
   resolveResetRequest(requestId: string, claimId: string, email: string, now: Date, expiresAt: Date): Promise<boolean>;
   /** The link a mail carries, if it is still open and unexpired at `now`. */
   findOpenLink(linkId: string, now: Date): Promise<LinkForMail | null>;
+  /** Whether a token with this hash opens an open link of one of these kinds (of an active user) at `now`. */
+  isLinkOpen(tokenHash: string, kinds: LinkKind[], now: Date): Promise<boolean>;
   /** Records the token's hash on an open link; false when it ended or expired meanwhile. */
   mintLink(linkId: string, tokenHash: string, now: Date): Promise<boolean>;
   /**
