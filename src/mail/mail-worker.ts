@@ -63,7 +63,10 @@ export const hashLinkToken = (token: string): string => hashSecret(token);
 export function startMailWorker(options: MailWorkerOptions): MailWorker {
   const { store, logger } = options;
   let running: Promise<void> | null = null;
+  /** Within a pass: go round once more (a full batch, or a reset request that queued its mail). */
   let again = false;
+  /** Woken while a pass ran: run another once it ends, as it may have looked before the new mail was there. */
+  let woken = false;
   let stopped = false;
   let lastPurge = 0;
 
@@ -124,7 +127,7 @@ export function startMailWorker(options: MailWorkerOptions): MailWorker {
 
   const run = (): Promise<void> => {
     if (running) {
-      again = true;
+      woken = true;
       return running;
     }
     running = pass()
@@ -134,6 +137,10 @@ export function startMailWorker(options: MailWorkerOptions): MailWorker {
       })
       .finally(() => {
         running = null;
+        if (woken && !stopped) {
+          woken = false;
+          void run();
+        }
       });
     return running;
   };
