@@ -33,11 +33,11 @@ export function recordSecret(value: string | null | undefined): void {
   appendFileSync(path.join(dir, SECRETS_FILE), `${value}\n`);
 }
 
-/** Every value under a `password` key of GraphQL variables. */
+/** Every value under a `password` key of GraphQL variables (`newPassword`, `currentPassword` too). */
 export function recordPasswords(variables: unknown): void {
   if (!variables || typeof variables !== "object") return;
   for (const [key, value] of Object.entries(variables)) {
-    if (key === "password" && typeof value === "string") recordSecret(value);
+    if (/password$/i.test(key) && typeof value === "string") recordSecret(value);
     else recordPasswords(value);
   }
 }
