@@ -19,9 +19,14 @@ export function createPrismaAccountStore(prisma: PrismaClient): AccountStore {
   const endLinks = (tx: Tx, userId: string, kinds: LinkKind[], now: Date) =>
     tx.accountLink.updateMany({ where: { userId, kind: { in: kinds }, endedAt: null }, data: { endedAt: now } });
 
-  const queue = (tx: Tx, mails: QueuedMail[], linkId?: string) =>
+  /**
+   * Due at `now` by the service's clock, the one the worker claims by: the database's
+   * own now() may run ahead of it (another host's clock), leaving the mail unsent until
+   * the worker's clock catches up.
+   */
+  const queue = (tx: Tx, mails: QueuedMail[], now: Date, linkId?: string) =>
     tx.mail.createMany({
-      data: mails.map((mail) => ({ ...mail, linkId: linkId ?? null })),
+      data: mails.map((mail) => ({ ...mail, linkId: linkId ?? null, createdAt: now, nextAttemptAt: now })),
     });
 
   const openLinkIn = async (tx: Tx, link: NewLink, mail: QueuedMail | null, notices: QueuedMail[]) => {
@@ -30,8 +35,8 @@ export function createPrismaAccountStore(prisma: PrismaClient): AccountStore {
       data: { userId: link.userId, kind: link.kind, email: link.email, createdAt: link.now, expiresAt: link.expiresAt },
       select: { id: true },
     });
-    if (mail) await queue(tx, [mail], id);
-    if (notices.length > 0) await queue(tx, notices);
+    if (mail) await queue(tx, [mail], link.now, id);
+    if (notices.length > 0) await queue(tx, notices, link.now);
     return id;
   };
 
@@ -104,7 +109,7 @@ export function createPrismaAccountStore(prisma: PrismaClient): AccountStore {
           data: { endedAt: now, endReason: "PASSWORD_RESET" },
           select: { id: true },
         });
-        await queue(tx, [{ ...notice, recipient: user.email }]);
+        await queue(tx, [{ ...notice, recipient: user.email }], now);
         return { userId: link.userId, endedSessionIds: ended.map((session) => session.id) };
       }),
 
@@ -121,7 +126,7 @@ export function createPrismaAccountStore(prisma: PrismaClient): AccountStore {
           data: { endedAt: now, endReason: "PASSWORD_CHANGED" },
           select: { id: true },
         });
-        await queue(tx, [notice]);
+        await queue(tx, [notice], now);
         return ended.map((session) => session.id);
       }),
 
