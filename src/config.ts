@@ -177,7 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const authz = readAuthzFile(env, cwd, problems);
   const port = read("PORT", 4000, parsePort);
   const mail = readMailConfig(env, { read, text, production, problems, port });
-  const warnings = production ? productionWarnings({ cookieSecure, trustProxy, corsOrigins }) : [];
+  const warnings = production ? productionWarnings({ cookieSecure, trustProxy, corsOrigins, appUrl: mail.appUrl }) : [];
 
   const config: Config = {
     env: runtime,
@@ -251,10 +251,12 @@ function readMailConfig(
 
 /** An http(s) URL without a fragment: links append a path and `#token=…`. */
 function parseAppUrl(raw: string): Parsed<string> {
-  const accepts = "an http:// or https:// URL without a #fragment, like https://app.example.com/account";
+  const accepts = "an http:// or https:// URL without ?query or #fragment, like https://app.example.com/account";
   try {
     const url = new URL(raw.trim());
-    if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hash !== "" || raw.includes("#"))
+    const plainOrTls = url.protocol === "http:" || url.protocol === "https:";
+    // Links append a path and a fragment: a query or fragment here would break them.
+    if (!plainOrTls || url.hash !== "" || raw.includes("#") || url.search !== "" || raw.includes("?"))
       return { ok: false, accepts };
     return { ok: true, value: url.toString().replace(/\/+$/, "") };
   } catch {
@@ -270,6 +272,7 @@ function productionWarnings(settings: {
   cookieSecure: boolean;
   trustProxy: Config["trustProxy"];
   corsOrigins: string[];
+  appUrl: string;
 }): string[] {
   const warnings: string[] = [];
   if (!settings.cookieSecure)
@@ -288,6 +291,10 @@ function productionWarnings(settings: {
   if (plain.length > 0)
     warnings.push(
       `CORS_ORIGINS lists plain-HTTP origins in production (${plain.join(", ")}): pages served over HTTP can be altered in transit and then call keyway with credentials`,
+    );
+  if (settings.appUrl.startsWith("http://"))
+    warnings.push(
+      `APP_URL is plain HTTP in production (${settings.appUrl}): reset and verification links in mails would carry their tokens unencrypted`,
     );
   return warnings;
 }

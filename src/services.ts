@@ -151,6 +151,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
             EMAIL_CHANGE: config.mail.emailVerificationTtl,
           },
           pollIntervalMs: config.mail.pollInterval * 1000,
+          admitResetRequest: async (email) => (await limits.consumeMailToAddress("reset", email)).ok,
           retryBaseMs: config.mail.retryBase * 1000,
           logger,
           now,

@@ -11,6 +11,14 @@ import {
 
 type Tx = Prisma.TransactionClient;
 
+const ALL_LINKS: LinkKind[] = ["PASSWORD_RESET", "EMAIL_VERIFICATION", "EMAIL_CHANGE"];
+
+/** Locks the user's row until the transaction ends; false for no such user. */
+async function lockUser(tx: Tx, userId: string): Promise<boolean> {
+  const rows = await tx.$queryRaw<unknown[]>`SELECT 1 FROM "User" WHERE "id" = ${userId}::uuid FOR UPDATE`;
+  return rows.length === 1;
+}
+
 /** An open link: not used or ended, and not expired at `now`. */
 const openAt = (now: Date) => ({ endedAt: null, expiresAt: { gt: now } });
 
@@ -30,6 +38,8 @@ export function createPrismaAccountStore(prisma: PrismaClient): AccountStore {
     });
 
   const openLinkIn = async (tx: Tx, link: NewLink, mail: QueuedMail | null, notices: QueuedMail[]) => {
+    // Serialised with a change of the user's address: a link never goes out to an address just left.
+    await lockUser(tx, link.userId);
     await endLinks(tx, link.userId, [link.kind], link.now);
     const { id } = await tx.accountLink.create({
       data: { userId: link.userId, kind: link.kind, email: link.email, createdAt: link.now, expiresAt: link.expiresAt },
@@ -65,12 +75,19 @@ export function createPrismaAccountStore(prisma: PrismaClient): AccountStore {
       prisma.$transaction(async (tx) => {
         const { count } = await tx.mail.deleteMany({ where: { id: requestId, claimId, sentAt: null } });
         if (count === 0) return false;
-        const user = await tx.user.findUnique({ where: { email }, select: { id: true, disabledAt: true } });
+        // Locked, so an address change in flight either commits first (and this finds no one) or waits.
+        const [user] = await tx.$queryRaw<Array<{ id: string; disabledAt: Date | null }>>`
+          SELECT "id", "disabledAt" FROM "User" WHERE "email" = ${email} FOR UPDATE`;
         if (!user || user.disabledAt) return false;
         const link = { userId: user.id, kind: "PASSWORD_RESET" as const, email, now, expiresAt };
         await openLinkIn(tx, link, { kind: "password-reset", recipient: email, discardAfter: expiresAt }, []);
         return true;
       }),
+
+    async dropResetRequest(requestId, claimId) {
+      const { count } = await prisma.mail.deleteMany({ where: { id: requestId, claimId, sentAt: null } });
+      return count === 1;
+    },
 
     findOpenLink: (linkId, now) =>
       prisma.accountLink.findFirst({
@@ -98,35 +115,45 @@ export function createPrismaAccountStore(prisma: PrismaClient): AccountStore {
       prisma.$transaction(async (tx) => {
         const link = await takeLink(tx, tokenHash, ["PASSWORD_RESET"], now);
         if (!link) return null;
+        const { email } = await tx.user.findUniqueOrThrow({ where: { id: link.userId }, select: { email: true } });
+        // Mailed to an address the account no longer has: its holder must not reset it.
+        if (email !== link.email) return null;
         await tx.accountLink.update({ where: { id: link.id }, data: { endedAt: now } });
-        const user = await tx.user.findUniqueOrThrow({ where: { id: link.userId }, select: { email: true } });
-        // The link went to this address (it may have changed since): using it proves the address.
-        const verified = user.email === link.email ? { emailVerifiedAt: now } : {};
-        await tx.user.update({ where: { id: link.userId }, data: { passwordHash, ...verified }, select: { id: true } });
-        await endLinks(tx, link.userId, ["PASSWORD_RESET"], now);
+        // The link went to this address: using it proves the address.
+        await tx.user.update({
+          where: { id: link.userId },
+          data: { passwordHash, emailVerifiedAt: now },
+          select: { id: true },
+        });
+        // Whoever forced the reset may have left links of their own: an email change above all.
+        await endLinks(tx, link.userId, ALL_LINKS, now);
         const ended = await tx.session.updateManyAndReturn({
           where: { userId: link.userId, endedAt: null },
           data: { endedAt: now, endReason: "PASSWORD_RESET" },
           select: { id: true },
         });
-        await queue(tx, [{ ...notice, recipient: user.email }], now);
+        await queue(tx, [{ ...notice, recipient: email }], now);
         return { userId: link.userId, endedSessionIds: ended.map((session) => session.id) };
       }),
 
     changePassword: ({ userId, expectedHash, passwordHash, keepSessionId, now, notice }) =>
       prisma.$transaction(async (tx) => {
+        // FOR UPDATE, not the UPDATE's weaker lock: a login inserting a session (its foreign
+        // key takes a share lock on this row) waits until the change commits, and then sees it.
+        if (!(await lockUser(tx, userId))) return null;
         const { count } = await tx.user.updateMany({
           where: { id: userId, passwordHash: expectedHash, disabledAt: null },
           data: { passwordHash },
         });
         if (count === 0) return null;
-        await endLinks(tx, userId, ["PASSWORD_RESET"], now);
+        // A pending email change or reset may be an intruder's, who knew the old password.
+        await endLinks(tx, userId, ALL_LINKS, now);
         const ended = await tx.session.updateManyAndReturn({
           where: { userId, endedAt: null, id: { not: keepSessionId } },
           data: { endedAt: now, endReason: "PASSWORD_CHANGED" },
           select: { id: true },
         });
-        await queue(tx, [notice], now);
+        if (notice) await queue(tx, [notice], now);
         return ended.map((session) => session.id);
       }),
 

@@ -27,6 +27,11 @@ export interface AccountServiceOptions {
   now(): number;
 }
 
+/**
+ * How a reset link signs in: by proving the mailbox. Not "pwd" (RFC 8176): the new
+ * password proves nothing yet, and a policy asking for a password must not be met by it.
+ */
+const RESET_LINK_LOGIN = { amr: ["email"] };
 /** Notices (no link) are worth sending for this long; after that they are given up. */
 const NOTICE_LIFETIME_MS = 7 * 86_400_000;
 /** What newLinkToken makes: 32 bytes, base64url. Anything else is refused before a lookup. */
@@ -37,18 +42,16 @@ export class AccountService {
 
   /**
    * True whatever the address: known or not, within its limit or not, the request
-   * does the same work (one queued row; the worker decides if a mail follows), so
-   * neither the answer nor its timing tells whether an account exists.
+   * does the same work (one queued row), so neither the answer nor its timing tells
+   * anything of the address. The mail worker decides afterwards whether a mail
+   * follows: not to an unknown or disabled account, nor past MAIL_ADDRESS_LIMIT.
    */
   async requestPasswordReset(rawEmail: unknown, request: AuthRequest): Promise<true> {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
     const email = this.email(rawEmail, "email");
     const now = this.now();
-    // Over the address's limit the request is dropped silently: refusing would say the address was asked for.
-    if ((await this.options.limits.consumeMailToAddress("reset", email)).ok) {
-      await this.options.store.queueResetRequest(email, now, this.expiry("PASSWORD_RESET", now));
-      this.options.mailQueued();
-    }
+    await this.options.store.queueResetRequest(email, now, this.expiry("PASSWORD_RESET", now));
+    this.options.mailQueued();
     return true;
   }
 
@@ -72,7 +75,7 @@ export class AccountService {
     this.options.sessions.ended(reset.endedSessionIds, "PASSWORD_RESET");
     this.options.auth.userChanged(reset.userId);
     this.options.mailQueued();
-    return this.options.auth.signIn(reset.userId, request);
+    return this.options.auth.signIn(reset.userId, request, RESET_LINK_LOGIN);
   }
 
   /** Wrong current password: INVALID_CREDENTIALS, counted like a failed login. Keeps only the caller's session. */
@@ -92,7 +95,7 @@ export class AccountService {
       passwordHash,
       keepSessionId: caller.sessionId,
       now,
-      notice: this.notice("password-changed", user.email, now),
+      notice: (await this.notices("password-changed", user.email, now))[0] ?? null,
     });
     // The password changed between our read and the write: the one we checked is no longer it.
     if (!ended) throw unauthenticated("INVALID_CREDENTIALS");
@@ -149,7 +152,7 @@ export class AccountService {
     await this.options.store.openLink(
       { userId: user.id, kind: "EMAIL_CHANGE", email: newEmail, now, expiresAt },
       { kind: "email-change", recipient: newEmail, discardAfter: expiresAt },
-      [this.notice("email-change-requested", user.email, now)],
+      await this.notices("email-change-requested", user.email, now),
     );
     this.options.mailQueued();
     return true;
@@ -214,6 +217,16 @@ export class AccountService {
   private linkTokenHash(token: unknown): string {
     if (typeof token !== "string" || !LINK_TOKEN_SHAPE.test(token)) throw unauthenticated("LINK_INVALID");
     return hashLinkToken(token);
+  }
+
+  /**
+   * The notice, unless its address had MAIL_ADDRESS_LIMIT of them this window: an
+   * account signed up with someone else's address must not make keyway mail them
+   * without end. Dropped silently; the change itself goes ahead.
+   */
+  private async notices(kind: QueuedMail["kind"], recipient: string, now: Date): Promise<QueuedMail[]> {
+    const limit = await this.options.limits.consumeMailToAddress("notice", recipient);
+    return limit.ok ? [this.notice(kind, recipient, now)] : [];
   }
 
   private notice(kind: QueuedMail["kind"], recipient: string, now: Date): QueuedMail {

@@ -76,6 +76,8 @@ export interface AccountStore {
    * the request (another worker took it over).
    */
   resolveResetRequest(requestId: string, claimId: string, email: string, now: Date, expiresAt: Date): Promise<boolean>;
+  /** Deletes a reset request without acting on it (past its address's limit, or too old); false if `claimId` no longer holds it. */
+  dropResetRequest(requestId: string, claimId: string): Promise<boolean>;
   /** The link a mail carries, if it is still open and unexpired at `now`. */
   findOpenLink(linkId: string, now: Date): Promise<LinkForMail | null>;
   /** Whether a token with this hash opens an open link of one of these kinds (of an active user) at `now`. */
@@ -101,7 +103,8 @@ export interface AccountStore {
     passwordHash: string;
     keepSessionId: string;
     now: Date;
-    notice: QueuedMail;
+    /** Null: past the address's notice limit, none is sent. */
+    notice: QueuedMail | null;
   }): Promise<string[] | null>;
   /**
    * Uses an open verification or change link of an active user: marks the address

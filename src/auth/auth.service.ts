@@ -4,7 +4,7 @@ import { grantsOf } from "../authz/live-grants";
 import type { AuthzModel } from "../authz/model";
 import { isUuid } from "../ids";
 import { badUserInput, conflict, forbidden, rateLimited, unauthenticated } from "../errors";
-import type { ClientMeta, IssuedSession, SessionService } from "../session/session.service";
+import type { Authentication, ClientMeta, IssuedSession, SessionService } from "../session/session.service";
 import type { SessionRecord } from "../session/session.store";
 import { signAccessToken, type AccessTokenOptions } from "../token/access-token";
 import { normalizeCredentials, normalizeEmail } from "./credentials";
@@ -100,11 +100,12 @@ export class AuthService {
     if (!user || !matches || user.disabledAt) throw unauthenticated("INVALID_CREDENTIALS");
     await this.options.limits.clearLoginFailures(email, request.ip);
     const issued = await this.options.sessions.startSession(user.id, request, PASSWORD_LOGIN);
-    // disableUser may have run between the read above and this insert; it sets the
-    // flag before ending sessions, so one read after the insert sees it either way.
+    // disableUser, a password reset or a password change may have run between the read
+    // above and this insert. Each changes the row before (or, locking it, while) ending
+    // sessions, so one read after the insert sees the change if the ending missed ours.
     const current = await this.findActiveUser(user.id);
-    if (!current) {
-      await this.options.sessions.endSession(issued.session.id, "USER_DISABLED");
+    if (!current || current.passwordHash !== user.passwordHash) {
+      await this.options.sessions.endSession(issued.session.id, current ? "PASSWORD_CHANGED" : "USER_DISABLED");
       throw unauthenticated("INVALID_CREDENTIALS");
     }
     // The row read after the insert: a role revoked while the password hashed is not minted.
@@ -124,11 +125,14 @@ export class AuthService {
     return this.authenticate(user, outcome);
   }
 
-  /** A new session for a user who just proved who they are some other way (a password reset's link). */
-  async signIn(userId: string, request: AuthRequest): Promise<Authenticated> {
+  /**
+   * A new session for a user who just proved who they are some other way: a reset
+   * link proves the mailbox, which `amr` says ("email"), not a password.
+   */
+  async signIn(userId: string, request: AuthRequest, authentication: Authentication): Promise<Authenticated> {
     const user = await this.findActiveUser(userId);
     if (!user) throw unauthenticated("INVALID_CREDENTIALS");
-    return this.authenticate(user, await this.options.sessions.startSession(user.id, request, PASSWORD_LOGIN));
+    return this.authenticate(user, await this.options.sessions.startSession(user.id, request, authentication));
   }
 
   /** Ends the refresh token's session, or failing that the access token's; false if neither was live. */

@@ -35,6 +35,12 @@ export interface MailWorkerOptions {
   retryBaseMs: number;
   logger: Logger;
   now(): number;
+  /**
+   * Whether a reset request for this address may go on (MAIL_ADDRESS_LIMIT); one
+   * past the limit is dropped here, not at the request, so asking costs the same
+   * whether or not the address is over it. Default: always.
+   */
+  admitResetRequest?(email: string): Promise<boolean>;
   /** Told of each attempt's outcome: metrics. */
   onOutcome?(kind: string, outcome: MailOutcome): void;
 }
@@ -89,6 +95,12 @@ export function startMailWorker(options: MailWorkerOptions): MailWorker {
     const now = new Date(options.now());
     try {
       if (mail.kind === RESET_REQUEST) {
+        // A request that waited out a whole link lifetime (an outage) is answered by nothing now.
+        const admitted = mail.discardAfter > now && (await (options.admitResetRequest?.(mail.recipient) ?? true));
+        if (!admitted) {
+          await store.dropResetRequest(mail.id, claimId);
+          return;
+        }
         const expiresAt = new Date(now.getTime() + options.linkTtl.PASSWORD_RESET * 1000);
         // A mail queued by this is due now: go round once more.
         if (await store.resolveResetRequest(mail.id, claimId, mail.recipient, now, expiresAt)) again = true;

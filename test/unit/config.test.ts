@@ -7,6 +7,8 @@ import { ConfigError, loadConfig } from "../../src/config";
 
 /** Production needs to know where mail goes; these tests send none. */
 const SMTP_URL = "smtp://127.0.0.1:9";
+/** Production links must be HTTPS, or keyway warns. */
+const APP_URL = "https://app.example.com/account";
 
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
@@ -99,6 +101,7 @@ describe("loadConfig", () => {
     expect(problemsOf({ SMTP_URL: "imap://user:s3cret@mail.example.com" }).join()).not.toContain("s3cret");
     expect(problemsOf({ APP_URL: "https://app.example.com/#/account" }).join()).toMatch(/APP_URL=.* is not valid/);
     expect(problemsOf({ APP_URL: "javascript:alert(1)" }).join()).toMatch(/APP_URL=.* is not valid/);
+    expect(problemsOf({ APP_URL: "https://app.example.com/account?tab=1" }).join()).toMatch(/APP_URL=.* is not valid/);
     expect(problemsOf({ PASSWORD_RESET_TTL: "0" }).join()).toMatch(/PASSWORD_RESET_TTL/);
   });
 
@@ -107,7 +110,7 @@ describe("loadConfig", () => {
     const pem = generateKeyPairSync("ec", { namedCurve: "P-256" })
       .privateKey.export({ format: "pem", type: "pkcs8" })
       .toString();
-    const config = loadConfig({ NODE_ENV: "production", SMTP_URL, JWT_PRIVATE_KEY: pem });
+    const config = loadConfig({ NODE_ENV: "production", SMTP_URL, APP_URL, JWT_PRIVATE_KEY: pem });
     expect(config.cookie).toEqual({ secure: true, name: "__Host-refresh_token" });
   });
 
@@ -188,27 +191,35 @@ describe("loadConfig", () => {
       COOKIE_SECURE: "false",
       TRUST_PROXY: "true",
       CORS_ORIGINS: "https://app.example.com,http://app.example.com",
+      APP_URL: "http://app.example.com/account",
     };
     const warnings = loadConfig({ NODE_ENV: "production", SMTP_URL, JWT_PRIVATE_KEY: pem, ...risky }).warnings;
-    expect(warnings).toHaveLength(3);
+    expect(warnings).toHaveLength(4);
     expect(warnings[0]).toMatch(/^COOKIE_SECURE=false in production/);
     expect(warnings[1]).toMatch(/^TRUST_PROXY=true in production/);
     expect(warnings[2]).toMatch(/CORS_ORIGINS lists plain-HTTP origins in production \(http:\/\/app\.example\.com\)/);
+    expect(warnings[3]).toMatch(/^APP_URL is plain HTTP in production \(http:\/\/app\.example\.com\/account\)/);
     expect(
       loadConfig({
         NODE_ENV: "production",
         SMTP_URL,
+        APP_URL,
         JWT_PRIVATE_KEY: pem,
         TRUST_PROXY: "10.0.0.0/8",
         CORS_ORIGINS: "https://app.example.com",
       }).warnings,
     ).toEqual([]);
-    expect(loadConfig({ NODE_ENV: "production", SMTP_URL, JWT_PRIVATE_KEY: pem, TRUST_PROXY: "1" }).warnings).toEqual([
-      expect.stringMatching(/^TRUST_PROXY=1 \(a hop count\) in production/),
-    ]);
     expect(
-      loadConfig({ NODE_ENV: "production", SMTP_URL, JWT_PRIVATE_KEY: pem, TRUST_PROXY: "10.0.0.0/8,0.0.0.0/0" })
-        .warnings,
+      loadConfig({ NODE_ENV: "production", SMTP_URL, APP_URL, JWT_PRIVATE_KEY: pem, TRUST_PROXY: "1" }).warnings,
+    ).toEqual([expect.stringMatching(/^TRUST_PROXY=1 \(a hop count\) in production/)]);
+    expect(
+      loadConfig({
+        NODE_ENV: "production",
+        SMTP_URL,
+        APP_URL,
+        JWT_PRIVATE_KEY: pem,
+        TRUST_PROXY: "10.0.0.0/8,0.0.0.0/0",
+      }).warnings,
     ).toEqual([expect.stringMatching(/^TRUST_PROXY=…\/0 in production/)]);
     expect(loadConfig(risky).warnings).toEqual([]);
   });
