@@ -1,12 +1,15 @@
 // The demo page: a person logs in, closes the tab, comes back, and is still
 // logged in — the page never holds the refresh token, only an access token in
-// memory, which it gets back on load through a silent refresh.
+// memory, which it gets back on load through a silent refresh. It also serves
+// the pages mailed links open (/demo/reset-password, /demo/verify-email) and
+// the account's own password and address changes.
 import {
   KeywayClient,
   KeywayError,
   MeDocument,
   RevokeSessionDocument,
   SessionsDocument,
+  linkToken,
   type KeywayState,
   type SessionsQuery,
 } from "../client";
@@ -14,6 +17,22 @@ import {
 const element = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const status = element<HTMLParagraphElement>("status");
 const errorLine = element<HTMLParagraphElement>("error");
+
+const LINK_INVALID = "This link has expired or was already used. Ask for a new one.";
+const WRONG_CURRENT_PASSWORD = { INVALID_CREDENTIALS: "The current password is wrong." };
+
+// A mailed link's page and token. The token leaves the address bar (and so the
+// history) at once and lives on in memory only; a reload cannot reuse it.
+const linkPage = /\/(reset-password|verify-email)$/.exec(location.pathname)?.[1] ?? null;
+const token = linkPage ? linkToken() : null;
+if (linkPage) history.replaceState(null, "", location.pathname);
+/** While set, the page asks for a new password instead of showing the sign-in form. */
+let resetToken = linkPage === "reset-password" ? token : null;
+
+/** Back to the plain page once the link has been used (or found unusable). */
+function leaveLinkPage(): void {
+  if (linkPage) history.replaceState(null, "", location.pathname.slice(0, -linkPage.length - 1));
+}
 
 const client = new KeywayClient({
   url: new URL("/graphql", location.origin).href,
@@ -23,24 +42,46 @@ const client = new KeywayClient({
 client.subscribe(render);
 
 function render(state: KeywayState): void {
-  element("signed-out").hidden = state.user !== null;
+  element("reset").hidden = resetToken === null;
+  element("signed-out").hidden = state.user !== null || resetToken !== null;
   element("signed-in").hidden = state.user === null;
   status.textContent = state.user ? "Signed in" : "Signed out";
   element("email").textContent = state.user?.email ?? "";
+  element("email-verified").textContent = state.user?.emailVerified ? "verified" : "not verified";
+  element("verify-email").hidden = state.user?.emailVerified !== false;
   const roles = state.user?.roles ?? [];
   element("roles").textContent = roles.length > 0 ? roles.join(", ") : "none";
   element("expiry").textContent = state.accessTokenExpiresAt
     ? new Date(state.accessTokenExpiresAt).toLocaleTimeString()
     : "";
-  if (!state.user) element("sessions").replaceChildren();
+  if (state.user) return;
+  element("sessions").replaceChildren();
+  // Nothing one account was told stays on the page for the next.
+  for (const id of ["verify-message", "change-password-message", "change-email-message"]) say(element(id), "");
 }
 
 function showError(message: string): void {
   errorLine.textContent = message;
 }
 
-function describe(error: unknown): string {
+/** A form's status line: `failed` shows it as an error. */
+function say(line: HTMLElement, message: string, failed = false): void {
+  line.textContent = message;
+  line.classList.toggle("error", failed);
+}
+
+/** The page's own line above everything: what became of a mailed link. */
+function notice(message: string, failed = false): void {
+  say(element("notice"), message, failed);
+  element("notice").hidden = false;
+}
+
+/** What to tell the person; `own` words a code or reason the way this form's context needs. */
+function describe(error: unknown, own: Record<string, string> = {}): string {
   if (!(error instanceof KeywayError)) return "keyway could not be reached. Try again.";
+  const specific = own[error.reason ?? ""] ?? own[error.code];
+  if (specific) return specific;
+  if (error.reason === "LINK_INVALID") return LINK_INVALID;
   if (error.code === "RATE_LIMITED") return `Too many attempts. Try again in ${error.retryAfter ?? 60} s.`;
   if (error.reason === "INVALID_CREDENTIALS") return "Wrong email or password.";
   if (error.code === "CONFLICT") return "That email already has an account. Log in instead.";
@@ -102,7 +143,104 @@ function textField(form: FormData, name: string): string {
   return typeof value === "string" ? value : "";
 }
 
+/**
+ * Wires a form: `action` gets its fields; the returned text shows in the form's
+ * status line, a failure in `describe`'s words (with `own` for this form).
+ */
+function onSubmit(
+  id: string,
+  line: HTMLElement,
+  action: (fields: FormData) => Promise<string>,
+  own: Record<string, string> = {},
+): void {
+  const form = element<HTMLFormElement>(id);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const fields = new FormData(form);
+    say(line, "");
+    action(fields).then(
+      (message) => {
+        form.reset();
+        say(line, message);
+      },
+      (error: unknown) => say(line, describe(error, own), true),
+    );
+  });
+}
+
 element<HTMLFormElement>("credentials").addEventListener("submit", (event) => void submitCredentials(event));
+
+// The same words whether or not the address has an account: the page cannot know, and must not guess.
+onSubmit("forgot-form", element("forgot-message"), async (fields) => {
+  await client.requestPasswordReset(textField(fields, "email"));
+  return "If that address has an account, a link is on its way.";
+});
+
+const resetMessage = element("reset-message");
+element<HTMLFormElement>("reset-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const newPassword = textField(new FormData(event.target as HTMLFormElement), "newPassword");
+  say(resetMessage, "");
+  if (resetToken) void submitReset(resetToken, newPassword);
+});
+
+async function submitReset(token: string, newPassword: string): Promise<void> {
+  try {
+    await client.resetPassword(token, newPassword); // signs in: render() shows the account
+  } catch (error) {
+    if (!(error instanceof KeywayError && error.reason === "LINK_INVALID")) {
+      say(resetMessage, describe(error), true); // e.g. a password the policy refuses: try another
+      return;
+    }
+    // A dead link: back to the sign-in view, with the way to ask for a new one open.
+    notice(LINK_INVALID, true);
+    element<HTMLDetailsElement>("forgot").open = true;
+  }
+  resetToken = null;
+  leaveLinkPage();
+  render(client.current);
+  if (client.current.user) await loadSessions().catch((error: unknown) => showError(describe(error)));
+}
+
+async function verifyLink(token: string): Promise<void> {
+  try {
+    await client.verifyEmail(token);
+    notice("Your email address is verified.");
+  } catch (error) {
+    notice(describe(error, { CONFLICT: "That address has an account by now, so it cannot become yours." }), true);
+  }
+  leaveLinkPage();
+}
+
+const verifyMessage = element("verify-message");
+element("verify-email").addEventListener("click", () => {
+  say(verifyMessage, "");
+  client.requestEmailVerification().then(
+    () => say(verifyMessage, "Check your inbox for a link."),
+    (error: unknown) => say(verifyMessage, describe(error), true),
+  );
+});
+
+onSubmit(
+  "change-password",
+  element("change-password-message"),
+  async (fields) => {
+    await client.changePassword(textField(fields, "currentPassword"), textField(fields, "newPassword"));
+    await loadSessions(); // the other sessions ended
+    return "Password changed. Your other sessions were signed out.";
+  },
+  WRONG_CURRENT_PASSWORD,
+);
+
+onSubmit(
+  "change-email",
+  element("change-email-message"),
+  async (fields) => {
+    await client.changeEmail(textField(fields, "newEmail"), textField(fields, "currentPassword"));
+    return "Check the new address for a link.";
+  },
+  { ...WRONG_CURRENT_PASSWORD, CONFLICT: "That address already has an account." },
+);
 
 element("reload-sessions").addEventListener(
   "click",
@@ -114,11 +252,20 @@ element("logout").addEventListener(
 );
 
 async function start(): Promise<void> {
-  status.textContent = "Restoring your session…";
-  try {
-    if (await client.restore()) await loadSessions();
-  } catch (error) {
-    showError(describe(error));
+  if (linkPage && !token) {
+    notice("This link is incomplete. Open it from the mail again, or ask for a new one.", true);
+    leaveLinkPage();
+  }
+  // Verified first, so the session restored next already carries the new address and state.
+  if (linkPage === "verify-email" && token) await verifyLink(token);
+  // A reset link decides who signs in: no session is restored under its form.
+  if (!resetToken) {
+    status.textContent = "Restoring your session…";
+    try {
+      if (await client.restore()) await loadSessions();
+    } catch (error) {
+      showError(describe(error));
+    }
   }
   render(client.current);
   // Read by the browser test: how long a cold load takes to reach a signed-in (or signed-out) page.
