@@ -156,6 +156,8 @@ describe("over SMTP", () => {
       expect(payload.user).toMatchObject({ id: account.userId, emailVerified: true });
       expect(signedIn.cookie).not.toBe("");
       expect(decodeAccessToken(signedIn.accessToken).email_verified).toBe(true);
+      // The link proved the mailbox, not a password: a policy asking for "pwd" is not met by it.
+      expect(decodeAccessToken(signedIn.accessToken).amr).toEqual(["email"]);
       expect(await me(server.url, signedIn.accessToken)).toMatchObject({ id: account.userId, emailVerified: true });
       // The new session is a real one: its refresh cookie rotates.
       expect((await refresh(server.url, { cookie: signedIn.cookie })).userId).toBe(account.userId);
@@ -180,6 +182,30 @@ describe("over SMTP", () => {
       const notice = await mailTo(account.email, SUBJECT.passwordReset);
       expect(notice.token).toBeNull();
       expect(notice.from).toBe(MAIL_FROM_ADDRESS);
+    });
+
+    it("ends an email change an intruder left pending, and every login racing it", async () => {
+      const account = await signUp(server.url);
+      const intruder = await login(server.url, account.email, account.password);
+      const theirs = uniqueEmail("intruder");
+      expect((await changeEmail(server.url, intruder.accessToken, theirs, account.password)).body).toEqual({
+        data: { changeEmail: true },
+      });
+      const takeover = (await mailTo(theirs, SUBJECT.change)).token!;
+
+      // The owner resets, while someone who knows the old password keeps logging in.
+      const racing = Array.from({ length: 6 }, () => loginAnswer(server.url, account.email, account.password));
+      const reset = tokensOf(await resetPassword(server.url, await resetToken(account.email)), "resetPassword");
+      await Promise.all(racing);
+
+      expect(refusalOf(await verifyEmail(server.url, takeover))).toEqual(LINK_INVALID);
+      expect((await me(server.url, reset.accessToken)).email).toBe(account.email);
+      // Whatever the racing logins were answered, none of their sessions outlives the reset.
+      const live = await server.database.prisma.session.findMany({
+        where: { userId: account.userId, endedAt: null },
+        select: { id: true },
+      });
+      expect(live).toEqual([{ id: reset.sessionId }]);
     });
 
     it("voids an older link when a newer one is mailed", async () => {
@@ -403,6 +429,28 @@ describe("over SMTP", () => {
       expect(refusalOf(await resetPassword(server.url, pendingReset, "the attacker's passphrase"))).toEqual(
         LINK_INVALID,
       );
+    });
+
+    it("ends a pending email change too, and sends notices only within MAIL_ADDRESS_LIMIT=2/1h", async () => {
+      const account = await signUp(server.url);
+      const theirs = uniqueEmail("intruder");
+      await changeEmail(server.url, account.accessToken, theirs, account.password);
+      const takeover = (await mailTo(theirs, SUBJECT.change)).token!;
+
+      // The change-requested notice above was the first to this address; two password changes follow.
+      let current = account.password;
+      for (const next of ["second passphrase", "third passphrase"]) {
+        expect((await changePassword(server.url, account.accessToken, current, next)).body).toEqual({
+          data: { changePassword: true },
+        });
+        current = next;
+      }
+      expect(refusalOf(await verifyEmail(server.url, takeover))).toEqual(LINK_INVALID);
+      await settleMail();
+      // An account signed up with someone else's address cannot make keyway mail them without end.
+      expect(smtp.to(account.email).filter((mail) => mail.token === null)).toHaveLength(2);
+      expect(mailsTo(account.email, SUBJECT.passwordChanged)).toHaveLength(1);
+      expect((await login(server.url, account.email, current)).userId).toBe(account.userId);
     });
 
     it("refuses a weak new password without changing anything", async () => {
