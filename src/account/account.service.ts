@@ -45,10 +45,11 @@ export class AccountService {
     const email = this.email(rawEmail, "email");
     const now = this.now();
     // Over the address's limit the request is dropped silently: refusing would say the address was asked for.
-    if ((await this.options.limits.consumeMailToAddress("reset", email)).ok) {
+    if ((await this.options.limits.consumeMailToAddress("reset", email)).ok)
       await this.options.store.queueResetRequest(email, now, this.expiry("PASSWORD_RESET", now));
-      this.options.mailQueued();
-    }
+    // The worker is not woken: its next poll takes the request. Woken here, it would
+    // open the link and send the mail of a known address while this answer is still
+    // on its way, which made that answer measurably slower (twice as slow on PGlite).
     return true;
   }
 
