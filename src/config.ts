@@ -244,7 +244,7 @@ function readMailConfig(
     passwordResetTtl: read("PASSWORD_RESET_TTL", 3600, parseDuration),
     emailVerificationTtl: read("EMAIL_VERIFICATION_TTL", 86400, parseDuration),
     addressLimit: read("MAIL_ADDRESS_LIMIT", { points: 5, durationSeconds: 3600 }, parseRateLimit),
-    pollInterval: read("MAIL_POLL_INTERVAL", 5, parseDuration),
+    pollInterval: read("MAIL_POLL_INTERVAL", 2, parseDuration),
     retryBase: read("MAIL_RETRY_BASE", 5, parseDuration),
   };
 }

@@ -86,7 +86,7 @@ describe("loadConfig", () => {
       passwordResetTtl: 3600,
       emailVerificationTtl: 86400,
       addressLimit: { points: 5, durationSeconds: 3600 },
-      pollInterval: 5,
+      pollInterval: 2,
       retryBase: 5,
     });
     expect(loadConfig({ PORT: "4100", APP_URL: "https://app.example.com/account/" }).mail.appUrl).toBe(
