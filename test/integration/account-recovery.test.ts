@@ -7,16 +7,14 @@ import { print } from "graphql";
 import { simpleParser } from "mailparser";
 import {
   ChangeEmailDocument,
-  ChangePasswordDocument,
   RequestEmailVerificationDocument,
-  RequestPasswordResetDocument,
-  ResetPasswordDocument,
   VerifyEmailDocument,
   type MeQuery,
 } from "../generated/operations";
 import {
   LOGIN,
   ME,
+  SIGN_UP,
   REFRESH_TOKEN,
   decodeAccessToken,
   login,
@@ -26,21 +24,18 @@ import {
   uniqueEmail,
   type Tokens,
 } from "../helpers/auth";
+import { changePassword, metric, NEW_PASSWORD, requestPasswordReset, RESET_PASSWORD } from "../helpers/accounts";
 import { recordSecret } from "../helpers/log-capture";
 import { callGraphQL, errorOf, type GraphQLResponse } from "../helpers/http";
 import { startTestServer, TestClock, type TestServer } from "../helpers/server";
 import { startTestSmtp, type ReceivedMail, type TestSmtp } from "../helpers/smtp";
 
-const REQUEST_PASSWORD_RESET = print(RequestPasswordResetDocument);
-const RESET_PASSWORD = print(ResetPasswordDocument);
-const CHANGE_PASSWORD = print(ChangePasswordDocument);
 const REQUEST_EMAIL_VERIFICATION = print(RequestEmailVerificationDocument);
 const VERIFY_EMAIL = print(VerifyEmailDocument);
 const CHANGE_EMAIL = print(ChangeEmailDocument);
 
 const APP_URL = "https://app.keyway.test/account";
 const MAIL_FROM_ADDRESS = "accounts@keyway.test";
-const NEW_PASSWORD = "a brand new passphrase";
 const LINK_INVALID = { code: "UNAUTHENTICATED", reason: "LINK_INVALID" };
 const INVALID_CREDENTIALS = { code: "UNAUTHENTICATED", reason: "INVALID_CREDENTIALS" };
 /** The subjects of src/mail/templates.ts: how a test tells the mails to one address apart. */
@@ -53,7 +48,7 @@ const SUBJECT = {
   changeRequested: "A change of your email address was requested",
 };
 
-const requestReset = (url: string, email: string) => callGraphQL(url, REQUEST_PASSWORD_RESET, { variables: { email } });
+const requestReset = (url: string, email: string) => requestPasswordReset(url, email);
 const resetPassword = (url: string, token: string, newPassword = NEW_PASSWORD) =>
   callGraphQL(url, RESET_PASSWORD, { variables: { token, newPassword } });
 const verifyEmail = (url: string, token: string) => callGraphQL(url, VERIFY_EMAIL, { variables: { token } });
@@ -61,8 +56,6 @@ const requestVerification = (url: string, accessToken: string) =>
   callGraphQL(url, REQUEST_EMAIL_VERIFICATION, { accessToken });
 const changeEmail = (url: string, accessToken: string, newEmail: string, currentPassword: string) =>
   callGraphQL(url, CHANGE_EMAIL, { accessToken, variables: { newEmail, currentPassword } });
-const changePassword = (url: string, accessToken: string, currentPassword: string, newPassword = NEW_PASSWORD) =>
-  callGraphQL(url, CHANGE_PASSWORD, { accessToken, variables: { currentPassword, newPassword } });
 const loginAnswer = (url: string, email: string, password: string) =>
   callGraphQL(url, LOGIN, { variables: { input: { email, password } } });
 const refreshAnswer = (url: string, tokens: Tokens) => callGraphQL(url, REFRESH_TOKEN, { cookie: tokens.cookie });
@@ -193,10 +186,24 @@ describe("over SMTP", () => {
       });
       const takeover = (await mailTo(theirs, SUBJECT.change)).token!;
 
-      // The owner resets, while someone who knows the old password keeps logging in.
-      const racing = Array.from({ length: 6 }, () => loginAnswer(server.url, account.email, account.password));
-      const reset = tokensOf(await resetPassword(server.url, await resetToken(account.email)), "resetPassword");
-      await Promise.all(racing);
+      // The owner resets, while someone who knows the old password logs in at the same moment.
+      const link = await resetToken(account.email);
+      // Three: this server's LOGIN_ATTEMPTS_LIMIT, which counts attempts before their passwords are checked.
+      const racing = Array.from({ length: 3 }, () => loginAnswer(server.url, account.email, account.password));
+      const reset = tokensOf(await resetPassword(server.url, link), "resetPassword");
+      for (const answer of await Promise.all(racing)) {
+        // Each racer was either refused (the new password, or hashing saturated), or signed in to a
+        // session the reset (or the login's own check) ended.
+        const refusal = errorOf(answer);
+        if (refusal) expect([INVALID_CREDENTIALS, { code: "RATE_LIMITED" }]).toContainEqual(refusal);
+        else {
+          const racer = tokensOf(answer, "login");
+          expect(errorOf(await callGraphQL(server.url, ME, { accessToken: racer.accessToken }))).toEqual({
+            code: "UNAUTHENTICATED",
+            reason: "SESSION_ENDED",
+          });
+        }
+      }
 
       expect(refusalOf(await verifyEmail(server.url, takeover))).toEqual(LINK_INVALID);
       expect((await me(server.url, reset.accessToken)).email).toBe(account.email);
@@ -386,6 +393,36 @@ describe("over SMTP", () => {
     });
   });
 
+  describe("email change racing a sign-up", () => {
+    it("lets exactly one of the link's use and a sign-up of the same address win; the other is CONFLICT", async () => {
+      const account = await signUp(server.url);
+      const contested = uniqueEmail("contested");
+      await changeEmail(server.url, account.accessToken, contested, account.password);
+      const token = (await mailTo(contested, SUBJECT.change)).token!;
+
+      const [verified, signedUp] = await Promise.all([
+        verifyEmail(server.url, token),
+        callGraphQL(server.url, SIGN_UP, { variables: { input: { email: contested, password: NEW_PASSWORD } } }),
+      ]);
+      const winners = [verified, signedUp].filter((answer) => errorOf(answer) === undefined);
+      expect(winners).toHaveLength(1);
+      const loser = [verified, signedUp].find((answer) => errorOf(answer) !== undefined)!;
+      expect(refusalOf(loser)?.code).toBe("CONFLICT");
+
+      // One account holds the address, and the other account is whole: nothing half-changed.
+      const holders = await server.database.prisma.user.findMany({ where: { email: contested }, select: { id: true } });
+      expect(holders).toHaveLength(1);
+      const mine = await server.database.prisma.user.findUniqueOrThrow({ where: { id: account.userId } });
+      if (winners[0] === verified) {
+        expect(holders[0].id).toBe(account.userId);
+        expect(mine.emailVerifiedAt).not.toBeNull();
+      } else {
+        expect(holders[0].id).not.toBe(account.userId);
+        expect(mine).toMatchObject({ email: account.email, emailVerifiedAt: null });
+      }
+    });
+  });
+
   describe("password change", () => {
     it("refuses a wrong current password, then throttles like login (LOGIN_ATTEMPTS_LIMIT=3/15m)", async () => {
       const account = await signUp(server.url);
@@ -465,20 +502,27 @@ describe("over SMTP", () => {
   });
 
   describe("link expiry", () => {
-    it("refuses a reset link past PASSWORD_RESET_TTL (1h)", async () => {
-      const account = await signUp(server.url);
-      const token = await resetToken(account.email);
-      clock.advance(3600 + 1);
-      expect(refusalOf(await resetPassword(server.url, token))).toEqual(LINK_INVALID);
-      expect(errorOf(await loginAnswer(server.url, account.email, NEW_PASSWORD))).toEqual(INVALID_CREDENTIALS);
+    it("honours a reset link until PASSWORD_RESET_TTL (1h), and refuses it past that", async () => {
+      const [early, late] = [await signUp(server.url), await signUp(server.url)];
+      const [earlyToken, lateToken] = [await resetToken(early.email), await resetToken(late.email)];
+      clock.advance(3600 - 60);
+      expect(tokensOf(await resetPassword(server.url, earlyToken), "resetPassword").userId).toBe(early.userId);
+      clock.advance(61);
+      expect(refusalOf(await resetPassword(server.url, lateToken))).toEqual(LINK_INVALID);
+      expect(errorOf(await loginAnswer(server.url, late.email, NEW_PASSWORD))).toEqual(INVALID_CREDENTIALS);
     });
 
-    it("refuses a verification link past EMAIL_VERIFICATION_TTL (24h)", async () => {
-      const account = await signUp(server.url);
-      expect((await requestVerification(server.url, account.accessToken)).body.errors).toBeUndefined();
-      const mail = await mailTo(account.email, SUBJECT.verify);
-      clock.advance(86400 + 1);
-      expect(refusalOf(await verifyEmail(server.url, mail.token!))).toEqual(LINK_INVALID);
+    it("honours a verification link until EMAIL_VERIFICATION_TTL (24h), and refuses it past that", async () => {
+      const [early, account] = [await signUp(server.url), await signUp(server.url)];
+      const tokens: string[] = [];
+      for (const holder of [early, account]) {
+        expect((await requestVerification(server.url, holder.accessToken)).body.errors).toBeUndefined();
+        tokens.push((await mailTo(holder.email, SUBJECT.verify)).token!);
+      }
+      clock.advance(86400 - 60);
+      expect((await verifyEmail(server.url, tokens[0])).body).toEqual({ data: { verifyEmail: true } });
+      clock.advance(61);
+      expect(refusalOf(await verifyEmail(server.url, tokens[1]))).toEqual(LINK_INVALID);
       const fresh = await login(server.url, account.email, account.password);
       expect((await me(server.url, fresh.accessToken)).emailVerified).toBe(false);
     });
@@ -486,12 +530,12 @@ describe("over SMTP", () => {
 
   describe("metrics", () => {
     it("counts sent mails by kind and shows the outbox's size", async () => {
+      const before = await metric(server.url, "keyway_mails_sent_total", 'kind="password-reset"');
       await resetToken((await signUp(server.url)).email);
       // The count moves once the SMTP server's acceptance is recorded, just after the mail arrives.
       await server.services.mail.drain();
+      expect(await metric(server.url, "keyway_mails_sent_total", 'kind="password-reset"')).toBe(before + 1);
       const text = await (await fetch(`${server.url}/metrics`)).text();
-      const sent = /^keyway_mails_sent_total\{kind="password-reset"\} (\d+)$/m.exec(text);
-      expect(Number(sent?.[1])).toBeGreaterThanOrEqual(1);
       expect(text).toMatch(/^keyway_mails_queued \d+$/m);
     });
   });
