@@ -19,9 +19,9 @@ import os from "node:os";
 import path from "node:path";
 import { simpleParser } from "mailparser";
 import Redis from "ioredis";
-import pg from "pg";
 import { SMTPServer } from "smtp-server";
 import { KEYWAY_LISTENING, killChildren, startProcess } from "./lib/processes.mjs";
+import { redisUrl, scratch } from "./lib/scratch.mjs";
 
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
@@ -39,15 +39,10 @@ const POLL_EVERY_MS = 10;
 const GIVE_UP_MS = 15_000;
 const HARD_LIMIT_MS = 10 * 60_000;
 
-const adminUrl =
-  process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
-const redisUrl = process.env.REDIS_URL || "redis://127.0.0.1:6379";
-for (const url of [adminUrl, redisUrl]) {
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname))
-    throw new Error(`only 127.0.0.1 is benchmarked, not ${url}`);
-}
-const prefix = `kwbench-${randomUUID()}:`;
-const dbName = `keyway_bench_${randomUUID().replace(/-/g, "")}`;
+const database = scratch();
+const prefix = database.redisPrefix;
+const dbName = database.name;
+const databaseUrl = database.url;
 const dataDirs = [];
 const tempDir = () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "keyway-bench-accounts-"));
@@ -60,21 +55,6 @@ const jwtKey = generateKeyPairSync("ec", { namedCurve: "P-256" })
 const loadAtStart = os.loadavg().map((load) => Math.round(load * 100) / 100);
 const log = (...parts) => process.stderr.write(`[accounts] ${parts.join(" ")}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const databaseUrl = (() => {
-  const url = new URL(adminUrl);
-  url.pathname = `/${dbName}`;
-  return url.toString();
-})();
-
-async function admin(sql) {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 /** A loopback SMTP server that keeps, per recipient, how many mails came and the last link token. */
 async function startSmtpSink() {
@@ -313,10 +293,7 @@ async function deleteRedisKeys() {
 let created = false;
 async function cleanUp() {
   killChildren();
-  if (created)
-    await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((error) =>
-      log("could not drop", dbName, error.message),
-    );
+  if (created) await database.drop().catch((error) => log("could not drop", dbName, error.message));
   await deleteRedisKeys().catch(() => undefined);
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 }
@@ -350,7 +327,7 @@ try {
     );
   }
   if (options.only.has("refusal")) {
-    await admin(`CREATE DATABASE "${dbName}"`);
+    await database.create();
     created = true;
     // Migrate once, so the instances below start on a current schema.
     await (await startKeyway({ DATABASE_URL: databaseUrl, DATA_DIR: tempDir() })).stop();

@@ -23,8 +23,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import Redis from "ioredis";
-import pg from "pg";
 import { cpuSeconds, KEYWAY_LISTENING, killChildren, root, startProcess } from "./lib/processes.mjs";
+import { redisUrl, scratch } from "./lib/scratch.mjs";
 
 const { default: autocannon } = await import("autocannon");
 const arg = (name, fallback) => {
@@ -46,15 +46,10 @@ const HARD_LIMIT_MS = 8 * 60_000;
 const POLL_EVERY_MS = 10;
 const GIVE_UP_MS = 15_000;
 
-const adminUrl =
-  process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
-const redisUrl = process.env.REDIS_URL || "redis://127.0.0.1:6379";
-for (const url of [adminUrl, redisUrl]) {
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname))
-    throw new Error(`only 127.0.0.1 is benchmarked, not ${url}`);
-}
-const prefix = `kwbench-${randomUUID()}:`;
-const dbName = `keyway_bench_${randomUUID().replace(/-/g, "")}`;
+const database = scratch();
+const prefix = database.redisPrefix;
+const dbName = database.name;
+const databaseUrl = database.url;
 const dataDir = mkdtempSync(path.join(tmpdir(), "keyway-bench-"));
 const jwtKey = generateKeyPairSync("ec", { namedCurve: "P-256" })
   .privateKey.export({ type: "pkcs8", format: "pem" })
@@ -62,22 +57,6 @@ const jwtKey = generateKeyPairSync("ec", { namedCurve: "P-256" })
 const loadAtStart = os.loadavg().map((load) => Math.round(load * 100) / 100);
 const log = (...parts) => process.stderr.write(`${parts.join(" ")}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const databaseUrl = (() => {
-  const url = new URL(adminUrl);
-  url.pathname = `/${dbName}`;
-  return url.toString();
-})();
-
-async function admin(sql) {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Starts dist/main.js; resolves once `listeners` processes (workers) log that they listen (and reach Redis). */
 async function startKeyway(env, listeners = 1) {
@@ -411,9 +390,7 @@ async function deleteRedisKeys() {
 
 async function cleanUp() {
   killChildren();
-  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((error) =>
-    log("could not drop", dbName, error.message),
-  );
+  await database.drop().catch((error) => log("could not drop", dbName, error.message));
   await deleteRedisKeys().catch(() => undefined);
   rmSync(dataDir, { recursive: true, force: true });
 }
@@ -427,7 +404,7 @@ deadline.unref();
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanUp().finally(() => process.exit(130)));
 
 try {
-  await admin(`CREATE DATABASE "${dbName}"`);
+  await database.create();
   // Migrate once, so the instances below start on a current schema.
   await (await startKeyway({})).stop();
 

@@ -1,0 +1,38 @@
+// A scratch PostgreSQL database and Redis key prefix for a benchmark that runs
+// several keyway instances: loopback only, a fresh database per run, dropped after.
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+
+/** BENCH_DATABASE_URL, TEST_DATABASE_URL or the local server: where scratch databases are made. */
+export const adminUrl =
+  process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
+export const redisUrl = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+for (const url of [adminUrl, redisUrl]) {
+  if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname))
+    throw new Error(`only 127.0.0.1 is benchmarked, not ${url}`);
+}
+
+/** Runs one statement as the admin connection (CREATE/DROP DATABASE). */
+export async function admin(sql) {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A database name and URL of this run's own, and a Redis prefix no other run shares. */
+export function scratch() {
+  const name = `keyway_bench_${randomUUID().replace(/-/g, "")}`;
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    redisPrefix: `kwbench-${randomUUID()}:`,
+    create: () => admin(`CREATE DATABASE "${name}"`),
+    drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+  };
+}
