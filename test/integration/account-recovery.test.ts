@@ -112,6 +112,17 @@ describe("over SMTP", () => {
     await smtp.waitFor(() => mailsTo(address, subject).length >= count);
     return mailsTo(address, subject)[count - 1];
   }
+  /** The session of these tokens has ended: its refresh token and its access token are both refused. */
+  async function expectSessionEnded(tokens: Tokens): Promise<void> {
+    expect(errorOf(await refreshAnswer(server.url, tokens))).toEqual({
+      code: "UNAUTHENTICATED",
+      reason: "REFRESH_TOKEN_INVALID",
+    });
+    expect(errorOf(await callGraphQL(server.url, ME, { accessToken: tokens.accessToken }))).toEqual({
+      code: "UNAUTHENTICATED",
+      reason: "SESSION_ENDED",
+    });
+  }
   /** The token of a reset link mailed to `email`, requested now. */
   async function resetToken(email: string): Promise<string> {
     const already = mailsTo(email, SUBJECT.reset).length;
@@ -161,16 +172,7 @@ describe("over SMTP", () => {
       expect(refusalOf(await resetPassword(server.url, token, "yet another passphrase"))).toEqual(LINK_INVALID);
       expect((await login(server.url, account.email, NEW_PASSWORD)).userId).toBe(account.userId);
 
-      for (const before of [account, otherDevice]) {
-        expect(errorOf(await refreshAnswer(server.url, before))).toEqual({
-          code: "UNAUTHENTICATED",
-          reason: "REFRESH_TOKEN_INVALID",
-        });
-        expect(errorOf(await callGraphQL(server.url, ME, { accessToken: before.accessToken }))).toEqual({
-          code: "UNAUTHENTICATED",
-          reason: "SESSION_ENDED",
-        });
-      }
+      for (const before of [account, otherDevice]) await expectSessionEnded(before);
 
       const notice = await mailTo(account.email, SUBJECT.passwordReset);
       expect(notice.token).toBeNull();
@@ -445,14 +447,7 @@ describe("over SMTP", () => {
       const changed = await changePassword(server.url, account.accessToken, account.password);
       expect(changed.body).toEqual({ data: { changePassword: true } });
 
-      expect(errorOf(await refreshAnswer(server.url, otherDevice))).toEqual({
-        code: "UNAUTHENTICATED",
-        reason: "REFRESH_TOKEN_INVALID",
-      });
-      expect(errorOf(await callGraphQL(server.url, ME, { accessToken: otherDevice.accessToken }))).toEqual({
-        code: "UNAUTHENTICATED",
-        reason: "SESSION_ENDED",
-      });
+      await expectSessionEnded(otherDevice);
       expect((await me(server.url, account.accessToken)).id).toBe(account.userId);
       const rotated = await refresh(server.url, { cookie: account.cookie });
       expect(rotated.sessionId).toBe(account.sessionId);
