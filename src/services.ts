@@ -217,6 +217,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   changes = feed;
   const housekeeping = startHousekeeping({
     sessions: stores.sessions,
+    challenges: stores.mfa,
     logger,
     retentionSeconds: config.sessionRetention,
     idleTtlSeconds: config.sessionIdleTtl,

@@ -255,6 +255,9 @@ describe("login with a second factor", () => {
     clock.advance(11);
     expect(reasonOf(await complete(late, await codeAt(user.secret, 1)))).toBe("MFA_INVALID");
     expect(reasonOf(await complete("not-a-challenge", await codeAt(user.secret, 1)))).toBe("MFA_INVALID");
+    // Housekeeping deletes used and expired challenges.
+    await keyway.stores.mfa.purgeChallenges(new Date(clock.now()));
+    expect(await keyway.database.prisma.mfaChallenge.count({ where: { userId: user.userId } })).toBe(0);
   });
 
   it("a recovery code signs in once, with amr pwd and mfa (not otp)", async () => {
