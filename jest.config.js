@@ -14,7 +14,7 @@ module.exports = {
   },
   // ESM-only packages that tests or the migration engine load; where jest loads them as
   // CommonJS, ts-jest has to turn them into CommonJS.
-  transformIgnorePatterns: ["/node_modules/(?!(jose|@prisma/schema-engine-wasm)/)"],
+  transformIgnorePatterns: ["/node_modules/(?!(jose|@prisma/schema-engine-wasm|@scure/base|@noble/hashes)/)"],
   // The generated Prisma client imports its siblings as `./x.js`; resolve them to the .ts sources.
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1", "^keyway/subgraph$": "<rootDir>/src/subgraph/index.ts" },
   setupFiles: ["reflect-metadata"],

@@ -20,7 +20,8 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export type AccessTokenReason = "TOKEN_MISSING" | "TOKEN_INVALID" | "TOKEN_EXPIRED" | "SESSION_ENDED";
 /** Why a refresh was refused. */
 export type RefreshTokenReason = "REFRESH_TOKEN_MISSING" | "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED";
-export type UnauthenticatedReason = AccessTokenReason | RefreshTokenReason | "INVALID_CREDENTIALS" | "LINK_INVALID";
+export type UnauthenticatedReason =
+  AccessTokenReason | RefreshTokenReason | "INVALID_CREDENTIALS" | "LINK_INVALID" | "MFA_REQUIRED" | "MFA_INVALID";
 
 const REASON_MESSAGES: Record<UnauthenticatedReason, string> = {
   TOKEN_MISSING: "An access token is required",
@@ -32,6 +33,8 @@ const REASON_MESSAGES: Record<UnauthenticatedReason, string> = {
   REFRESH_TOKEN_INVALID: "The refresh token is not valid",
   REFRESH_TOKEN_REUSED: "The refresh token was already used; the session has ended",
   LINK_INVALID: "This link is not valid: it was used, replaced by a newer one, or has expired",
+  MFA_REQUIRED: "A second factor is required: call completeLogin with this challenge and a code",
+  MFA_INVALID: "The code is not valid, or the challenge was used or has expired",
 };
 
 /** A refusal raised on purpose: its code, message and listed extensions reach the client. */
@@ -44,6 +47,9 @@ export class KeywayError extends GraphQLError {
 
 export const unauthenticated = (reason: UnauthenticatedReason) =>
   new KeywayError(ErrorCode.UNAUTHENTICATED, REASON_MESSAGES[reason], { reason });
+/** The right first factor of a user with a second one: no session yet, a challenge for completeLogin. */
+export const mfaRequired = (challenge: string) =>
+  new KeywayError(ErrorCode.UNAUTHENTICATED, REASON_MESSAGES.MFA_REQUIRED, { reason: "MFA_REQUIRED", challenge });
 export const badUserInput = (message: string, field?: string) =>
   new KeywayError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
 /** Where a client needs to tell FORBIDDEN refusals apart (the contract's "Authorization"). */

@@ -119,6 +119,7 @@ export const schemaDepsOf = (services: Services): KeywaySchemaDeps => ({
   cookie: services.cookie,
   admin: services.admin,
   accounts: services.accounts,
+  mfa: services.mfa,
 });
 
 export async function applyMigrations(database: Database, logger: Logger): Promise<void> {

@@ -1,7 +1,7 @@
 // One Prometheus registry per server, so several servers in one process (tests)
 // do not collide on metric names.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { AuthEvents } from "./auth/auth-events";
+import type { AuthCall, AuthEvents } from "./auth/auth-events";
 
 export interface Metrics {
   registry: Registry;
@@ -92,6 +92,11 @@ function countAuthEvents(events: AuthEvents, registry: Registry): void {
     "call",
     "outcome",
   ]);
+  const mfa = counter(
+    "keyway_mfa_total",
+    "second-factor events (enroll, confirm, disable, challenge, complete, step_up, reset) by outcome",
+    ["event", "outcome"],
+  );
   const ended = counter("keyway_sessions_ended_total", "sessions ended, by reason", ["reason"]);
   const rejected = counter("keyway_token_rejections_total", "presented access tokens refused, by reason", ["reason"]);
   const roleChanges = counter("keyway_role_changes_total", "roles granted or revoked (changes only), by change", [
@@ -105,6 +110,16 @@ function countAuthEvents(events: AuthEvents, registry: Registry): void {
   );
   events.subscribe((event) => {
     if (event.type === "users.listed") return; // counted among the admin calls
+    if (event.type === "mfa.reset") {
+      mfa.inc({ event: "reset", outcome: event.changed ? "success" : "none" });
+      return;
+    }
+    if (event.type === "auth.call") {
+      const mfaEvent = MFA_EVENTS[event.call];
+      if (mfaEvent) mfa.inc({ event: mfaEvent, outcome: event.outcome });
+      // A right first factor of a user with TOTP: a challenge issued.
+      if (event.outcome === "mfa_required") mfa.inc({ event: "challenge", outcome: "success" });
+    }
     if (event.type === "role.changed") {
       if (event.changed) roleChanges.inc({ change: event.change });
     } else if (event.type === "user.disabled") {
@@ -117,6 +132,14 @@ function countAuthEvents(events: AuthEvents, registry: Registry): void {
     else calls.inc({ call: event.call, outcome: event.outcome });
   });
 }
+
+const MFA_EVENTS: Partial<Record<AuthCall, string>> = {
+  startTotpEnrollment: "enroll",
+  confirmTotpEnrollment: "confirm",
+  disableTotp: "disable",
+  completeLogin: "complete",
+  stepUp: "step_up",
+};
 
 function countMail(mail: NonNullable<MetricsSources["mail"]>, registry: Registry): void {
   const outcomes = {

@@ -15,6 +15,8 @@ import type { Config } from "./config";
 import type { Stores } from "./db/stores";
 import type { RefreshCookieOptions } from "./http/cookies";
 import type { Logger } from "./logger";
+import { createSecondFactorGate } from "./mfa/challenge";
+import { MfaService } from "./mfa/mfa.service";
 import { startMailWorker, type MailOutcome, type MailWorker } from "./mail/mail-worker";
 import { createMailTransport } from "./mail/transport";
 import { startHousekeeping } from "./session/housekeeping";
@@ -44,6 +46,8 @@ export interface Services {
   admin: UserAdminService;
   /** Password reset and change, email verification and change. */
   accounts: AccountService;
+  /** TOTP second factor, recovery codes, login challenges and step-up. */
+  mfa: MfaService;
   /** Sends the outbox; `onOutcome` listeners (metrics) hear of each attempt. */
   mail: MailWorker & {
     subscribe(listener: (kind: string, outcome: MailOutcome) => void): () => void;
@@ -123,7 +127,18 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     authz: config.authz,
     allowSignup: config.allowSignup,
     now,
+    secondFactor: createSecondFactorGate(stores.mfa, now),
     onUserChanged: (userId) => changes?.publish("users", [userId]),
+  });
+  const mfa = new MfaService({
+    store: stores.mfa,
+    users: stores.users,
+    auth,
+    sessions,
+    limits,
+    rootKey: keys.root.signing,
+    issuer: config.jwt.issuer,
+    now,
   });
   const roles = new RoleService({
     users: stores.users,
@@ -202,6 +217,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   changes = feed;
   const housekeeping = startHousekeeping({
     sessions: stores.sessions,
+    challenges: stores.mfa,
     logger,
     retentionSeconds: config.sessionRetention,
     idleTtlSeconds: config.sessionIdleTtl,
@@ -216,6 +232,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     roles,
     admin,
     accounts,
+    mfa,
     mail: {
       ...mailWorker,
       queued: () => stores.accounts.countQueued(),

@@ -72,6 +72,19 @@ export async function resetLink(context: AdminContext, rawEmail: string) {
   return { id: user.id, email: user.email, url: link.url, expiresAt };
 }
 
+/**
+ * Removes the user's TOTP and recovery codes, for someone who lost both: they sign
+ * in with their password alone until they enrol again. Their sessions go on. The
+ * audit line (mfa.reset, actor "cli") says whether there was anything to remove.
+ */
+export async function resetMfa(context: AdminContext, rawEmail: string) {
+  const user = await findUser(context, rawEmail);
+  const { services } = keyway(context);
+  const removed = await asAdminError(services.mfa.resetMfa(user.id));
+  services.events.emit({ type: "mfa.reset", userId: user.id, actor: "cli", changed: removed });
+  return { id: user.id, email: user.email, removed };
+}
+
 export async function listSessions(context: AdminContext, rawEmail: string) {
   const user = await findUser(context, rawEmail);
   const sessions = await keyway(context).services.sessions.listLiveSessions(user.id);

@@ -15,7 +15,12 @@ export type AuthCall =
   | "changePassword"
   | "requestEmailVerification"
   | "verifyEmail"
-  | "changeEmail";
+  | "changeEmail"
+  | "startTotpEnrollment"
+  | "confirmTotpEnrollment"
+  | "disableTotp"
+  | "completeLogin"
+  | "stepUp";
 /** The admin API's operations (src/graphql/admin.resolver.ts). */
 export type AdminCall = "users" | "grantRole" | "revokeRole" | "disableUser";
 
@@ -39,6 +44,8 @@ export type AuthEvent =
    * there was one. Refusals are audited from this; a success by its own event below.
    */
   | { type: "admin.call"; call: AdminCall; outcome: string; actor?: string; ip?: string | null }
+  /** A user's TOTP and recovery codes removed by `actor` ("cli"); `changed` is false when they had none. */
+  | { type: "mfa.reset"; userId: string; actor: string; changed: boolean }
   /** An account disabled by `actor` ("cli", or the admin's user id); `changed` is false when it already was. */
   | { type: "user.disabled"; userId: string; actor: string; changed: boolean }
   /**
@@ -94,7 +101,7 @@ export function writeAuditLog(events: AuthEvents, logger: Logger): () => void {
       logger.info({ audit: true, event: `admin.${call}.refused`, ...fields }, `audit: admin.${call}`);
       return;
     }
-    if (event.type === "user.disabled" || event.type === "users.listed") {
+    if (event.type === "user.disabled" || event.type === "users.listed" || event.type === "mfa.reset") {
       const { type, ...fields } = event;
       logger.info({ audit: true, event: type, ...fields }, `audit: ${type}`);
       return;

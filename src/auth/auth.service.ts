@@ -3,7 +3,8 @@
 import { grantsOf } from "../authz/live-grants";
 import type { AuthzModel } from "../authz/model";
 import { isUuid } from "../ids";
-import { badUserInput, conflict, forbidden, rateLimited, unauthenticated } from "../errors";
+import { badUserInput, conflict, forbidden, mfaRequired, rateLimited, unauthenticated } from "../errors";
+import type { SecondFactorGate } from "../mfa/challenge";
 import type { Authentication, ClientMeta, IssuedSession, SessionService } from "../session/session.service";
 import type { SessionRecord } from "../session/session.store";
 import { signAccessToken, type AccessTokenOptions } from "../token/access-token";
@@ -25,6 +26,8 @@ export interface AuthServiceOptions {
   now(): number;
   /** Defaults to USER_CACHE_SIZE users for USER_CACHE_TTL_MS; see user-cache.ts for why it is safe. */
   userCache?: UserCache;
+  /** Users with a second factor get a challenge instead of a session; none: nobody has one. */
+  secondFactor?: SecondFactorGate;
   /** Told about each user this process changed, after its cached row here is gone: the other instances must drop theirs. */
   onUserChanged?(userId: string): void;
 }
@@ -99,6 +102,8 @@ export class AuthService {
     );
     if (!user || !matches || user.disabledAt) throw unauthenticated("INVALID_CREDENTIALS");
     await this.options.limits.clearLoginFailures(email, request.ip);
+    // Only after the password matched: a wrong one answers the same whether or not the account has TOTP.
+    await this.requireSecondFactor(user, PASSWORD_LOGIN);
     const issued = await this.options.sessions.startSession(user.id, request, PASSWORD_LOGIN);
     // disableUser, a password reset or a password change may have run between the read
     // above and this insert. Each changes the row before (or, locking it, while) ending
@@ -127,12 +132,30 @@ export class AuthService {
 
   /**
    * A new session for a user who just proved who they are some other way: a reset
-   * link proves the mailbox, which `amr` says ("email"), not a password.
+   * link proves the mailbox, which `amr` says ("email"), not a password. Unless
+   * `amr` has "mfa", a user with a second factor gets MFA_REQUIRED and a challenge.
    */
   async signIn(userId: string, request: AuthRequest, authentication: Authentication): Promise<Authenticated> {
     const user = await this.findActiveUser(userId);
     if (!user) throw unauthenticated("INVALID_CREDENTIALS");
+    if (!authentication.amr.includes("mfa")) await this.requireSecondFactor(user, authentication);
     return this.authenticate(user, await this.options.sessions.startSession(user.id, request, authentication));
+  }
+
+  /**
+   * A fresh access token for a live session whose user just proved `methods` again
+   * (stepUp): its auth_time becomes now and its amr gains them. The session and its
+   * refresh token stay as they are. SESSION_ENDED when it ended meanwhile.
+   */
+  async reauthenticate(
+    userId: string,
+    sessionId: string,
+    methods: string[],
+  ): Promise<Omit<Authenticated, "refreshToken" | "refreshMaxAge">> {
+    const user = await this.findActiveUser(userId);
+    const session = user ? await this.options.sessions.reauthenticateSession(sessionId, methods) : null;
+    if (!user || !session || session.userId !== user.id) throw unauthenticated("SESSION_ENDED");
+    return { user, session, ...this.sign(user, session) };
   }
 
   /** Ends the refresh token's session, or failing that the access token's; false if neither was live. */
@@ -210,7 +233,15 @@ export class AuthService {
    * rotation), and the session's auth_time and amr, which a refresh never changes.
    */
   private authenticate(user: UserRecord, issued: IssuedSession): Authenticated {
-    const { session } = issued;
+    return {
+      ...issued,
+      user,
+      ...this.sign(user, issued.session),
+      refreshMaxAge: this.options.sessions.remainingSeconds(issued.session),
+    };
+  }
+
+  private sign(user: UserRecord, session: SessionRecord): { accessToken: string; expiresIn: number } {
     const { token, expiresIn } = signAccessToken(this.options.accessTokens, {
       userId: user.id,
       sessionId: session.id,
@@ -221,13 +252,12 @@ export class AuthService {
       }),
       now: this.options.now(),
     });
-    return {
-      ...issued,
-      user,
-      accessToken: token,
-      expiresIn,
-      refreshMaxAge: this.options.sessions.remainingSeconds(issued.session),
-    };
+    return { accessToken: token, expiresIn };
+  }
+
+  private async requireSecondFactor(user: UserRecord, authentication: Authentication): Promise<void> {
+    const challenge = await this.options.secondFactor?.challengeFor(user, authentication.amr);
+    if (challenge) throw mfaRequired(challenge);
   }
 }
 

@@ -13,7 +13,10 @@ export interface GraphQLResult<TData> {
 export const errorsOf = (result: GraphQLResult<unknown>): GraphQLErrorShape[] =>
   Array.isArray(result.errors) ? result.errors : [];
 
-/** A refusal from keyway, with its `extensions.code` and, where one applies, `reason` and `retryAfter`. */
+/**
+ * A refusal from keyway, with its `extensions.code` and, where one applies, `reason`
+ * and `retryAfter`; with reason MFA_REQUIRED, the `challenge` for completeLogin.
+ */
 export class KeywayError extends Error {
   override readonly name = "KeywayError";
 
@@ -22,6 +25,7 @@ export class KeywayError extends Error {
     readonly code: string,
     readonly reason?: string,
     readonly retryAfter?: number,
+    readonly challenge?: string,
   ) {
     super(message);
   }
@@ -29,7 +33,13 @@ export class KeywayError extends Error {
   static from(result: GraphQLResult<unknown>): KeywayError {
     const error = errorsOf(result)[0];
     if (!error) return new KeywayError("keyway answered without data or errors", "INTERNAL_SERVER_ERROR");
-    const { code = "INTERNAL_SERVER_ERROR", reason, retryAfter } = error.extensions ?? {};
-    return new KeywayError(error.message, code, reason, retryAfter);
+    const { code = "INTERNAL_SERVER_ERROR", reason, retryAfter, challenge } = error.extensions ?? {};
+    return new KeywayError(
+      error.message,
+      code,
+      reason,
+      retryAfter,
+      typeof challenge === "string" ? challenge : undefined,
+    );
   }
 }

@@ -6,6 +6,7 @@ export {
   type KeywayState,
   type KeywayUser,
   type RefreshTransport,
+  type TotpEnrollment,
 } from "./keyway-client";
 export { KeywayError, type GraphQLErrorShape, type GraphQLResult } from "./errors";
 export * from "./operations";

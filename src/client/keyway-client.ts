@@ -10,6 +10,9 @@ import { KeywayError, errorsOf, type GraphQLResult } from "./errors";
 import {
   ChangeEmailDocument,
   ChangePasswordDocument,
+  CompleteLoginDocument,
+  ConfirmTotpEnrollmentDocument,
+  DisableTotpDocument,
   LoginDocument,
   LogoutDocument,
   RefreshDocument,
@@ -17,13 +20,17 @@ import {
   RequestPasswordResetDocument,
   ResetPasswordDocument,
   SignUpDocument,
+  StartTotpEnrollmentDocument,
+  StepUpDocument,
   VerifyEmailDocument,
   type AuthFieldsFragment,
+  type StartTotpEnrollmentMutation,
   type TypedDocumentString,
 } from "./operations";
 
 export type RefreshTransport = "cookie" | "header";
 export type KeywayUser = AuthFieldsFragment["user"];
+export type TotpEnrollment = StartTotpEnrollmentMutation["startTotpEnrollment"];
 
 export interface KeywayClientOptions {
   /** keyway's GraphQL endpoint, e.g. "https://auth.example.com/graphql". */
@@ -91,11 +98,43 @@ export class KeywayClient {
     );
   }
 
+  /**
+   * Signs in with a password. For an account with a second factor this rejects with a
+   * KeywayError whose reason is "MFA_REQUIRED" and whose `challenge` completeLogin takes.
+   */
   async login(email: string, password: string): Promise<KeywayUser> {
     return this.authenticate(
       await this.call(LoginDocument, { input: { email, password } }, { refresh: "request" }),
       "login",
     );
+  }
+
+  /** Finishes a login (or a password reset) that answered MFA_REQUIRED, with a TOTP or recovery code. */
+  async completeLogin(challenge: string, code: string): Promise<KeywayUser> {
+    return this.authenticate(
+      await this.call(CompleteLoginDocument, { challenge, code }, { refresh: "request" }),
+      "completeLogin",
+    );
+  }
+
+  /** A new TOTP secret for the signed-in user, pending until confirmTotpEnrollment. */
+  async startTotpEnrollment(): Promise<TotpEnrollment> {
+    return dataOf(await this.request(StartTotpEnrollmentDocument, {})).startTotpEnrollment;
+  }
+
+  /** Enables TOTP with a code from the authenticator; resolves to the recovery codes, shown this once. */
+  async confirmTotpEnrollment(code: string): Promise<string[]> {
+    return dataOf(await this.request(ConfirmTotpEnrollmentDocument, { code })).confirmTotpEnrollment;
+  }
+
+  /** Removes TOTP and the recovery codes, given a TOTP or recovery code. */
+  async disableTotp(code: string): Promise<void> {
+    dataOf(await this.request(DisableTotpDocument, { code }));
+  }
+
+  /** Re-proves the second factor on this session: the new access token carries a fresh auth_time and amr. */
+  async stepUp(code: string): Promise<void> {
+    await this.authenticate(await this.request(StepUpDocument, { code }), "stepUp");
   }
 
   /** Asks for a reset link to be mailed; resolves alike whether or not the address has an account. */

@@ -105,6 +105,41 @@ export type ChangeEmailMutationVariables = Exact<{
 
 export type ChangeEmailMutation = { changeEmail: boolean };
 
+export type StartTotpEnrollmentMutationVariables = Exact<{ [key: string]: never; }>;
+
+
+export type StartTotpEnrollmentMutation = { startTotpEnrollment: { secret: string, otpauthUrl: string } };
+
+export type ConfirmTotpEnrollmentMutationVariables = Exact<{
+  code: string;
+}>;
+
+
+export type ConfirmTotpEnrollmentMutation = { confirmTotpEnrollment: Array<string> };
+
+export type DisableTotpMutationVariables = Exact<{
+  code: string;
+}>;
+
+
+export type DisableTotpMutation = { disableTotp: boolean };
+
+export type CompleteLoginMutationVariables = Exact<{
+  challenge: string;
+  code: string;
+}>;
+
+
+export type CompleteLoginMutation = { completeLogin: { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, roles: Array<string>, emailVerified: boolean, createdAt: string } } };
+
+export type StepUpMutationVariables = Exact<{
+  code?: string | null | undefined;
+  passkeyResponse?: string | null | undefined;
+}>;
+
+
+export type StepUpMutation = { stepUp: { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, roles: Array<string>, emailVerified: boolean, createdAt: string } } };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -273,3 +308,57 @@ export const ChangeEmailDocument = new TypedDocumentString(`
   changeEmail(newEmail: $newEmail, currentPassword: $currentPassword)
 }
     `) as unknown as TypedDocumentString<ChangeEmailMutation, ChangeEmailMutationVariables>;
+export const StartTotpEnrollmentDocument = new TypedDocumentString(`
+    mutation StartTotpEnrollment {
+  startTotpEnrollment {
+    secret
+    otpauthUrl
+  }
+}
+    `) as unknown as TypedDocumentString<StartTotpEnrollmentMutation, StartTotpEnrollmentMutationVariables>;
+export const ConfirmTotpEnrollmentDocument = new TypedDocumentString(`
+    mutation ConfirmTotpEnrollment($code: String!) {
+  confirmTotpEnrollment(code: $code)
+}
+    `) as unknown as TypedDocumentString<ConfirmTotpEnrollmentMutation, ConfirmTotpEnrollmentMutationVariables>;
+export const DisableTotpDocument = new TypedDocumentString(`
+    mutation DisableTotp($code: String!) {
+  disableTotp(code: $code)
+}
+    `) as unknown as TypedDocumentString<DisableTotpMutation, DisableTotpMutationVariables>;
+export const CompleteLoginDocument = new TypedDocumentString(`
+    mutation CompleteLogin($challenge: String!, $code: String!) {
+  completeLogin(challenge: $challenge, code: $code) {
+    ...AuthFields
+  }
+}
+    fragment AuthFields on AuthPayload {
+  accessToken
+  tokenType
+  expiresIn
+  user {
+    id
+    email
+    roles
+    emailVerified
+    createdAt
+  }
+}`) as unknown as TypedDocumentString<CompleteLoginMutation, CompleteLoginMutationVariables>;
+export const StepUpDocument = new TypedDocumentString(`
+    mutation StepUp($code: String, $passkeyResponse: String) {
+  stepUp(code: $code, passkeyResponse: $passkeyResponse) {
+    ...AuthFields
+  }
+}
+    fragment AuthFields on AuthPayload {
+  accessToken
+  tokenType
+  expiresIn
+  user {
+    id
+    email
+    roles
+    emailVerified
+    createdAt
+  }
+}`) as unknown as TypedDocumentString<StepUpMutation, StepUpMutationVariables>;

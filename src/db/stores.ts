@@ -2,6 +2,8 @@
 import { createPrismaAccountStore } from "../account/account.prisma-store";
 import type { AccountStore } from "../account/account.store";
 import type { PrismaClient } from "../generated/prisma/client";
+import { createPrismaMfaStore } from "../mfa/mfa.prisma-store";
+import type { MfaStore } from "../mfa/mfa.store";
 import { createPrismaSessionStore } from "../session/session.prisma-store";
 import type { SessionStore } from "../session/session.store";
 import { createPrismaSigningKeyStore } from "../token/signing-key.prisma-store";
@@ -15,6 +17,8 @@ export interface Stores {
   signingKeys: SigningKeyStore;
   /** Links mailed to users, and the outbox. */
   accounts: AccountStore;
+  /** TOTP factors, recovery codes and login challenges. */
+  mfa: MfaStore;
 }
 
 export function createPrismaStores(prisma: PrismaClient): Stores {
@@ -23,5 +27,6 @@ export function createPrismaStores(prisma: PrismaClient): Stores {
     sessions: createPrismaSessionStore(prisma),
     signingKeys: createPrismaSigningKeyStore(prisma),
     accounts: createPrismaAccountStore(prisma),
+    mfa: createPrismaMfaStore(prisma),
   };
 }

@@ -10,10 +10,11 @@ import { AdminCallObserver, AdminResolver } from "./admin.resolver";
 import { authChecker } from "./auth-checker";
 import { AuthResolver, type AuthResolverDeps } from "./auth.resolver";
 import { KEYWAY_DIRECTIVES } from "./directives";
+import { MfaResolver, type MfaResolverDeps } from "./mfa.resolver";
 import { UserResolver } from "./user.resolver";
 
 /** What keyway's resolvers are built with. */
-export interface KeywaySchemaDeps extends AuthResolverDeps, AccountResolverDeps {
+export interface KeywaySchemaDeps extends AuthResolverDeps, AccountResolverDeps, MfaResolverDeps {
   admin: UserAdminService;
 }
 
@@ -36,13 +37,14 @@ export function buildKeywaySchema(deps?: KeywaySchemaDeps): Promise<GraphQLSchem
     ? new Map<unknown, unknown>([
         [AuthResolver, new AuthResolver(deps)],
         [AccountResolver, new AccountResolver(deps)],
+        [MfaResolver, new MfaResolver(deps)],
         [UserResolver, new UserResolver()],
         [AdminResolver, new AdminResolver(deps.admin)],
         [AdminCallObserver, new AdminCallObserver(deps.events)],
       ])
     : null;
   return buildSchema({
-    resolvers: [AuthResolver, AccountResolver, UserResolver, AdminResolver],
+    resolvers: [AuthResolver, AccountResolver, MfaResolver, UserResolver, AdminResolver],
     // Given directives replace graphql-js's defaults, so @include, @skip, @deprecated and @specifiedBy go along.
     directives: [...specifiedDirectives, ...KEYWAY_DIRECTIVES],
     ...(resolvers ? { container: { get: (resolverClass: unknown) => resolvers.get(resolverClass) } } : {}),

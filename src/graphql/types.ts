@@ -56,6 +56,15 @@ export class AuthPayload {
   user!: User;
 }
 
+@ObjectType({ description: "A pending TOTP secret: show it (or otpauthUrl as a QR code) to the user once." })
+export class TotpEnrollment {
+  @Field({ description: "Base32, for typing into an authenticator app." })
+  secret!: string;
+
+  @Field({ description: "otpauth:// URL, for a QR code." })
+  otpauthUrl!: string;
+}
+
 @InputType()
 export class SignUpInput {
   @Field()

@@ -65,6 +65,15 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
 
     findById: (id) => prisma.session.findUnique({ where: { id }, select: SESSION_SELECT }),
 
+    async reauthenticate(id, methods, now, usedSince) {
+      const updated = await prisma.$executeRaw`
+        UPDATE "Session" SET "authTime" = ${now}, "lastUsedAt" = ${now},
+          "amr" = ARRAY(SELECT m FROM unnest("amr" || ${methods}::text[]) WITH ORDINALITY AS t(m, i)
+                        GROUP BY m ORDER BY min(i))
+        WHERE "id" = ${id}::uuid AND "endedAt" IS NULL AND "expiresAt" > ${now} AND "lastUsedAt" > ${usedSince}`;
+      return updated === 1 ? prisma.session.findUnique({ where: { id }, select: SESSION_SELECT }) : null;
+    },
+
     async rotate(rotation) {
       // One UPDATE guarded by generation and hash: PostgreSQL's row lock makes
       // concurrent swaps of the same generation serialize, and only the first matches.

@@ -133,6 +133,17 @@ export class SessionService {
     return session && this.isLive(session, this.options.now()) ? session : null;
   }
 
+  /** Fresh auth_time and amr (gaining `methods`) for a live session: a step-up. Null when it is not live. */
+  reauthenticateSession(id: string, methods: string[]): Promise<SessionRecord | null> {
+    const now = this.options.now();
+    return this.options.store.reauthenticate(
+      id,
+      methods,
+      new Date(now),
+      new Date(now - this.options.idleTtlSeconds * 1000),
+    );
+  }
+
   async endSession(id: string, reason: SessionEndReason): Promise<boolean> {
     const ended = await this.options.store.end(id, reason, new Date(this.options.now()));
     // Revoke even if another request ended it first: this instance must refuse its tokens too.

@@ -3,7 +3,13 @@
 // keyway itself started and stopped around it to see the effect on clients.
 import { decodeAccessToken, REFRESH_HEADER, LOGIN, ME, REFRESH_TOKEN, uniqueEmail } from "../helpers/auth";
 import { print } from "graphql";
-import { ResetPasswordDocument } from "../generated/operations";
+import { generate } from "otplib";
+import {
+  CompleteLoginDocument,
+  ConfirmTotpEnrollmentDocument,
+  ResetPasswordDocument,
+  StartTotpEnrollmentDocument,
+} from "../generated/operations";
 import { createTestDatabase, type TestDatabase } from "../helpers/database";
 import { callGraphQL, errorOf } from "../helpers/http";
 import { logSink } from "../helpers/log-capture";
@@ -233,6 +239,59 @@ describe("keyway CLI", () => {
       expect(errorOf(used)).toBeUndefined();
       expect(used.body.data).toMatchObject({ resetPassword: { user: { email: holder } } });
       expect(errorOf(await reset(newer))).toMatchObject({ code: "UNAUTHENTICATED", reason: "LINK_INVALID" });
+    } finally {
+      await stopKeyway(server);
+    }
+  });
+
+  it("user:reset-mfa removes TOTP and recovery codes (audited by user id): the password alone signs in again", async () => {
+    const holder = uniqueEmail("reset-mfa");
+    expect((await keyway(["user:create", holder], PASSWORD)).code).toBe(0);
+    let server = await startKeyway(env);
+    let secret: string;
+    try {
+      const { accessToken } = await loginThroughKeyway(server.url, holder);
+      const started = await callGraphQL(server.url, print(StartTotpEnrollmentDocument), { accessToken });
+      secret = (started.body.data as { startTotpEnrollment: { secret: string } }).startTotpEnrollment.secret;
+      const confirmed = await callGraphQL(server.url, print(ConfirmTotpEnrollmentDocument), {
+        accessToken,
+        variables: { code: await generate({ secret }) },
+      });
+      expect(confirmed.body.data?.confirmTotpEnrollment).toHaveLength(10);
+      const login = await callGraphQL(server.url, LOGIN, {
+        variables: { input: { email: holder, password: PASSWORD } },
+      });
+      expect(errorOf(login)).toMatchObject({ code: "UNAUTHENTICATED", reason: "MFA_REQUIRED" });
+    } finally {
+      await stopKeyway(server);
+    }
+
+    const reset = await keyway(["user:reset-mfa", holder, "--json"]);
+    expect(reset.code).toBe(0);
+    expect(reset.json).toMatchObject({ email: holder, removed: true });
+    expect(auditEvents(reset.stderr)).toContainEqual(
+      expect.objectContaining({ event: "mfa.reset", actor: "cli", userId: reset.json.id, changed: true }),
+    );
+    expect(reset.stderr).not.toContain(holder);
+    const again = await keyway(["user:reset-mfa", holder]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain("had no TOTP");
+    expect((await keyway(["user:reset-mfa", uniqueEmail("nobody")])).code).toBe(1);
+
+    server = await startKeyway(env);
+    try {
+      const login = await callGraphQL(server.url, LOGIN, {
+        variables: { input: { email: holder, password: PASSWORD } },
+      });
+      expect(errorOf(login)).toBeUndefined();
+      expect(decodeAccessToken((login.body.data as { login: { accessToken: string } }).login.accessToken).amr).toEqual([
+        "pwd",
+      ]);
+      // The old secret's codes open nothing: there is no challenge to complete, and no factor.
+      const complete = await callGraphQL(server.url, print(CompleteLoginDocument), {
+        variables: { challenge: "A".repeat(43), code: await generate({ secret }) },
+      });
+      expect(errorOf(complete)).toMatchObject({ code: "UNAUTHENTICATED", reason: "MFA_INVALID" });
     } finally {
       await stopKeyway(server);
     }

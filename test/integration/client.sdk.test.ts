@@ -2,7 +2,8 @@
 // the end of a session, in both transports (cookie jar as a browser keeps it, and
 // the x-refresh-token header as Node or a native app does).
 import { KeywayClient, KeywayError, MeDocument, SessionsDocument } from "../../src/client";
-import { DEFAULT_PASSWORD, signUp, uniqueEmail } from "../helpers/auth";
+import { generate } from "otplib";
+import { DEFAULT_PASSWORD, decodeAccessToken, signUp, uniqueEmail } from "../helpers/auth";
 import { startTestServer, TestClock, type TestServer } from "../helpers/server";
 
 const clock = new TestClock();
@@ -100,6 +101,52 @@ describe("keyway/client over the x-refresh-token header (Node)", () => {
     expect(stored.at(-1)).toBeNull();
     expect(client.current).toEqual({ user: null, accessTokenExpiresAt: null });
     expect(await new KeywayClient({ url: graphqlUrl, transport: "header", refreshToken: token }).restore()).toBeNull();
+  });
+});
+
+describe("keyway/client with a second factor", () => {
+  const codeNow = (secret: string) => generate({ secret, epoch: Math.floor(clock.now() / 1000) });
+  /** The claims of the client's current access token. */
+  const claimsOf = async (client: KeywayClient) => decodeAccessToken((await client.getAccessToken())!);
+
+  it("enrols, then login throws MFA_REQUIRED with a challenge that completeLogin turns into a session; stepUp refreshes auth_time", async () => {
+    const email = uniqueEmail("sdk-mfa");
+    await signUp(server.url, email);
+    const stored: Array<string | null> = [];
+    const client = new KeywayClient({
+      url: graphqlUrl,
+      transport: "header",
+      onRefreshToken: (t) => void stored.push(t),
+    });
+    await client.login(email, DEFAULT_PASSWORD);
+    const { secret, otpauthUrl } = await client.startTotpEnrollment();
+    expect(otpauthUrl).toContain(secret);
+    expect(await client.confirmTotpEnrollment(await codeNow(secret))).toHaveLength(10);
+    clock.advance(30);
+
+    const fresh = new KeywayClient({ url: graphqlUrl, transport: "header" });
+    const refusal = await fresh.login(email, DEFAULT_PASSWORD).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(KeywayError);
+    expect(refusal).toMatchObject({ code: "UNAUTHENTICATED", reason: "MFA_REQUIRED" });
+    const challenge = (refusal as KeywayError).challenge!;
+    expect(challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(fresh.current.user).toBeNull();
+    expect((await fresh.completeLogin(challenge, await codeNow(secret))).email).toBe(email);
+    expect((await claimsOf(fresh)).amr).toEqual(["pwd", "otp", "mfa"]);
+
+    clock.advance(60);
+    const tokensBefore = stored.length;
+    await client.stepUp(await codeNow(secret));
+    const claims = await claimsOf(client);
+    expect(claims.auth_time).toBe(Math.floor(clock.now() / 1000));
+    expect(claims.amr).toEqual(["pwd", "otp", "mfa"]);
+    expect(stored).toHaveLength(tokensBefore); // no new refresh token
+    await expect(client.stepUp("000000")).rejects.toMatchObject({ code: "UNAUTHENTICATED", reason: "MFA_INVALID" });
+    clock.advance(30);
+    await client.disableTotp(await codeNow(secret));
+    expect(
+      (await new KeywayClient({ url: graphqlUrl, transport: "header" }).login(email, DEFAULT_PASSWORD)).email,
+    ).toBe(email);
   });
 });
 

@@ -1,0 +1,97 @@
+// Second factors: thin resolvers over MfaService, each call reported like the
+// other auth calls (audit log, metrics), without the codes it was given.
+import { Arg, Authorized, Ctx, Mutation, Resolver } from "type-graphql";
+import type { AuthEvents } from "../auth/auth-events";
+import type { RefreshCookieOptions } from "../http/cookies";
+import type { MfaService } from "../mfa/mfa.service";
+import type { AccessClaims } from "../token/access-token";
+import { CurrentUser } from "./auth-checker";
+import { deliverSession, observeCall } from "./auth.resolver";
+import type { GraphQLContext } from "./context";
+import { AuthPayload, TotpEnrollment } from "./types";
+
+export interface MfaResolverDeps {
+  mfa: MfaService;
+  events: AuthEvents;
+  cookie: RefreshCookieOptions;
+}
+
+@Resolver()
+export class MfaResolver {
+  constructor(private readonly deps: MfaResolverDeps) {}
+
+  @Authorized()
+  @Mutation(() => TotpEnrollment, {
+    description: "A new TOTP secret, pending until confirmTotpEnrollment; replaces a pending one.",
+  })
+  startTotpEnrollment(@CurrentUser() caller: AccessClaims, @Ctx() context: GraphQLContext): Promise<TotpEnrollment> {
+    return observeCall(this.deps.events, context, "startTotpEnrollment", this.deps.mfa.startTotpEnrollment(caller.sub));
+  }
+
+  @Authorized()
+  @Mutation(() => [String], {
+    description: "Enables TOTP with a code from the pending secret; returns 10 recovery codes, shown this once.",
+  })
+  confirmTotpEnrollment(
+    @Arg("code") code: string,
+    @CurrentUser() caller: AccessClaims,
+    @Ctx() context: GraphQLContext,
+  ): Promise<string[]> {
+    const work = this.deps.mfa.confirmTotpEnrollment(caller.sub, code, context.client);
+    return observeCall(this.deps.events, context, "confirmTotpEnrollment", work);
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean, { description: "Removes TOTP and the recovery codes, given a TOTP or recovery code." })
+  disableTotp(
+    @Arg("code") code: string,
+    @CurrentUser() caller: AccessClaims,
+    @Ctx() context: GraphQLContext,
+  ): Promise<boolean> {
+    return observeCall(
+      this.deps.events,
+      context,
+      "disableTotp",
+      this.deps.mfa.disableTotp(caller.sub, code, context.client),
+    );
+  }
+
+  @Mutation(() => AuthPayload, {
+    description: "Signs in with the challenge of an MFA_REQUIRED answer and a TOTP or recovery code.",
+  })
+  async completeLogin(
+    @Arg("challenge") challenge: string,
+    @Arg("code") code: string,
+    @Ctx() context: GraphQLContext,
+  ): Promise<AuthPayload> {
+    const work = this.deps.mfa.completeLogin(challenge, code, context.client);
+    return deliverSession(
+      this.deps.cookie,
+      context,
+      await observeCall(this.deps.events, context, "completeLogin", work),
+    );
+  }
+
+  @Authorized()
+  @Mutation(() => AuthPayload, {
+    description:
+      "Re-proves a second factor on the current session: a new access token with fresh auth_time and amr. " +
+      "The session and its refresh token stay as they are.",
+  })
+  async stepUp(
+    @Arg("code", () => String, { nullable: true }) code: string | null,
+    @Arg("passkeyResponse", () => String, { nullable: true }) passkeyResponse: string | null,
+    @CurrentUser() caller: AccessClaims,
+    @Ctx() context: GraphQLContext,
+  ): Promise<AuthPayload> {
+    const work = this.deps.mfa.stepUp(
+      { userId: caller.sub, sessionId: caller.sid },
+      code,
+      passkeyResponse,
+      context.client,
+    );
+    const stepped = await observeCall(this.deps.events, context, "stepUp", work);
+    // No refresh token goes out: the session's stays the one the client holds.
+    return { accessToken: stepped.accessToken, tokenType: "Bearer", expiresIn: stepped.expiresIn, user: stepped.user };
+  }
+}

@@ -1,0 +1,182 @@
+// TOTP second factor and recovery codes: enrolment, login with a second factor
+// (completeLogin), step-up and removal. Secrets are sealed at rest under a key
+// derived from the root signing key; codes are checked here and their use recorded
+// atomically in the store, so each is accepted once. Wrong codes count against the
+// same per-account limit as wrong passwords.
+import { enforce, type Authenticated, type AuthRequest, type AuthService } from "../auth/auth.service";
+import type { AuthRateLimits } from "../auth/rate-limits";
+import { badUserInput, conflict, unauthenticated } from "../errors";
+import type { SessionService } from "../session/session.service";
+import { deriveSealKey, seal, unseal } from "../token/seal";
+import type { SigningKey } from "../token/keys";
+import type { UserRecord, UserStore } from "../users/user.store";
+import { CHALLENGE_SHAPE, hashChallenge, passwordTagOf } from "./challenge";
+import type { MfaStore } from "./mfa.store";
+import {
+  hashRecoveryCode,
+  matchTotpStep,
+  newRecoveryCodes,
+  newTotpSecret,
+  normalizeRecoveryCode,
+  totpUri,
+} from "./totp";
+
+export interface MfaServiceOptions {
+  store: MfaStore;
+  users: UserStore;
+  auth: AuthService;
+  sessions: SessionService;
+  limits: AuthRateLimits;
+  /** The root signing key (JWT_PRIVATE_KEY, or the development key): TOTP secrets are sealed under a key derived from it. */
+  rootKey: SigningKey;
+  /** The otpauth URL's issuer: JWT_ISSUER. */
+  issuer: string;
+  now(): number;
+}
+
+export interface TotpEnrollment {
+  secret: string;
+  otpauthUrl: string;
+}
+
+/** What a second factor adds to a session's amr (RFC 8176). */
+const TOTP_METHODS = ["otp", "mfa"];
+/**
+ * A recovery code proves a second factor (the printed codes), but not the
+ * authenticator: "mfa" without "otp", so a policy that asks for "otp" still wants
+ * the device (or a new enrolment).
+ */
+const RECOVERY_METHODS = ["mfa"];
+const SEAL_INFO = "keyway totp-secret seal v1";
+
+export const totpSealKey = (root: SigningKey): Buffer =>
+  deriveSealKey(root.privateKey.export({ format: "der", type: "pkcs8" }), SEAL_INFO);
+
+type CodeProof = "totp" | "recovery";
+
+export class MfaService {
+  private readonly sealKey: Buffer;
+
+  constructor(private readonly options: MfaServiceOptions) {
+    this.sealKey = totpSealKey(options.rootKey);
+  }
+
+  /** A new pending secret, replacing a pending one; CONFLICT when TOTP is enabled already. */
+  async startTotpEnrollment(userId: string): Promise<TotpEnrollment> {
+    const user = await this.options.auth.currentUser(userId);
+    const secret = newTotpSecret();
+    if (!(await this.options.store.startTotp(user.id, seal(secret, this.sealKey), this.now())))
+      throw conflict("TOTP is already enabled; disable it first");
+    return { secret, otpauthUrl: totpUri(secret, this.options.issuer, user.email) };
+  }
+
+  /** Enables the pending factor with a right code; the recovery codes, shown this once. */
+  async confirmTotpEnrollment(userId: string, code: unknown, request: AuthRequest): Promise<string[]> {
+    const user = await this.attempt(userId, request);
+    const factor = await this.options.store.findTotp(user.id);
+    if (!factor || factor.enabled) throw badUserInput("There is no pending TOTP enrolment", "code");
+    const secret = unseal(factor.sealedSecret, this.sealKey);
+    const step = secret && typeof code === "string" ? await matchTotpStep(secret, code, this.options.now()) : null;
+    const codes = newRecoveryCodes();
+    const confirmed =
+      step !== null &&
+      (await this.options.store.confirmTotp(
+        user.id,
+        factor.sealedSecret,
+        step,
+        codes.map((recovery) => hashRecoveryCode(normalizeRecoveryCode(recovery)!)),
+        this.now(),
+      ));
+    await this.settle(user, request, confirmed);
+    return codes;
+  }
+
+  /** Removes the factor and the recovery codes, on a current TOTP code or a recovery code. */
+  async disableTotp(userId: string, code: unknown, request: AuthRequest): Promise<true> {
+    const user = await this.attempt(userId, request);
+    await this.settle(user, request, (await this.useCode(user.id, code, ["totp", "recovery"])) !== null);
+    await this.options.store.removeTotp(user.id);
+    return true;
+  }
+
+  /**
+   * Trades a challenge (from login or a reset) and a TOTP or recovery code for a
+   * session. A wrong code leaves the challenge usable; a challenge unknown, used or
+   * expired is MFA_INVALID too, so it is never worth telling apart from a wrong code.
+   */
+  async completeLogin(challenge: unknown, code: unknown, request: AuthRequest): Promise<Authenticated> {
+    enforce(await this.options.limits.consumeAuthCall(request.ip));
+    if (typeof challenge !== "string" || !CHALLENGE_SHAPE.test(challenge)) throw unauthenticated("MFA_INVALID");
+    const found = await this.options.store.findChallenge(hashChallenge(challenge), this.now());
+    const user = found ? await this.options.users.findById(found.userId) : null;
+    if (!found || !user || user.disabledAt || passwordTagOf(user) !== found.passwordTag)
+      throw unauthenticated("MFA_INVALID");
+    enforce(await this.options.limits.consumeLoginAttempt(user.email, request.ip));
+    const proof = await this.useCode(user.id, code, ["totp", "recovery"]);
+    await this.settle(user, request, proof !== null);
+    // A concurrent completion took it first.
+    if (!(await this.options.store.useChallenge(found.id, this.now()))) throw unauthenticated("MFA_INVALID");
+    const methods = proof === "totp" ? TOTP_METHODS : RECOVERY_METHODS;
+    const signedIn = await this.options.auth.signIn(user.id, request, { amr: [...found.amr, ...methods] });
+    // A password reset or change may have committed between the read above and the insert.
+    const current = await this.options.users.findById(user.id);
+    if (!current || current.disabledAt || passwordTagOf(current) !== found.passwordTag) {
+      await this.options.sessions.endSession(signedIn.session.id, current ? "PASSWORD_CHANGED" : "USER_DISABLED");
+      throw unauthenticated("MFA_INVALID");
+    }
+    return signedIn;
+  }
+
+  /** A right TOTP code: fresh auth_time and amr for the caller's session, and a new access token for it. */
+  async stepUp(
+    caller: { userId: string; sessionId: string },
+    code: unknown,
+    passkeyResponse: unknown,
+    request: AuthRequest,
+  ): Promise<Omit<Authenticated, "refreshToken" | "refreshMaxAge">> {
+    if (passkeyResponse !== null && passkeyResponse !== undefined)
+      throw badUserInput("Passkeys are not available yet: step up with a TOTP code", "passkeyResponse");
+    if (typeof code !== "string") throw badUserInput("A TOTP code is required", "code");
+    const user = await this.attempt(caller.userId, request);
+    await this.settle(user, request, (await this.useCode(user.id, code, ["totp"])) !== null);
+    return this.options.auth.reauthenticate(user.id, caller.sessionId, TOTP_METHODS);
+  }
+
+  /** For the CLI's user:reset-mfa: removes the factor and the codes; false when the user had none. */
+  resetMfa(userId: string): Promise<boolean> {
+    return this.options.store.removeTotp(userId);
+  }
+
+  /** The caller, once this attempt is counted against their account's login limit. */
+  private async attempt(userId: string, request: AuthRequest): Promise<UserRecord> {
+    enforce(await this.options.limits.consumeAuthCall(request.ip));
+    const user = await this.options.auth.currentUser(userId);
+    enforce(await this.options.limits.consumeLoginAttempt(user.email, request.ip));
+    return user;
+  }
+
+  /** A right code clears the account's failures, as a right password does; a wrong one is MFA_INVALID (and stays counted). */
+  private async settle(user: UserRecord, request: AuthRequest, right: boolean): Promise<void> {
+    if (!right) throw unauthenticated("MFA_INVALID");
+    await this.options.limits.clearLoginFailures(user.email, request.ip);
+  }
+
+  /** Uses the code if it is a right one of the kinds allowed, and says which it was; null for a wrong or used one. */
+  private async useCode(userId: string, code: unknown, kinds: CodeProof[]): Promise<CodeProof | null> {
+    if (typeof code !== "string") return null;
+    const { store } = this.options;
+    if (kinds.includes("totp")) {
+      const factor = await store.findTotp(userId);
+      const secret = factor?.enabled ? unseal(factor.sealedSecret, this.sealKey) : null;
+      const step = secret ? await matchTotpStep(secret, code, this.options.now()) : null;
+      if (step !== null) return (await store.useTotpStep(userId, step)) ? "totp" : null;
+    }
+    const recovery = kinds.includes("recovery") ? normalizeRecoveryCode(code) : null;
+    if (recovery && (await store.useRecoveryCode(userId, hashRecoveryCode(recovery), this.now()))) return "recovery";
+    return null;
+  }
+
+  private now(): Date {
+    return new Date(this.options.now());
+  }
+}
