@@ -30,6 +30,13 @@ export interface AuthRateLimits {
   clearLoginFailures(email: string, ip: string | null): Promise<void>;
   /** Gives back an attempt refused before its password was checked (hashing was saturated). */
   refundLoginAttempt(email: string, ip: string | null): Promise<void>;
+  /**
+   * Counts one second-factor code for this account, from any address: a separate count
+   * from passwords', which a right password must never clear (else knowing the password
+   * would buy endless guesses at the code). A right code clears it.
+   */
+  consumeSecondFactorAttempt(userId: string): Promise<LimitResult>;
+  clearSecondFactorFailures(userId: string): Promise<void>;
   /** Counts one mail of `purpose` (reset, verification, …) to this address, from whichever client. */
   consumeMailToAddress(purpose: string, email: string): Promise<LimitResult>;
 }
@@ -97,6 +104,7 @@ export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLi
   const loginFailures = limiter("login-fail", options.loginAttempts);
   const loginKey = (email: string, ip: string | null) => `${email}|${clientLimitKey(ip)}`;
   const mails = options.mailsPerAddress ? limiter("mail-to", options.mailsPerAddress) : null;
+  const secondFactorFailures = limiter("mfa-fail", options.loginAttempts);
   return {
     consumeAuthCall: (ip) => consume(perIp, clientLimitKey(ip)),
     consumeLoginAttempt: (email, ip) => consume(loginFailures, loginKey(email, ip)),
@@ -105,6 +113,10 @@ export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLi
     },
     async refundLoginAttempt(email, ip) {
       await loginFailures.reward(loginKey(email, ip), 1);
+    },
+    consumeSecondFactorAttempt: (userId) => consume(secondFactorFailures, userId),
+    async clearSecondFactorFailures(userId) {
+      await secondFactorFailures.delete(userId);
     },
     consumeMailToAddress: async (purpose, email) => (mails ? consume(mails, `${purpose}|${email}`) : { ok: true }),
   };

@@ -25,7 +25,8 @@ export class MfaResolver {
     description: "A new TOTP secret, pending until confirmTotpEnrollment; replaces a pending one.",
   })
   startTotpEnrollment(@CurrentUser() caller: AccessClaims, @Ctx() context: GraphQLContext): Promise<TotpEnrollment> {
-    return observeCall(this.deps.events, context, "startTotpEnrollment", this.deps.mfa.startTotpEnrollment(caller.sub));
+    const work = this.deps.mfa.startTotpEnrollment(callerOf(caller), context.client);
+    return observeCall(this.deps.events, context, "startTotpEnrollment", work);
   }
 
   @Authorized()
@@ -37,7 +38,7 @@ export class MfaResolver {
     @CurrentUser() caller: AccessClaims,
     @Ctx() context: GraphQLContext,
   ): Promise<string[]> {
-    const work = this.deps.mfa.confirmTotpEnrollment(caller.sub, code, context.client);
+    const work = this.deps.mfa.confirmTotpEnrollment(callerOf(caller), code, context.client);
     return observeCall(this.deps.events, context, "confirmTotpEnrollment", work);
   }
 
@@ -95,3 +96,6 @@ export class MfaResolver {
     return { accessToken: stepped.accessToken, tokenType: "Bearer", expiresIn: stepped.expiresIn, user: stepped.user };
   }
 }
+
+/** The caller as enrolment needs them: who, and when their session signed in. */
+const callerOf = (caller: AccessClaims) => ({ userId: caller.sub, authTime: caller.authTime ?? null });

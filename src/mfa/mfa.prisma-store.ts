@@ -37,6 +37,8 @@ export function createPrismaMfaStore(prisma: PrismaClient): MfaStore {
 
     confirmTotp: (userId, sealedSecret, step, codeHashes, now) =>
       prisma.$transaction(async (tx) => {
+        // The lock startTotp takes: a start racing this confirmation waits, then sees it confirmed.
+        await tx.$queryRaw`SELECT 1 FROM "User" WHERE "id" = ${userId}::uuid FOR UPDATE`;
         const { count } = await tx.totpFactor.updateMany({
           where: {
             userId,

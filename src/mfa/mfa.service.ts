@@ -5,7 +5,7 @@
 // same per-account limit as wrong passwords.
 import { enforce, type Authenticated, type AuthRequest, type AuthService } from "../auth/auth.service";
 import type { AuthRateLimits } from "../auth/rate-limits";
-import { badUserInput, conflict, unauthenticated } from "../errors";
+import { badUserInput, conflict, forbidden, unauthenticated } from "../errors";
 import type { SessionService } from "../session/session.service";
 import { deriveSealKey, seal, unseal } from "../token/seal";
 import type { SigningKey } from "../token/keys";
@@ -54,6 +54,15 @@ export const totpSealKey = (root: SigningKey): Buffer =>
 
 type CodeProof = "totp" | "recovery";
 
+/** Who enrols: their id, and when their session signed in (`auth_time`, seconds), null when the token has none. */
+export interface Caller {
+  userId: string;
+  authTime: number | null;
+}
+
+/** Enrolment needs a session signed in (or stepped up) this recently. */
+export const ENROLMENT_MAX_AUTH_AGE_MS = 10 * 60_000;
+
 export class MfaService {
   private readonly sealKey: Buffer;
 
@@ -61,18 +70,25 @@ export class MfaService {
     this.sealKey = totpSealKey(options.rootKey);
   }
 
-  /** A new pending secret, replacing a pending one; CONFLICT when TOTP is enabled already. */
-  async startTotpEnrollment(userId: string): Promise<TotpEnrollment> {
-    const user = await this.options.auth.currentUser(userId);
+  /**
+   * A new pending secret, replacing a pending one; CONFLICT when TOTP is enabled
+   * already. Only for a session signed in within ENROLMENT_MAX_AUTH_AGE_MS: a stolen
+   * older session must not put its holder's authenticator on the account.
+   */
+  async startTotpEnrollment(caller: Caller, request: AuthRequest): Promise<TotpEnrollment> {
+    enforce(await this.options.limits.consumeAuthCall(request.ip));
+    this.requireRecentSignIn(caller);
+    const user = await this.options.auth.currentUser(caller.userId);
     const secret = newTotpSecret();
     if (!(await this.options.store.startTotp(user.id, seal(secret, this.sealKey), this.now())))
       throw conflict("TOTP is already enabled; disable it first");
     return { secret, otpauthUrl: totpUri(secret, this.options.issuer, user.email) };
   }
 
-  /** Enables the pending factor with a right code; the recovery codes, shown this once. */
-  async confirmTotpEnrollment(userId: string, code: unknown, request: AuthRequest): Promise<string[]> {
-    const user = await this.attempt(userId, request);
+  /** Enables the pending factor with a right code; the recovery codes, shown this once. Needs a recent sign-in, as start does. */
+  async confirmTotpEnrollment(caller: Caller, code: unknown, request: AuthRequest): Promise<string[]> {
+    this.requireRecentSignIn(caller);
+    const user = await this.attempt(caller.userId, request);
     const factor = await this.options.store.findTotp(user.id);
     if (!factor || factor.enabled) throw badUserInput("There is no pending TOTP enrolment", "code");
     const secret = unseal(factor.sealedSecret, this.sealKey);
@@ -87,14 +103,14 @@ export class MfaService {
         codes.map((recovery) => hashRecoveryCode(normalizeRecoveryCode(recovery)!)),
         this.now(),
       ));
-    await this.settle(user, request, confirmed);
+    await this.settle(user, confirmed);
     return codes;
   }
 
   /** Removes the factor and the recovery codes, on a current TOTP code or a recovery code. */
   async disableTotp(userId: string, code: unknown, request: AuthRequest): Promise<true> {
     const user = await this.attempt(userId, request);
-    await this.settle(user, request, (await this.useCode(user.id, code, ["totp", "recovery"])) !== null);
+    await this.settle(user, (await this.useCode(user.id, code, ["totp", "recovery"])) !== null);
     await this.options.store.removeTotp(user.id);
     return true;
   }
@@ -111,9 +127,9 @@ export class MfaService {
     const user = found ? await this.options.users.findById(found.userId) : null;
     if (!found || !user || user.disabledAt || passwordTagOf(user) !== found.passwordTag)
       throw unauthenticated("MFA_INVALID");
-    enforce(await this.options.limits.consumeLoginAttempt(user.email, request.ip));
+    enforce(await this.options.limits.consumeSecondFactorAttempt(user.id));
     const proof = await this.useCode(user.id, code, ["totp", "recovery"]);
-    await this.settle(user, request, proof !== null);
+    await this.settle(user, proof !== null);
     // A concurrent completion took it first.
     if (!(await this.options.store.useChallenge(found.id, this.now()))) throw unauthenticated("MFA_INVALID");
     const methods = proof === "totp" ? TOTP_METHODS : RECOVERY_METHODS;
@@ -138,7 +154,7 @@ export class MfaService {
       throw badUserInput("Passkeys are not available yet: step up with a TOTP code", "passkeyResponse");
     if (typeof code !== "string") throw badUserInput("A TOTP code is required", "code");
     const user = await this.attempt(caller.userId, request);
-    await this.settle(user, request, (await this.useCode(user.id, code, ["totp"])) !== null);
+    await this.settle(user, (await this.useCode(user.id, code, ["totp"])) !== null);
     return this.options.auth.reauthenticate(user.id, caller.sessionId, TOTP_METHODS);
   }
 
@@ -147,18 +163,27 @@ export class MfaService {
     return this.options.store.removeTotp(userId);
   }
 
-  /** The caller, once this attempt is counted against their account's login limit. */
+  private requireRecentSignIn(caller: Caller): void {
+    const signedInAt = caller.authTime === null ? null : caller.authTime * 1000;
+    if (signedInAt === null || this.options.now() - signedInAt > ENROLMENT_MAX_AUTH_AGE_MS)
+      throw forbidden(
+        `Sign in again to change your second factor: it needs a sign-in within the last ${ENROLMENT_MAX_AUTH_AGE_MS / 60_000} minutes`,
+        "POLICY_FAILED",
+      );
+  }
+
+  /** The caller, once this attempt is counted against their account's second-factor limit. */
   private async attempt(userId: string, request: AuthRequest): Promise<UserRecord> {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
     const user = await this.options.auth.currentUser(userId);
-    enforce(await this.options.limits.consumeLoginAttempt(user.email, request.ip));
+    enforce(await this.options.limits.consumeSecondFactorAttempt(user.id));
     return user;
   }
 
   /** A right code clears the account's failures, as a right password does; a wrong one is MFA_INVALID (and stays counted). */
-  private async settle(user: UserRecord, request: AuthRequest, right: boolean): Promise<void> {
+  private async settle(user: UserRecord, right: boolean): Promise<void> {
     if (!right) throw unauthenticated("MFA_INVALID");
-    await this.options.limits.clearLoginFailures(user.email, request.ip);
+    await this.options.limits.clearSecondFactorFailures(user.id);
   }
 
   /** Uses the code if it is a right one of the kinds allowed, and says which it was; null for a wrong or used one. */

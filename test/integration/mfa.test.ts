@@ -157,6 +157,21 @@ describe("enrolment", () => {
     expect(unseal(row.sealedSecret, totpSealKey(otherRoot))).toBeNull();
   });
 
+  it("needs a session signed in within 10 minutes: an older one (a stolen one, say) cannot put an authenticator on", async () => {
+    const account = await signUp(keyway.url);
+    const started = await call(START, {}, account.accessToken);
+    const { secret } = started.body.data!.startTotpEnrollment as { secret: string };
+    clock.advance(10 * 60 + 1); // the access token (15 min) is still good; its sign-in is not recent
+    for (const refused of [
+      await call(START, {}, account.accessToken),
+      await call(CONFIRM, { code: await codeAt(secret) }, account.accessToken),
+    ])
+      expect(errorOf(refused)).toEqual({ code: "FORBIDDEN", reason: "POLICY_FAILED" });
+    // Nothing was enabled: the password alone still signs in.
+    const again = await call(LOGIN, { input: { email: account.email, password: account.password } });
+    expect(errorOf(again)).toBeUndefined();
+  });
+
   it("a wrong confirmation code is MFA_INVALID and leaves TOTP off", async () => {
     const account = await signUp(keyway.url);
     const { secret } = (await call(START, {}, account.accessToken)).body.data!.startTotpEnrollment as {
@@ -219,18 +234,18 @@ describe("login with a second factor", () => {
     expect(reasonOf(await complete(await challengeFor(user), await codeAt(user.secret)))).toBe("MFA_INVALID");
   });
 
-  it("counts wrong codes like wrong passwords: MFA_INVALID, then RATE_LIMITED, even for the right code", async () => {
+  it("counts wrong codes per account, apart from passwords: a right password buys no more guesses", async () => {
     const user = await enrolled();
-    const challenge = await challengeFor(user);
     const wrong = await codeAt(user.secret, 5);
-    for (let attempt = 0; attempt < LOGIN_ATTEMPTS; attempt++)
+    const challenge = await challengeFor(user);
+    for (let attempt = 0; attempt < LOGIN_ATTEMPTS - 1; attempt++)
       expect(reasonOf(await complete(challenge, wrong))).toBe("MFA_INVALID");
-    const limited = await complete(challenge, await codeAt(user.secret));
+    // Logging in again with the right password earns a new challenge, but not a fresh count.
+    const again = await challengeFor(user);
+    expect(reasonOf(await complete(again, wrong))).toBe("MFA_INVALID");
+    const limited = await complete(again, await codeAt(user.secret));
     expect(errorOf(limited)?.code).toBe("RATE_LIMITED");
     expect(limited.body.errors?.[0].extensions?.retryAfter).toBeGreaterThan(0);
-    // The password is throttled by the same count.
-    const password = await call(LOGIN, { input: { email: user.email, password: user.password } });
-    expect(errorOf(password)?.code).toBe("RATE_LIMITED");
   });
 
   it("a right code clears the count of wrong ones", async () => {
