@@ -239,8 +239,8 @@ suite("the demo client in Chromium", () => {
   }, 180_000);
 
   describe("with the links keyway mails", () => {
-    // A keyway of its own on the real clock: the suite's frozen TestClock would hold mails
-    // back behind the links' and challenges' lifetimes the other tests move it past.
+    // A keyway of its own, on the real clock, mailing to a test SMTP server: its links must
+    // lead to this very server's /demo.
     beforeAll(async () => {
       smtp = await startTestSmtp();
       // The port is picked first so that APP_URL, which mailed links are built on, is this very server's /demo.
