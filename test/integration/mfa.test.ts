@@ -261,6 +261,14 @@ describe("login with a second factor", () => {
     tokensOf(await complete(next, await codeAt(user.secret)), "completeLogin");
   });
 
+  it("a challenge signs in only the account that earned it", async () => {
+    const [owner, other] = [await enrolled(), await enrolled()];
+    const challenge = await challengeFor(owner);
+    expect(reasonOf(await complete(challenge, await codeAt(other.secret)))).toBe("MFA_INVALID");
+    const signedIn = tokensOf(await complete(challenge, await codeAt(owner.secret)), "completeLogin");
+    expect(signedIn.userId).toBe(owner.userId);
+  });
+
   it("a challenge expires after five minutes", async () => {
     const user = await enrolled();
     const late = await challengeFor(user);
@@ -382,12 +390,30 @@ describe("step-up", () => {
     const accessToken = (stepped.body.data!.stepUp as { accessToken: string }).accessToken;
     expect(decodeAccessToken(accessToken).amr).toEqual(["pwd", "otp", "mfa"]);
     expect((await vault({ ...user, accessToken })).body).toEqual({ data: { open: "open", vault: "gold" } });
+    // A refresh of the session keeps what the step-up gave it.
+    const refreshed = await refresh(keyway.url, { cookie: user.cookie });
+    expect(decodeAccessToken(refreshed.accessToken)).toMatchObject({
+      amr: ["pwd", "otp", "mfa"],
+      auth_time: nowSeconds(),
+    });
+  });
+
+  it("counts wrong step-up codes against the account's second-factor limit, as at login", async () => {
+    const user = await enrolled();
+    for (let attempt = 0; attempt < LOGIN_ATTEMPTS; attempt++)
+      expect(reasonOf(await call(STEP_UP, { code: "000000" }, user.accessToken))).toBe("MFA_INVALID");
+    // A stolen access token cannot guess its way to a second factor, nor on at login.
+    expect(errorOf(await call(STEP_UP, { code: await codeAt(user.secret) }, user.accessToken))?.code).toBe(
+      "RATE_LIMITED",
+    );
+    expect(errorOf(await complete(await challengeFor(user), await codeAt(user.secret)))?.code).toBe("RATE_LIMITED");
   });
 
   it("refuses a wrong or replayed code, a recovery code, a caller without TOTP, and passkeys (not yet available)", async () => {
     const user = await enrolled();
     const code = await codeAt(user.secret);
-    await call(STEP_UP, { code }, user.accessToken);
+    // The first use works, so the second's refusal can only be the replay.
+    expect(errorOf(await call(STEP_UP, { code }, user.accessToken))).toBeUndefined();
     expect(reasonOf(await call(STEP_UP, { code }, user.accessToken))).toBe("MFA_INVALID");
     expect(reasonOf(await call(STEP_UP, { code: "000000" }, user.accessToken))).toBe("MFA_INVALID");
     expect(reasonOf(await call(STEP_UP, { code: user.recoveryCodes[0] }, user.accessToken))).toBe("MFA_INVALID");
