@@ -18,7 +18,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { simpleParser } from "mailparser";
-import Redis from "ioredis";
 import { SMTPServer } from "smtp-server";
 import { KEYWAY_LISTENING, killChildren, startProcess } from "./lib/processes.mjs";
 import { redisUrl, scratch } from "./lib/scratch.mjs";
@@ -274,27 +273,11 @@ async function measureRefusal(label, env, jitterMs) {
   }
 }
 
-async function deleteRedisKeys() {
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on("error", () => undefined);
-  try {
-    await redis.connect();
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-}
-
 let created = false;
 async function cleanUp() {
   killChildren();
   if (created) await database.drop().catch((error) => log("could not drop", dbName, error.message));
-  await deleteRedisKeys().catch(() => undefined);
+  await database.clearRedis().catch(() => undefined);
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 }
 

@@ -22,7 +22,6 @@ import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
-import Redis from "ioredis";
 import { cpuSeconds, KEYWAY_LISTENING, killChildren, root, startProcess } from "./lib/processes.mjs";
 import { redisUrl, scratch } from "./lib/scratch.mjs";
 
@@ -372,26 +371,10 @@ function machineCpu() {
   return { total, idle };
 }
 
-async function deleteRedisKeys() {
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on("error", () => undefined);
-  try {
-    await redis.connect();
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-}
-
 async function cleanUp() {
   killChildren();
   await database.drop().catch((error) => log("could not drop", dbName, error.message));
-  await deleteRedisKeys().catch(() => undefined);
+  await database.clearRedis().catch(() => undefined);
   rmSync(dataDir, { recursive: true, force: true });
 }
 

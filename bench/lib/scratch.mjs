@@ -1,6 +1,7 @@
 // A scratch PostgreSQL database and Redis key prefix for a benchmark that runs
 // several keyway instances: loopback only, a fresh database per run, dropped after.
 import { randomUUID } from "node:crypto";
+import Redis from "ioredis";
 import pg from "pg";
 
 /** BENCH_DATABASE_URL, TEST_DATABASE_URL or the local server: where scratch databases are made. */
@@ -26,13 +27,32 @@ export async function admin(sql) {
 /** A database name and URL of this run's own, and a Redis prefix no other run shares. */
 export function scratch() {
   const name = `keyway_bench_${randomUUID().replace(/-/g, "")}`;
+  const redisPrefix = `kwbench-${randomUUID()}:`;
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     name,
     url: url.toString(),
-    redisPrefix: `kwbench-${randomUUID()}:`,
+    redisPrefix,
     create: () => admin(`CREATE DATABASE "${name}"`),
     drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+    /** Deletes every Redis key under this run's prefix. */
+    clearRedis: () => clearRedisPrefix(redisPrefix),
   };
+}
+
+async function clearRedisPrefix(prefix) {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  redis.on("error", () => undefined);
+  try {
+    await redis.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
 }
