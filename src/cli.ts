@@ -30,8 +30,8 @@ const USAGE = `usage: keyway <command> [--json]
   user:disable <email>       disable an account and end all its sessions
   user:reset-link <email>    print a one-time password reset link to hand to the user (ends their
                              earlier reset links; nothing is mailed)
-  user:reset-mfa <email>     remove the account's TOTP and recovery codes (it signs in with the
-                             password alone until it enrols again)
+  user:reset-mfa <email>     remove the account's TOTP, recovery codes and passkeys (it signs in
+                             with the password alone until it enrols again)
   role:grant <email> <role>  give the account a role (running instances authorize on it within the
                              revocation bound; new tokens carry it)
   role:revoke <email> <role> take a role from the account (as role:grant: tokens already issued are
@@ -85,8 +85,8 @@ const COMMANDS: Record<string, Command> = {
     async run(context, [email]) {
       const result = await resetMfa(context, email);
       const text = result.removed
-        ? `removed TOTP and recovery codes of ${result.email}`
-        : `${result.email} had no TOTP`;
+        ? `removed the second factors (TOTP, recovery codes, passkeys) of ${result.email}`
+        : `${result.email} had no second factor`;
       return { json: result, text };
     },
   },

@@ -66,6 +66,8 @@ export interface Config {
   metricsHost: string;
   /** Mail for account recovery and verification (README "Mail"). */
   mail: MailConfig;
+  /** Passkeys (README "Second factors and passkeys"). */
+  webauthn: WebAuthnConfig;
   /** Settings that work but weaken a production deployment; main.ts logs each at start-up. */
   warnings: string[];
 }
@@ -84,6 +86,15 @@ export interface MailConfig {
   pollInterval: number;
   /** Seconds before the first retry of a mail the SMTP server refused; each retry doubles it (capped at 15 min). */
   retryBase: number;
+}
+
+export interface WebAuthnConfig {
+  /** The relying party id: the domain passkeys are bound to (WEBAUTHN_RP_ID; default the host of APP_URL). */
+  rpId: string;
+  /** The name browsers show when a passkey is made: JWT_ISSUER. */
+  rpName: string;
+  /** Origins whose pages may use passkeys (WEBAUTHN_ORIGINS; default the origin of APP_URL). */
+  origins: string[];
 }
 
 export class ConfigError extends Error {
@@ -177,6 +188,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const authz = readAuthzFile(env, cwd, problems);
   const port = read("PORT", 4000, parsePort);
   const mail = readMailConfig(env, { read, text, production, problems, port });
+  const issuer = text("JWT_ISSUER", "keyway");
+  const webauthn = readWebAuthnConfig({ read, text, problems, appUrl: mail.appUrl, rpName: issuer });
   const warnings = production ? productionWarnings({ cookieSecure, trustProxy, corsOrigins, appUrl: mail.appUrl }) : [];
 
   const config: Config = {
@@ -189,7 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     refreshTokenTtl,
     sessionIdleTtl,
     refreshReuseGrace,
-    jwt: { privateKeyPem, issuer: text("JWT_ISSUER", "keyway"), audience: text("JWT_AUDIENCE", "keyway") },
+    jwt: { privateKeyPem, issuer, audience: text("JWT_AUDIENCE", "keyway") },
     cookie: { secure: cookieSecure, name: cookieName },
     corsOrigins,
     allowSignup: read("ALLOW_SIGNUP", true, parseBoolean),
@@ -209,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     metricsPort,
     metricsHost: text("METRICS_HOST", text("HOST", "127.0.0.1")),
     mail,
+    webauthn,
     warnings,
   };
   if (problems.length > 0) throw new ConfigError(problems);
@@ -247,6 +261,35 @@ function readMailConfig(
     pollInterval: read("MAIL_POLL_INTERVAL", 2, parseDuration),
     retryBase: read("MAIL_RETRY_BASE", 5, parseDuration),
   };
+}
+
+/**
+ * The relying party of passkeys. Browsers accept an rpId only if it is each origin's
+ * host or a domain that host belongs to, so a mismatch is refused here, not at the
+ * first registration.
+ */
+function readWebAuthnConfig(settings: {
+  read: Reader;
+  text: (name: string, fallback: string) => string;
+  problems: string[];
+  appUrl: string;
+  rpName: string;
+}): WebAuthnConfig {
+  const { read, text, problems, appUrl } = settings;
+  const app = new URL(appUrl);
+  const rpId = text("WEBAUTHN_RP_ID", app.hostname).toLowerCase();
+  const origins = read("WEBAUTHN_ORIGINS", [app.origin], parseOrigins);
+  if (!/^[a-z0-9.:[\]-]+$/.test(rpId) || rpId.startsWith(".") || rpId.endsWith("."))
+    problems.push(`WEBAUTHN_RP_ID=${JSON.stringify(rpId)} is not valid: expected a host name like example.com`);
+  else
+    for (const origin of origins) {
+      const host = new URL(origin).hostname;
+      if (host !== rpId && !host.endsWith(`.${rpId}`))
+        problems.push(
+          `WEBAUTHN_ORIGINS: ${origin} is not on WEBAUTHN_RP_ID ${rpId} (nor a subdomain of it): browsers would refuse its passkeys`,
+        );
+    }
+  return { rpId, rpName: settings.rpName, origins };
 }
 
 /** An http(s) URL without a fragment: links append a path and `#token=…`. */

@@ -21,7 +21,13 @@ export type AccessTokenReason = "TOKEN_MISSING" | "TOKEN_INVALID" | "TOKEN_EXPIR
 /** Why a refresh was refused. */
 export type RefreshTokenReason = "REFRESH_TOKEN_MISSING" | "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED";
 export type UnauthenticatedReason =
-  AccessTokenReason | RefreshTokenReason | "INVALID_CREDENTIALS" | "LINK_INVALID" | "MFA_REQUIRED" | "MFA_INVALID";
+  | AccessTokenReason
+  | RefreshTokenReason
+  | "INVALID_CREDENTIALS"
+  | "LINK_INVALID"
+  | "MFA_REQUIRED"
+  | "MFA_INVALID"
+  | "PASSKEY_INVALID";
 
 const REASON_MESSAGES: Record<UnauthenticatedReason, string> = {
   TOKEN_MISSING: "An access token is required",
@@ -35,6 +41,7 @@ const REASON_MESSAGES: Record<UnauthenticatedReason, string> = {
   LINK_INVALID: "This link is not valid: it was used, replaced by a newer one, or has expired",
   MFA_REQUIRED: "A second factor is required: call completeLogin with this challenge and a code",
   MFA_INVALID: "The code is not valid, or the challenge was used or has expired",
+  PASSKEY_INVALID: "The passkey response is not valid, is not for this site, or its challenge was used or has expired",
 };
 
 /** A refusal raised on purpose: its code, message and listed extensions reach the client. */

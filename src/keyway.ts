@@ -120,6 +120,7 @@ export const schemaDepsOf = (services: Services): KeywaySchemaDeps => ({
   admin: services.admin,
   accounts: services.accounts,
   mfa: services.mfa,
+  passkeys: services.passkeys,
 });
 
 export async function applyMigrations(database: Database, logger: Logger): Promise<void> {

@@ -94,7 +94,7 @@ function countAuthEvents(events: AuthEvents, registry: Registry): void {
   ]);
   const mfa = counter(
     "keyway_mfa_total",
-    "second-factor events (enroll, confirm, disable, challenge, complete, step_up, reset) by outcome",
+    "second-factor events (enroll, confirm, disable, challenge, complete, step_up, passkey_register, passkey_remove, passkey_login, reset) by outcome",
     ["event", "outcome"],
   );
   const ended = counter("keyway_sessions_ended_total", "sessions ended, by reason", ["reason"]);
@@ -139,6 +139,9 @@ const MFA_EVENTS: Partial<Record<AuthCall, string>> = {
   disableTotp: "disable",
   completeLogin: "complete",
   stepUp: "step_up",
+  finishPasskeyRegistration: "passkey_register",
+  removePasskey: "passkey_remove",
+  finishPasskeyLogin: "passkey_login",
 };
 
 function countMail(mail: NonNullable<MetricsSources["mail"]>, registry: Registry): void {

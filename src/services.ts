@@ -17,6 +17,7 @@ import type { RefreshCookieOptions } from "./http/cookies";
 import type { Logger } from "./logger";
 import { createSecondFactorGate } from "./mfa/challenge";
 import { MfaService } from "./mfa/mfa.service";
+import { PasskeyService } from "./mfa/passkeys";
 import { startMailWorker, type MailOutcome, type MailWorker } from "./mail/mail-worker";
 import { createMailTransport } from "./mail/transport";
 import { startHousekeeping } from "./session/housekeeping";
@@ -48,6 +49,7 @@ export interface Services {
   accounts: AccountService;
   /** TOTP second factor, recovery codes, login challenges and step-up. */
   mfa: MfaService;
+  passkeys: PasskeyService;
   /** Sends the outbox; `onOutcome` listeners (metrics) hear of each attempt. */
   mail: MailWorker & {
     subscribe(listener: (kind: string, outcome: MailOutcome) => void): () => void;
@@ -130,12 +132,23 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     secondFactor: createSecondFactorGate(stores.mfa, now),
     onUserChanged: (userId) => changes?.publish("users", [userId]),
   });
+  const passkeys = new PasskeyService({
+    store: stores.passkeys,
+    users: stores.users,
+    auth,
+    sessions,
+    limits,
+    webauthn: config.webauthn,
+    logger,
+    now,
+  });
   const mfa = new MfaService({
     store: stores.mfa,
     users: stores.users,
     auth,
     sessions,
     limits,
+    passkeys,
     rootKey: keys.root.signing,
     issuer: config.jwt.issuer,
     now,
@@ -217,7 +230,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
   changes = feed;
   const housekeeping = startHousekeeping({
     sessions: stores.sessions,
-    challenges: stores.mfa,
+    challenges: [stores.mfa, stores.passkeys],
     logger,
     retentionSeconds: config.sessionRetention,
     idleTtlSeconds: config.sessionIdleTtl,
@@ -233,6 +246,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     admin,
     accounts,
     mfa,
+    passkeys,
     mail: {
       ...mailWorker,
       queued: () => stores.accounts.countQueued(),

@@ -20,7 +20,12 @@ export type AuthCall =
   | "confirmTotpEnrollment"
   | "disableTotp"
   | "completeLogin"
-  | "stepUp";
+  | "stepUp"
+  | "startPasskeyRegistration"
+  | "finishPasskeyRegistration"
+  | "removePasskey"
+  | "startPasskeyLogin"
+  | "finishPasskeyLogin";
 /** The admin API's operations (src/graphql/admin.resolver.ts). */
 export type AdminCall = "users" | "grantRole" | "revokeRole" | "disableUser";
 

@@ -34,6 +34,11 @@ export interface AuthServiceOptions {
 
 /** RFC 8176: a password, the only way keyway signs users in so far. */
 const PASSWORD_LOGIN = { amr: ["pwd"] };
+/**
+ * Methods that are a second factor already, so no TOTP challenge is asked on top:
+ * "mfa" (a challenge answered) and "hwk" (a passkey, held and unlocked by its user).
+ */
+const SECOND_FACTOR_PROOFS = ["mfa", "hwk"];
 
 /** Room for this many users seen by `me`; a miss only costs one row read. */
 const USER_CACHE_SIZE = 10_000;
@@ -138,7 +143,8 @@ export class AuthService {
   async signIn(userId: string, request: AuthRequest, authentication: Authentication): Promise<Authenticated> {
     const user = await this.findActiveUser(userId);
     if (!user) throw unauthenticated("INVALID_CREDENTIALS");
-    if (!authentication.amr.includes("mfa")) await this.requireSecondFactor(user, authentication);
+    if (!authentication.amr.some((method) => SECOND_FACTOR_PROOFS.includes(method)))
+      await this.requireSecondFactor(user, authentication);
     return this.authenticate(user, await this.options.sessions.startSession(user.id, request, authentication));
   }
 
@@ -153,7 +159,7 @@ export class AuthService {
     methods: string[],
   ): Promise<Omit<Authenticated, "refreshToken" | "refreshMaxAge">> {
     const user = await this.findActiveUser(userId);
-    const session = user ? await this.options.sessions.reauthenticateSession(sessionId, methods) : null;
+    const session = user ? await this.options.sessions.reauthenticateSession(sessionId, userId, methods) : null;
     if (!user || !session || session.userId !== user.id) throw unauthenticated("SESSION_ENDED");
     return { user, session, ...this.sign(user, session) };
   }

@@ -6,7 +6,10 @@ export {
   type KeywayState,
   type KeywayUser,
   type RefreshTransport,
+  type Passkey,
+  type SecondFactors,
   type TotpEnrollment,
+  type WebAuthnCeremonies,
 } from "./keyway-client";
 export { KeywayError, type GraphQLErrorShape, type GraphQLResult } from "./errors";
 export * from "./operations";

@@ -6,6 +6,14 @@
 // is single-flight: however many requests find their token expired at once, one
 // `refreshToken` call serves them all — a second call would present a rotated
 // token and, outside the grace window, end the session as theft.
+import {
+  startAuthentication,
+  startRegistration,
+  type AuthenticationResponseJSON,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+  type RegistrationResponseJSON,
+} from "@simplewebauthn/browser";
 import { KeywayError, errorsOf, type GraphQLResult } from "./errors";
 import {
   ChangeEmailDocument,
@@ -13,6 +21,14 @@ import {
   CompleteLoginDocument,
   ConfirmTotpEnrollmentDocument,
   DisableTotpDocument,
+  FinishPasskeyLoginDocument,
+  FinishPasskeyRegistrationDocument,
+  PasskeysDocument,
+  RemovePasskeyDocument,
+  RenamePasskeyDocument,
+  SecondFactorsDocument,
+  StartPasskeyLoginDocument,
+  StartPasskeyRegistrationDocument,
   LoginDocument,
   LogoutDocument,
   RefreshDocument,
@@ -24,6 +40,8 @@ import {
   StepUpDocument,
   VerifyEmailDocument,
   type AuthFieldsFragment,
+  type PasskeyFieldsFragment,
+  type SecondFactorsQuery,
   type StartTotpEnrollmentMutation,
   type TypedDocumentString,
 } from "./operations";
@@ -31,6 +49,22 @@ import {
 export type RefreshTransport = "cookie" | "header";
 export type KeywayUser = AuthFieldsFragment["user"];
 export type TotpEnrollment = StartTotpEnrollmentMutation["startTotpEnrollment"];
+export type Passkey = PasskeyFieldsFragment;
+export type SecondFactors = SecondFactorsQuery["secondFactors"];
+
+/**
+ * The browser's side of a WebAuthn ceremony. The default is @simplewebauthn/browser
+ * (navigator.credentials); Node or a native app passes its own authenticator.
+ */
+export interface WebAuthnCeremonies {
+  register(options: PublicKeyCredentialCreationOptionsJSON): Promise<RegistrationResponseJSON>;
+  authenticate(options: PublicKeyCredentialRequestOptionsJSON): Promise<AuthenticationResponseJSON>;
+}
+
+const BROWSER_WEBAUTHN: WebAuthnCeremonies = {
+  register: (optionsJSON) => startRegistration({ optionsJSON }),
+  authenticate: (optionsJSON) => startAuthentication({ optionsJSON }),
+};
 
 export interface KeywayClientOptions {
   /** keyway's GraphQL endpoint, e.g. "https://auth.example.com/graphql". */
@@ -48,6 +82,8 @@ export interface KeywayClientOptions {
   /** Called when the session is gone (logout elsewhere, expiry, theft detected). */
   onSessionEnd?(reason: string | undefined): void;
   fetch?: typeof fetch;
+  /** Passkey ceremonies; default: the browser's, through @simplewebauthn/browser. */
+  webauthn?: WebAuthnCeremonies;
 }
 
 export interface KeywayState {
@@ -135,6 +171,47 @@ export class KeywayClient {
   /** Re-proves the second factor on this session: the new access token carries a fresh auth_time and amr. */
   async stepUp(code: string): Promise<void> {
     await this.authenticate(await this.request(StepUpDocument, { code }), "stepUp");
+  }
+
+  /** Re-proves a passkey on this session (the browser asks for it): a fresh auth_time, and "hwk" in amr. */
+  async stepUpWithPasskey(): Promise<void> {
+    const passkeyResponse = JSON.stringify(await this.webauthn.authenticate(await this.passkeyRequestOptions()));
+    await this.authenticate(await this.request(StepUpDocument, { passkeyResponse }), "stepUp");
+  }
+
+  /** Makes a passkey for the signed-in user (the browser asks for it) and stores it; needs a sign-in within 10 minutes. */
+  async registerPasskey(name?: string): Promise<Passkey> {
+    const options = dataOf(await this.request(StartPasskeyRegistrationDocument, {})).startPasskeyRegistration;
+    const created = await this.webauthn.register(JSON.parse(options) as PublicKeyCredentialCreationOptionsJSON);
+    const variables = { response: JSON.stringify(created), name: name ?? null };
+    return dataOf(await this.request(FinishPasskeyRegistrationDocument, variables)).finishPasskeyRegistration;
+  }
+
+  /** Signs in with a passkey: no email asked, the browser offers the site's passkeys. */
+  async loginWithPasskey(): Promise<KeywayUser> {
+    const response = JSON.stringify(await this.webauthn.authenticate(await this.passkeyRequestOptions()));
+    return this.authenticate(
+      await this.call(FinishPasskeyLoginDocument, { response }, { refresh: "request" }),
+      "finishPasskeyLogin",
+    );
+  }
+
+  async passkeys(): Promise<Passkey[]> {
+    return dataOf(await this.request(PasskeysDocument, {})).passkeys;
+  }
+
+  async renamePasskey(id: string, name: string | null): Promise<Passkey> {
+    return dataOf(await this.request(RenamePasskeyDocument, { id, name })).renamePasskey;
+  }
+
+  /** Removes one of the user's passkeys; false when there was none with that id. Needs a sign-in within 10 minutes. */
+  async removePasskey(id: string): Promise<boolean> {
+    return dataOf(await this.request(RemovePasskeyDocument, { id })).removePasskey;
+  }
+
+  /** The signed-in user's second factors: TOTP, recovery codes left, passkeys. */
+  async secondFactors(): Promise<SecondFactors> {
+    return dataOf(await this.request(SecondFactorsDocument, {})).secondFactors;
   }
 
   /** Asks for a reset link to be mailed; resolves alike whether or not the address has an account. */
@@ -293,6 +370,15 @@ export class KeywayClient {
       await this.options.onRefreshToken?.(rotated);
     }
     return (await response.json()) as GraphQLResult<TResult>;
+  }
+
+  private get webauthn(): WebAuthnCeremonies {
+    return this.options.webauthn ?? BROWSER_WEBAUTHN;
+  }
+
+  private async passkeyRequestOptions(): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const options = dataOf(await this.anonymous(StartPasskeyLoginDocument, {})).startPasskeyLogin;
+    return JSON.parse(options) as PublicKeyCredentialRequestOptionsJSON;
   }
 
   /** A request that carries no credentials at all: no access token, no refresh cookie. */

@@ -140,6 +140,58 @@ export type StepUpMutationVariables = Exact<{
 
 export type StepUpMutation = { stepUp: { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, roles: Array<string>, emailVerified: boolean, createdAt: string } } };
 
+export type PasskeyFieldsFragment = { id: string, name: string | null, createdAt: string, lastUsedAt: string | null, backedUp: boolean };
+
+export type SecondFactorsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type SecondFactorsQuery = { secondFactors: { totp: boolean, recoveryCodesLeft: number, passkeys: Array<{ id: string, name: string | null, createdAt: string, lastUsedAt: string | null, backedUp: boolean }> } };
+
+export type PasskeysQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type PasskeysQuery = { passkeys: Array<{ id: string, name: string | null, createdAt: string, lastUsedAt: string | null, backedUp: boolean }> };
+
+export type StartPasskeyRegistrationMutationVariables = Exact<{ [key: string]: never; }>;
+
+
+export type StartPasskeyRegistrationMutation = { startPasskeyRegistration: string };
+
+export type FinishPasskeyRegistrationMutationVariables = Exact<{
+  response: string;
+  name?: string | null | undefined;
+}>;
+
+
+export type FinishPasskeyRegistrationMutation = { finishPasskeyRegistration: { id: string, name: string | null, createdAt: string, lastUsedAt: string | null, backedUp: boolean } };
+
+export type RenamePasskeyMutationVariables = Exact<{
+  id: string | number;
+  name?: string | null | undefined;
+}>;
+
+
+export type RenamePasskeyMutation = { renamePasskey: { id: string, name: string | null, createdAt: string, lastUsedAt: string | null, backedUp: boolean } };
+
+export type RemovePasskeyMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type RemovePasskeyMutation = { removePasskey: boolean };
+
+export type StartPasskeyLoginMutationVariables = Exact<{ [key: string]: never; }>;
+
+
+export type StartPasskeyLoginMutation = { startPasskeyLogin: string };
+
+export type FinishPasskeyLoginMutationVariables = Exact<{
+  response: string;
+}>;
+
+
+export type FinishPasskeyLoginMutation = { finishPasskeyLogin: { accessToken: string, tokenType: string, expiresIn: number, user: { id: string, email: string, roles: Array<string>, emailVerified: boolean, createdAt: string } } };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -172,6 +224,15 @@ export const AuthFieldsFragmentDoc = new TypedDocumentString(`
   }
 }
     `, {"fragmentName":"AuthFields"}) as unknown as TypedDocumentString<AuthFieldsFragment, unknown>;
+export const PasskeyFieldsFragmentDoc = new TypedDocumentString(`
+    fragment PasskeyFields on Passkey {
+  id
+  name
+  createdAt
+  lastUsedAt
+  backedUp
+}
+    `, {"fragmentName":"PasskeyFields"}) as unknown as TypedDocumentString<PasskeyFieldsFragment, unknown>;
 export const SignUpDocument = new TypedDocumentString(`
     mutation SignUp($input: SignUpInput!) {
   signUp(input: $input) {
@@ -362,3 +423,92 @@ export const StepUpDocument = new TypedDocumentString(`
     createdAt
   }
 }`) as unknown as TypedDocumentString<StepUpMutation, StepUpMutationVariables>;
+export const SecondFactorsDocument = new TypedDocumentString(`
+    query SecondFactors {
+  secondFactors {
+    totp
+    recoveryCodesLeft
+    passkeys {
+      ...PasskeyFields
+    }
+  }
+}
+    fragment PasskeyFields on Passkey {
+  id
+  name
+  createdAt
+  lastUsedAt
+  backedUp
+}`) as unknown as TypedDocumentString<SecondFactorsQuery, SecondFactorsQueryVariables>;
+export const PasskeysDocument = new TypedDocumentString(`
+    query Passkeys {
+  passkeys {
+    ...PasskeyFields
+  }
+}
+    fragment PasskeyFields on Passkey {
+  id
+  name
+  createdAt
+  lastUsedAt
+  backedUp
+}`) as unknown as TypedDocumentString<PasskeysQuery, PasskeysQueryVariables>;
+export const StartPasskeyRegistrationDocument = new TypedDocumentString(`
+    mutation StartPasskeyRegistration {
+  startPasskeyRegistration
+}
+    `) as unknown as TypedDocumentString<StartPasskeyRegistrationMutation, StartPasskeyRegistrationMutationVariables>;
+export const FinishPasskeyRegistrationDocument = new TypedDocumentString(`
+    mutation FinishPasskeyRegistration($response: String!, $name: String) {
+  finishPasskeyRegistration(response: $response, name: $name) {
+    ...PasskeyFields
+  }
+}
+    fragment PasskeyFields on Passkey {
+  id
+  name
+  createdAt
+  lastUsedAt
+  backedUp
+}`) as unknown as TypedDocumentString<FinishPasskeyRegistrationMutation, FinishPasskeyRegistrationMutationVariables>;
+export const RenamePasskeyDocument = new TypedDocumentString(`
+    mutation RenamePasskey($id: ID!, $name: String) {
+  renamePasskey(id: $id, name: $name) {
+    ...PasskeyFields
+  }
+}
+    fragment PasskeyFields on Passkey {
+  id
+  name
+  createdAt
+  lastUsedAt
+  backedUp
+}`) as unknown as TypedDocumentString<RenamePasskeyMutation, RenamePasskeyMutationVariables>;
+export const RemovePasskeyDocument = new TypedDocumentString(`
+    mutation RemovePasskey($id: ID!) {
+  removePasskey(id: $id)
+}
+    `) as unknown as TypedDocumentString<RemovePasskeyMutation, RemovePasskeyMutationVariables>;
+export const StartPasskeyLoginDocument = new TypedDocumentString(`
+    mutation StartPasskeyLogin {
+  startPasskeyLogin
+}
+    `) as unknown as TypedDocumentString<StartPasskeyLoginMutation, StartPasskeyLoginMutationVariables>;
+export const FinishPasskeyLoginDocument = new TypedDocumentString(`
+    mutation FinishPasskeyLogin($response: String!) {
+  finishPasskeyLogin(response: $response) {
+    ...AuthFields
+  }
+}
+    fragment AuthFields on AuthPayload {
+  accessToken
+  tokenType
+  expiresIn
+  user {
+    id
+    email
+    roles
+    emailVerified
+    createdAt
+  }
+}`) as unknown as TypedDocumentString<FinishPasskeyLoginMutation, FinishPasskeyLoginMutationVariables>;

@@ -4,6 +4,8 @@ import type { AccountStore } from "../account/account.store";
 import type { PrismaClient } from "../generated/prisma/client";
 import { createPrismaMfaStore } from "../mfa/mfa.prisma-store";
 import type { MfaStore } from "../mfa/mfa.store";
+import { createPrismaPasskeyStore } from "../mfa/passkey.prisma-store";
+import type { PasskeyStore } from "../mfa/passkey.store";
 import { createPrismaSessionStore } from "../session/session.prisma-store";
 import type { SessionStore } from "../session/session.store";
 import { createPrismaSigningKeyStore } from "../token/signing-key.prisma-store";
@@ -19,6 +21,8 @@ export interface Stores {
   accounts: AccountStore;
   /** TOTP factors, recovery codes and login challenges. */
   mfa: MfaStore;
+  /** Passkeys and their challenges. */
+  passkeys: PasskeyStore;
 }
 
 export function createPrismaStores(prisma: PrismaClient): Stores {
@@ -28,5 +32,6 @@ export function createPrismaStores(prisma: PrismaClient): Stores {
     signingKeys: createPrismaSigningKeyStore(prisma),
     accounts: createPrismaAccountStore(prisma),
     mfa: createPrismaMfaStore(prisma),
+    passkeys: createPrismaPasskeyStore(prisma),
   };
 }

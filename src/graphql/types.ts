@@ -65,6 +65,36 @@ export class TotpEnrollment {
   otpauthUrl!: string;
 }
 
+@ObjectType({ description: "A passkey (WebAuthn credential) of the caller's." })
+export class Passkey {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => String, { nullable: true, description: "The user's label for it." })
+  name!: string | null;
+
+  @Field()
+  createdAt!: Date;
+
+  @Field(() => Date, { nullable: true, description: "When it last signed in or stepped up." })
+  lastUsedAt!: Date | null;
+
+  @Field({ description: "Whether it is synced between devices (a multi-device credential that was backed up)." })
+  backedUp!: boolean;
+}
+
+@ObjectType({ description: "The caller's second factors." })
+export class SecondFactors {
+  @Field({ description: "Whether TOTP is enabled (a pending enrolment is not)." })
+  totp!: boolean;
+
+  @Field(() => Int, { description: "Unused recovery codes." })
+  recoveryCodesLeft!: number;
+
+  @Field(() => [Passkey])
+  passkeys!: Passkey[];
+}
+
 @InputType()
 export class SignUpInput {
   @Field()

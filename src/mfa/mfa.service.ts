@@ -5,13 +5,17 @@
 // same per-account limit as wrong passwords.
 import { enforce, type Authenticated, type AuthRequest, type AuthService } from "../auth/auth.service";
 import type { AuthRateLimits } from "../auth/rate-limits";
-import { badUserInput, conflict, forbidden, unauthenticated } from "../errors";
+import { badUserInput, conflict, unauthenticated } from "../errors";
 import type { SessionService } from "../session/session.service";
 import { deriveSealKey, seal, unseal } from "../token/seal";
 import type { SigningKey } from "../token/keys";
 import type { UserRecord, UserStore } from "../users/user.store";
 import { CHALLENGE_SHAPE, hashChallenge, passwordTagOf } from "./challenge";
 import type { MfaStore } from "./mfa.store";
+import { PASSKEY_METHODS, type PasskeyService } from "./passkeys";
+import type { PasskeyRecord } from "./passkey.store";
+import { requireRecentSignIn, type Caller } from "./recent-sign-in";
+export { ENROLMENT_MAX_AUTH_AGE_MS, type Caller } from "./recent-sign-in";
 import {
   hashRecoveryCode,
   matchTotpStep,
@@ -27,6 +31,8 @@ export interface MfaServiceOptions {
   auth: AuthService;
   sessions: SessionService;
   limits: AuthRateLimits;
+  /** Step-up with a passkey verifies through it; user:reset-mfa removes passkeys too. */
+  passkeys: PasskeyService;
   /** The root signing key (JWT_PRIVATE_KEY, or the development key): TOTP secrets are sealed under a key derived from it. */
   rootKey: SigningKey;
   /** The otpauth URL's issuer: JWT_ISSUER. */
@@ -54,15 +60,6 @@ export const totpSealKey = (root: SigningKey): Buffer =>
 
 type CodeProof = "totp" | "recovery";
 
-/** Who enrols: their id, and when their session signed in (`auth_time`, seconds), null when the token has none. */
-export interface Caller {
-  userId: string;
-  authTime: number | null;
-}
-
-/** Enrolment needs a session signed in (or stepped up) this recently. */
-export const ENROLMENT_MAX_AUTH_AGE_MS = 10 * 60_000;
-
 export class MfaService {
   private readonly sealKey: Buffer;
 
@@ -77,7 +74,7 @@ export class MfaService {
    */
   async startTotpEnrollment(caller: Caller, request: AuthRequest): Promise<TotpEnrollment> {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
-    this.requireRecentSignIn(caller);
+    requireRecentSignIn(caller, this.options.now());
     const user = await this.options.auth.currentUser(caller.userId);
     const secret = newTotpSecret();
     if (!(await this.options.store.startTotp(user.id, seal(secret, this.sealKey), this.now())))
@@ -87,7 +84,7 @@ export class MfaService {
 
   /** Enables the pending factor with a right code; the recovery codes, shown this once. Needs a recent sign-in, as start does. */
   async confirmTotpEnrollment(caller: Caller, code: unknown, request: AuthRequest): Promise<string[]> {
-    this.requireRecentSignIn(caller);
+    requireRecentSignIn(caller, this.options.now());
     const user = await this.attempt(caller.userId, request);
     const factor = await this.options.store.findTotp(user.id);
     if (!factor || factor.enabled) throw badUserInput("There is no pending TOTP enrolment", "code");
@@ -143,33 +140,50 @@ export class MfaService {
     return signedIn;
   }
 
-  /** A right TOTP code: fresh auth_time and amr for the caller's session, and a new access token for it. */
+  /**
+   * A right TOTP code or a passkey assertion (from startPasskeyLogin's options) of the
+   * caller's: fresh auth_time and amr for the caller's session, and a new access
+   * token for it. Either counts against the account's second-factor limit.
+   */
   async stepUp(
     caller: { userId: string; sessionId: string },
     code: unknown,
     passkeyResponse: unknown,
     request: AuthRequest,
   ): Promise<Omit<Authenticated, "refreshToken" | "refreshMaxAge">> {
-    if (passkeyResponse !== null && passkeyResponse !== undefined)
-      throw badUserInput("Passkeys are not available yet: step up with a TOTP code", "passkeyResponse");
-    if (typeof code !== "string") throw badUserInput("A TOTP code is required", "code");
+    const withPasskey = passkeyResponse !== null && passkeyResponse !== undefined;
+    if (withPasskey === (code !== null && code !== undefined))
+      throw badUserInput(
+        "Step up with either a TOTP code or a passkey response",
+        withPasskey ? "code" : "passkeyResponse",
+      );
     const user = await this.attempt(caller.userId, request);
+    if (withPasskey) {
+      await this.options.passkeys.verifyStepUp(user.id, passkeyResponse);
+      await this.options.limits.clearSecondFactorFailures(user.id);
+      return this.options.auth.reauthenticate(user.id, caller.sessionId, PASSKEY_METHODS);
+    }
     await this.settle(user, (await this.useCode(user.id, code, ["totp"])) !== null);
     return this.options.auth.reauthenticate(user.id, caller.sessionId, TOTP_METHODS);
   }
 
-  /** For the CLI's user:reset-mfa: removes the factor and the codes; false when the user had none. */
-  resetMfa(userId: string): Promise<boolean> {
-    return this.options.store.removeTotp(userId);
+  /** What second factors the user has. */
+  async secondFactors(
+    userId: string,
+  ): Promise<{ totp: boolean; recoveryCodesLeft: number; passkeys: PasskeyRecord[] }> {
+    const [totp, recoveryCodesLeft, passkeys] = await Promise.all([
+      this.options.store.hasTotp(userId),
+      this.options.store.countRecoveryCodes(userId),
+      this.options.passkeys.list(userId),
+    ]);
+    return { totp, recoveryCodesLeft: totp ? recoveryCodesLeft : 0, passkeys };
   }
 
-  private requireRecentSignIn(caller: Caller): void {
-    const signedInAt = caller.authTime === null ? null : caller.authTime * 1000;
-    if (signedInAt === null || this.options.now() - signedInAt > ENROLMENT_MAX_AUTH_AGE_MS)
-      throw forbidden(
-        `Sign in again to change your second factor: it needs a sign-in within the last ${ENROLMENT_MAX_AUTH_AGE_MS / 60_000} minutes`,
-        "POLICY_FAILED",
-      );
+  /** For the CLI's user:reset-mfa: removes TOTP, the recovery codes and every passkey; false when the user had none. */
+  async resetMfa(userId: string): Promise<boolean> {
+    const totp = await this.options.store.removeTotp(userId);
+    const passkeys = await this.options.passkeys.removeAll(userId);
+    return totp || passkeys > 0;
   }
 
   /** The caller, once this attempt is counted against their account's second-factor limit. */

@@ -3,7 +3,6 @@
 // one of them work at a time, and the others skip that round instead of waiting
 // or deleting the same rows twice.
 import type { Logger } from "../logger";
-import type { MfaStore } from "../mfa/mfa.store";
 import type { PurgeResult, SessionStore } from "./session.store";
 
 /** Rows per DELETE, so one purge never holds many row locks or one long transaction. */
@@ -13,8 +12,8 @@ const MAX_BATCHES = 50;
 
 export interface HousekeepingOptions {
   sessions: Pick<SessionStore, "purge">;
-  /** Login challenges, deleted once used or expired: nothing ever reads them again. */
-  challenges?: Pick<MfaStore, "purgeChallenges">;
+  /** Login and passkey challenges, deleted once used or expired: nothing ever reads them again. */
+  challenges?: Array<{ purgeChallenges(before: Date): Promise<number> }>;
   logger: Logger;
   retentionSeconds: number;
   idleTtlSeconds: number;
@@ -39,7 +38,7 @@ export function startHousekeeping(options: HousekeepingOptions): { stop(): Promi
       const { ran, deleted } = await purgeSessions(options);
       if (ran && deleted > 0)
         options.logger.info({ deleted, retentionSeconds: options.retentionSeconds }, "purged old sessions");
-      await options.challenges?.purgeChallenges(new Date(options.now()));
+      for (const store of options.challenges ?? []) await store.purgeChallenges(new Date(options.now()));
     } catch (error) {
       // The database may be away; the next round tries again.
       options.logger.warn({ err: error }, "session purge failed");

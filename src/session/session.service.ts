@@ -134,10 +134,11 @@ export class SessionService {
   }
 
   /** Fresh auth_time and amr (gaining `methods`) for a live session: a step-up. Null when it is not live. */
-  reauthenticateSession(id: string, methods: string[]): Promise<SessionRecord | null> {
+  reauthenticateSession(id: string, userId: string, methods: string[]): Promise<SessionRecord | null> {
     const now = this.options.now();
     return this.options.store.reauthenticate(
       id,
+      userId,
       methods,
       new Date(now),
       new Date(now - this.options.idleTtlSeconds * 1000),

@@ -105,9 +105,16 @@ export interface SessionStore {
   /**
    * The user proved `methods` again on this live session: `authTime` becomes `now`
    * and `amr` gains them (in one statement, so concurrent step-ups lose nothing).
-   * The session as it is then, or null when it is not live (ended, expired, idle since `usedSince`).
+   * The session as it is then, or null when it is not live (ended, expired, idle since
+   * `usedSince`) or not `userId`'s.
    */
-  reauthenticate(id: string, methods: string[], now: Date, usedSince: Date): Promise<SessionRecord | null>;
+  reauthenticate(
+    id: string,
+    userId: string,
+    methods: string[],
+    now: Date,
+    usedSince: Date,
+  ): Promise<SessionRecord | null>;
   /** Ends the session if it is not ended yet; true if this call ended it. */
   end(id: string, reason: SessionEndReason, now: Date): Promise<boolean>;
   /** Ends every session of the user not ended yet; returns their ids. */

@@ -89,7 +89,7 @@ export async function refresh(url: string, options: AuthCallOptions): Promise<To
 /** Reads the tokens out of a successful auth response; throws with the answer otherwise. */
 export function tokensOf(
   response: GraphQLResponse,
-  field: "signUp" | "login" | "refreshToken" | "resetPassword" | "completeLogin",
+  field: "signUp" | "login" | "refreshToken" | "resetPassword" | "completeLogin" | "finishPasskeyLogin",
   cookieName = "refresh_token",
 ): Tokens {
   const payload = response.body.data?.[field] as AuthPayloadData | undefined;

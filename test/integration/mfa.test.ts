@@ -409,7 +409,7 @@ describe("step-up", () => {
     expect(errorOf(await complete(await challengeFor(user), await codeAt(user.secret)))?.code).toBe("RATE_LIMITED");
   });
 
-  it("refuses a wrong or replayed code, a recovery code, a caller without TOTP, and passkeys (not yet available)", async () => {
+  it("refuses a wrong or replayed code, a recovery code, a caller without TOTP, and a code with a passkey response", async () => {
     const user = await enrolled();
     const code = await codeAt(user.secret);
     // The first use works, so the second's refusal can only be the replay.
@@ -419,9 +419,10 @@ describe("step-up", () => {
     expect(reasonOf(await call(STEP_UP, { code: user.recoveryCodes[0] }, user.accessToken))).toBe("MFA_INVALID");
     const plain = await signUp(keyway.url);
     expect(reasonOf(await call(STEP_UP, { code: "123456" }, plain.accessToken))).toBe("MFA_INVALID");
-    const passkey = await call(STEP_UP, { passkeyResponse: "{}" }, user.accessToken);
-    expect(errorOf(passkey)?.code).toBe("BAD_USER_INPUT");
-    expect(passkey.body.errors?.[0].message).toMatch(/passkeys are not available yet/i);
+    const both = await call(STEP_UP, { code: await codeAt(user.secret, 1), passkeyResponse: "{}" }, user.accessToken);
+    expect(errorOf(both)?.code).toBe("BAD_USER_INPUT");
+    expect(both.body.errors?.[0].message).toMatch(/either a TOTP code or a passkey response/);
+    expect(errorOf(await call(STEP_UP, {}, user.accessToken))?.code).toBe("BAD_USER_INPUT");
     expect(errorOf(await call(STEP_UP, { code: "123456" }))?.code).toBe("UNAUTHENTICATED");
   });
 });

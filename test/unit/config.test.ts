@@ -105,6 +105,32 @@ describe("loadConfig", () => {
     expect(problemsOf({ PASSWORD_RESET_TTL: "0" }).join()).toMatch(/PASSWORD_RESET_TTL/);
   });
 
+  it("takes passkeys' rpId and origins from APP_URL unless set, and refuses origins off the rpId", () => {
+    expect(loadConfig({ PORT: "4100" }).webauthn).toEqual({
+      rpId: "127.0.0.1",
+      rpName: "keyway",
+      origins: ["http://127.0.0.1:4100"],
+    });
+    expect(loadConfig({ APP_URL: "https://app.example.com:8443/account", JWT_ISSUER: "Example" }).webauthn).toEqual({
+      rpId: "app.example.com",
+      rpName: "Example",
+      origins: ["https://app.example.com:8443"],
+    });
+    const shared = { WEBAUTHN_RP_ID: "Example.com", WEBAUTHN_ORIGINS: "https://app.example.com,https://example.com" };
+    expect(loadConfig(shared).webauthn).toMatchObject({
+      rpId: "example.com",
+      origins: ["https://app.example.com", "https://example.com"],
+    });
+    expect(problemsOf({ WEBAUTHN_RP_ID: "example.com", WEBAUTHN_ORIGINS: "https://example.com.evil.test" })).toEqual([
+      "WEBAUTHN_ORIGINS: https://example.com.evil.test is not on WEBAUTHN_RP_ID example.com (nor a subdomain of it): browsers would refuse its passkeys",
+    ]);
+    expect(problemsOf({ WEBAUTHN_RP_ID: "example.com", WEBAUTHN_ORIGINS: "https://badexample.com" })).toHaveLength(1);
+    expect(problemsOf({ WEBAUTHN_RP_ID: "https://example.com/" }).join()).toMatch(/WEBAUTHN_RP_ID=.* is not valid/);
+    expect(problemsOf({ WEBAUTHN_ORIGINS: "https://example.com/path" }).join()).toMatch(
+      /WEBAUTHN_ORIGINS=.* is not valid/,
+    );
+  });
+
   it("refuses to run in production without a signing key and makes cookies secure there", () => {
     expect(problemsOf({ NODE_ENV: "production" }).join()).toMatch(/JWT_PRIVATE_KEY/);
     const pem = generateKeyPairSync("ec", { namedCurve: "P-256" })

@@ -1,0 +1,283 @@
+// Passkeys (WebAuthn, through @simplewebauthn/server): registration on a session
+// that signed in recently, usernameless login, and step-up. Every ceremony starts
+// with a challenge stored as a hash and claimed once by the response that names
+// it; a response is verified against the configured rpId and origins, with user
+// verification required, and its signature counter must move forward.
+import { createHash, randomBytes } from "node:crypto";
+import {
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type AuthenticationResponseJSON,
+  type AuthenticatorTransport,
+  type RegistrationResponseJSON,
+} from "@simplewebauthn/server";
+import { enforce, type Authenticated, type AuthRequest, type AuthService } from "../auth/auth.service";
+import type { AuthRateLimits } from "../auth/rate-limits";
+import type { WebAuthnConfig } from "../config";
+import { badUserInput, unauthenticated } from "../errors";
+import { isUuid } from "../ids";
+import type { Logger } from "../logger";
+import type { SessionService } from "../session/session.service";
+import type { UserStore } from "../users/user.store";
+import { requireRecentSignIn, type Caller } from "./recent-sign-in";
+import type { ChallengePurpose, PasskeyRecord, PasskeyStore } from "./passkey.store";
+
+export const PASSKEY_CHALLENGE_TTL_MS = 5 * 60_000;
+/** What a passkey login or step-up proves (RFC 8176): a hardware-bound key, unlocked by its user. */
+export const PASSKEY_METHODS = ["hwk"];
+const NAME_MAX = 64;
+/** A response is a few kilobytes at most; anything much larger is refused unread. */
+const RESPONSE_MAX = 64 * 1024;
+
+export interface PasskeyServiceOptions {
+  store: PasskeyStore;
+  users: UserStore;
+  auth: AuthService;
+  sessions: SessionService;
+  limits: AuthRateLimits;
+  webauthn: WebAuthnConfig;
+  logger: Logger;
+  now(): number;
+}
+
+export interface SteppedUp {
+  userId: string;
+  sessionId: string;
+}
+
+const hashChallenge = (challenge: string): string => createHash("sha256").update(challenge).digest("hex");
+
+/** The WebAuthn user handle of a user: their id's bytes (opaque, and no personal data). */
+const userHandleOf = (userId: string): Uint8Array<ArrayBuffer> => Uint8Array.from(Buffer.from(userId, "utf8"));
+
+export class PasskeyService {
+  constructor(private readonly options: PasskeyServiceOptions) {}
+
+  /** Creation options for a new passkey of the caller (JSON); needs a recent sign-in, as TOTP enrolment does. */
+  async startRegistration(caller: Caller, request: AuthRequest): Promise<string> {
+    enforce(await this.options.limits.consumeAuthCall(request.ip));
+    requireRecentSignIn(caller, this.options.now());
+    const user = await this.options.auth.currentUser(caller.userId);
+    const existing = await this.options.store.listPasskeys(user.id);
+    const { rpId, rpName } = this.options.webauthn;
+    const options = await generateRegistrationOptions({
+      rpName,
+      rpID: rpId,
+      userName: user.email,
+      userDisplayName: user.email,
+      userID: userHandleOf(user.id),
+      challenge: randomBytes(32),
+      timeout: PASSKEY_CHALLENGE_TTL_MS,
+      attestationType: "none",
+      // The browser will not make a second passkey on an authenticator that holds one.
+      excludeCredentials: existing.map((passkey) => ({
+        id: passkey.credentialId,
+        transports: passkey.transports as AuthenticatorTransport[],
+      })),
+      authenticatorSelection: { residentKey: "required", requireResidentKey: true, userVerification: "required" },
+    });
+    await this.saveChallenge(options.challenge, "register", user.id);
+    return JSON.stringify(options);
+  }
+
+  /** Verifies the authenticator's answer to startRegistration's options and stores the passkey. */
+  async finishRegistration(
+    caller: Caller,
+    response: unknown,
+    name: unknown,
+    request: AuthRequest,
+  ): Promise<PasskeyRecord> {
+    enforce(await this.options.limits.consumeAuthCall(request.ip));
+    const label = passkeyName(name);
+    const user = await this.options.auth.currentUser(caller.userId);
+    const parsed = parseResponse<RegistrationResponseJSON>(response);
+    const { rpId, origins } = this.options.webauthn;
+    const verification = await this.verify("registration", () =>
+      verifyRegistrationResponse({
+        response: parsed,
+        expectedChallenge: (challenge) => this.claim(challenge, "register", user.id),
+        expectedOrigin: origins,
+        expectedRPID: rpId,
+        requireUserVerification: true,
+      }),
+    );
+    if (!verification.verified) throw unauthenticated("PASSKEY_INVALID");
+    const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
+    const added = await this.options.store.addPasskey({
+      userId: user.id,
+      credentialId: credential.id,
+      publicKey: credential.publicKey,
+      counter: credential.counter,
+      transports: credential.transports ?? [],
+      deviceType: credentialDeviceType,
+      backedUp: credentialBackedUp,
+      name: label,
+      createdAt: new Date(this.options.now()),
+    });
+    // Registered already (to this user or, impossibly for a real authenticator, another), or the user was disabled.
+    if (!added) throw unauthenticated("PASSKEY_INVALID");
+    return added;
+  }
+
+  /** Request options for a passkey login or a step-up (JSON): any discoverable passkey of this site may answer. */
+  async startAuthentication(request: AuthRequest): Promise<string> {
+    enforce(await this.options.limits.consumeAuthCall(request.ip));
+    const options = await generateAuthenticationOptions({
+      rpID: this.options.webauthn.rpId,
+      challenge: randomBytes(32),
+      timeout: PASSKEY_CHALLENGE_TTL_MS,
+      userVerification: "required",
+    });
+    await this.saveChallenge(options.challenge, "authenticate", null);
+    return JSON.stringify(options);
+  }
+
+  /** A usernameless login: the passkey names its user; a new session with amr ["hwk"]. */
+  async login(response: unknown, request: AuthRequest): Promise<Authenticated> {
+    enforce(await this.options.limits.consumeAuthCall(request.ip));
+    const passkey = await this.assert(response);
+    const owner = await this.options.users.findById(passkey.userId);
+    if (!owner || owner.disabledAt) throw unauthenticated("PASSKEY_INVALID");
+    const signedIn = await this.options.auth.signIn(passkey.userId, request, { amr: PASSKEY_METHODS });
+    // The user may have been disabled, or the passkey removed, between the checks above and the insert.
+    const [current, still] = await Promise.all([
+      this.options.users.findById(passkey.userId),
+      this.options.store.findByCredentialId(passkey.credentialId),
+    ]);
+    if (!current || current.disabledAt || !still) {
+      await this.options.sessions.endSession(signedIn.session.id, current?.disabledAt ? "USER_DISABLED" : "REVOKED");
+      throw unauthenticated("PASSKEY_INVALID");
+    }
+    return signedIn;
+  }
+
+  /** Verifies an assertion for step-up: it must be one of the caller's passkeys. */
+  async verifyStepUp(userId: string, response: unknown): Promise<void> {
+    const passkey = await this.assert(response, userId);
+    if (passkey.userId !== userId) throw unauthenticated("PASSKEY_INVALID");
+  }
+
+  list(userId: string): Promise<PasskeyRecord[]> {
+    return this.options.store.listPasskeys(userId);
+  }
+
+  async rename(userId: string, id: unknown, name: unknown): Promise<PasskeyRecord> {
+    const label = passkeyName(name);
+    const renamed = isUuid(id) ? await this.options.store.renamePasskey(userId, id, label) : null;
+    if (!renamed) throw badUserInput("You have no passkey with that id", "id");
+    return renamed;
+  }
+
+  /** Removes one of the caller's passkeys; false when they have none with that id. Needs a recent sign-in. */
+  async remove(caller: Caller, id: unknown, request: AuthRequest): Promise<boolean> {
+    enforce(await this.options.limits.consumeAuthCall(request.ip));
+    requireRecentSignIn(caller, this.options.now());
+    return isUuid(id) ? this.options.store.removePasskey(caller.userId, id) : false;
+  }
+
+  /** For the CLI's user:reset-mfa: how many passkeys were removed. */
+  removeAll(userId: string): Promise<number> {
+    return this.options.store.removeAll(userId);
+  }
+
+  /**
+   * The stored passkey a valid assertion was made with, its counter and backup state
+   * recorded; PASSKEY_INVALID for anything else. `userId` (step-up) must own it.
+   */
+  private async assert(response: unknown, userId?: string): Promise<PasskeyRecord> {
+    const parsed = parseResponse<AuthenticationResponseJSON>(response);
+    const passkey = typeof parsed.id === "string" ? await this.options.store.findByCredentialId(parsed.id) : null;
+    if (!passkey || (userId !== undefined && passkey.userId !== userId)) throw unauthenticated("PASSKEY_INVALID");
+    const handle = parsed.response?.userHandle;
+    // A discoverable credential names its user: it must be the one the passkey was registered to.
+    if (handle && handle !== Buffer.from(userHandleOf(passkey.userId)).toString("base64url"))
+      throw unauthenticated("PASSKEY_INVALID");
+    const { rpId, origins } = this.options.webauthn;
+    const verification = await this.verify("authentication", () =>
+      verifyAuthenticationResponse({
+        response: parsed,
+        expectedChallenge: (challenge) => this.claim(challenge, "authenticate", null),
+        expectedOrigin: origins,
+        expectedRPID: rpId,
+        credential: {
+          id: passkey.credentialId,
+          publicKey: passkey.publicKey as Uint8Array<ArrayBuffer>,
+          counter: passkey.counter,
+          transports: passkey.transports,
+        },
+        requireUserVerification: true,
+      }),
+    );
+    if (!verification.verified) throw unauthenticated("PASSKEY_INVALID");
+    const { newCounter, credentialBackedUp } = verification.authenticationInfo;
+    const recorded = await this.options.store.recordUse(passkey.id, passkey.counter, {
+      counter: newCounter,
+      backedUp: credentialBackedUp,
+      now: new Date(this.options.now()),
+    });
+    if (!recorded) throw unauthenticated("PASSKEY_INVALID");
+    return passkey;
+  }
+
+  /** Runs a verification; anything the library throws (malformed, wrong origin, counter gone back) is PASSKEY_INVALID. */
+  private async verify<T>(ceremony: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      // The library's message says which check failed; it carries no secret.
+      this.options.logger.info(
+        { ceremony, why: error instanceof Error ? error.message : String(error) },
+        "passkey refused",
+      );
+      throw unauthenticated("PASSKEY_INVALID");
+    }
+  }
+
+  private async saveChallenge(challenge: string, purpose: ChallengePurpose, userId: string | null): Promise<void> {
+    const at = this.options.now();
+    await this.options.store.createChallenge({
+      challengeHash: hashChallenge(challenge),
+      purpose,
+      userId,
+      now: new Date(at),
+      expiresAt: new Date(at + PASSKEY_CHALLENGE_TTL_MS),
+    });
+  }
+
+  /** Claims the challenge a response names; true only for the one claim of a live challenge of this purpose and user. */
+  private async claim(challenge: string, purpose: ChallengePurpose, userId: string | null): Promise<boolean> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(challenge)) return false;
+    const claimed = await this.options.store.claimChallenge(
+      hashChallenge(challenge),
+      purpose,
+      new Date(this.options.now()),
+    );
+    return claimed !== undefined && claimed.userId === userId;
+  }
+}
+
+/** A response as the browser library produced it, JSON; anything else is PASSKEY_INVALID. */
+function parseResponse<T>(response: unknown): T {
+  if (typeof response !== "string" || response.length > RESPONSE_MAX) throw unauthenticated("PASSKEY_INVALID");
+  try {
+    const parsed: unknown = JSON.parse(response);
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) return parsed as T;
+  } catch {
+    // refused below
+  }
+  throw unauthenticated("PASSKEY_INVALID");
+}
+
+/** A label of at most NAME_MAX characters, trimmed; null for none. */
+function passkeyName(name: unknown): string | null {
+  if (name === null || name === undefined) return null;
+  if (typeof name !== "string") throw badUserInput("A passkey's name must be text", "name");
+  const trimmed = name.trim();
+  if (trimmed.length > NAME_MAX) throw badUserInput(`A passkey's name is at most ${NAME_MAX} characters`, "name");
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(trimmed))
+    throw badUserInput("A passkey's name cannot hold control characters", "name");
+  return trimmed === "" ? null : trimmed;
+}
