@@ -2,7 +2,10 @@
 // logged in — the page never holds the refresh token, only an access token in
 // memory, which it gets back on load through a silent refresh. It also serves
 // the pages mailed links open (/demo/reset-password, /demo/verify-email) and
-// the account's own password and address changes.
+// the account's own password and address changes, and second factors: an
+// authenticator app (with a QR code), passkeys, the MFA challenge at login, and
+// step-up.
+import QRCode from "qrcode";
 import {
   KeywayClient,
   KeywayError,
@@ -28,6 +31,10 @@ const token = linkPage ? linkToken() : null;
 if (linkPage) history.replaceState(null, "", location.pathname);
 /** While set, the page asks for a new password instead of showing the sign-in form. */
 let resetToken = linkPage === "reset-password" ? token : null;
+/** While set, a right password (or reset link) waits for a second factor: the challenge completeLogin takes. */
+let mfaChallenge: string | null = null;
+/** How recent a second factor a guarded field asks for in the example's policy (examples/authz.json). */
+const FRESH_FACTOR_SECONDS = 5 * 60;
 
 /** Back to the plain page once the link has been used (or found unusable). */
 function leaveLinkPage(): void {
@@ -43,7 +50,8 @@ client.subscribe(render);
 
 function render(state: KeywayState): void {
   element("reset").hidden = resetToken === null;
-  element("signed-out").hidden = state.user !== null || resetToken !== null;
+  element("mfa").hidden = mfaChallenge === null || state.user !== null;
+  element("signed-out").hidden = state.user !== null || resetToken !== null || mfaChallenge !== null;
   element("signed-in").hidden = state.user === null;
   status.textContent = state.user ? "Signed in" : "Signed out";
   element("email").textContent = state.user?.email ?? "";
@@ -54,10 +62,25 @@ function render(state: KeywayState): void {
   element("expiry").textContent = state.accessTokenExpiresAt
     ? new Date(state.accessTokenExpiresAt).toLocaleTimeString()
     : "";
-  if (state.user) return;
+  if (state.user) {
+    void showClaims();
+    return;
+  }
   element("sessions").replaceChildren();
+  element("passkeys").replaceChildren();
+  element("recovery-codes").replaceChildren();
+  element("recovery").hidden = true;
+  element("totp-enrol").hidden = true;
   // Nothing one account was told stays on the page for the next.
-  for (const id of ["verify-message", "change-password-message", "change-email-message"]) say(element(id), "");
+  for (const id of [
+    "verify-message",
+    "change-password-message",
+    "change-email-message",
+    "step-up-message",
+    "totp-message",
+    "passkey-message",
+  ])
+    say(element(id), "");
 }
 
 function showError(message: string): void {
@@ -77,7 +100,11 @@ function notice(message: string, failed = false): void {
 }
 
 /** What to tell the person; `own` words a code or reason the way this form's context needs. */
+/** A browser-side passkey failure, already worded for the person. */
+class PasskeyCeremonyError extends Error {}
+
 function describe(error: unknown, own: Record<string, string> = {}): string {
+  if (error instanceof PasskeyCeremonyError) return error.message;
   if (!(error instanceof KeywayError)) return "keyway could not be reached. Try again.";
   const specific = own[error.reason ?? ""] ?? own[error.code];
   if (specific) return specific;
@@ -85,7 +112,70 @@ function describe(error: unknown, own: Record<string, string> = {}): string {
   if (error.code === "RATE_LIMITED") return `Too many attempts. Try again in ${error.retryAfter ?? 60} s.`;
   if (error.reason === "INVALID_CREDENTIALS") return "Wrong email or password.";
   if (error.code === "CONFLICT") return "That email already has an account. Log in instead.";
+  if (error.reason === "MFA_INVALID") return "That code is not right, or was used already.";
+  if (error.reason === "PASSKEY_INVALID") return "That passkey was not accepted here.";
+  if (error.reason === "POLICY_FAILED")
+    return "Log in again first: changing your second factors needs a sign-in within the last 10 minutes.";
   return error.message;
+}
+
+/** A passkey ceremony's failure: the browser's own refusals (cancelled, another site's domain) say what they are. */
+function describePasskey(error: unknown): string {
+  if (error instanceof KeywayError) return describe(error);
+  const name = error instanceof Error ? error.name : "";
+  if (name === "NotAllowedError") return "No passkey was used (cancelled, or none for this site).";
+  if (name === "SecurityError")
+    return "This browser will not use passkeys on this address: open the page on the domain keyway is configured for.";
+  return `The browser could not use a passkey: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/** What the session's access token says about how it signed in (read for display only; keyway checks it). */
+async function showClaims(): Promise<void> {
+  const token = await client.getAccessToken();
+  const payload = token?.split(".")[1];
+  if (!payload) return;
+  const claims = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/"))) as {
+    amr?: string[];
+    auth_time?: number;
+  };
+  element("amr").textContent = (claims.amr ?? []).join(", ") || "nothing recorded";
+  const authTime = claims.auth_time ?? 0;
+  element("auth-time").textContent = new Date(authTime * 1000).toLocaleTimeString();
+  const secondFactor = (claims.amr ?? []).some((method) => method === "otp" || method === "hwk");
+  const fresh = secondFactor && Date.now() / 1000 - authTime <= FRESH_FACTOR_SECONDS;
+  element("fresh-factor").textContent = fresh
+    ? "A second factor within 5 minutes: guarded fields are open."
+    : "No second factor within 5 minutes: step up to open guarded fields.";
+}
+
+async function loadFactors(): Promise<void> {
+  const { totp, recoveryCodesLeft, passkeys } = await client.secondFactors();
+  element("totp-state").textContent = totp
+    ? `On. ${recoveryCodesLeft} recovery code${recoveryCodesLeft === 1 ? "" : "s"} left.`
+    : "Off.";
+  element("totp-start").hidden = totp;
+  element("totp-disable").hidden = !totp;
+  if (totp) element("totp-enrol").hidden = true;
+  element("passkeys").replaceChildren(
+    ...passkeys.map((passkey) => {
+      const item = document.createElement("li");
+      item.dataset.passkeyId = passkey.id;
+      const used = passkey.lastUsedAt ? `last used ${new Date(passkey.lastUsedAt).toLocaleString()}` : "not used yet";
+      item.textContent = `${passkey.name ?? "Unnamed passkey"} (${passkey.backedUp ? "synced" : "this device"}, ${used})`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "secondary";
+      remove.textContent = "Remove";
+      remove.addEventListener("click", () => {
+        client
+          .removePasskey(passkey.id)
+          .then(loadFactors)
+          .catch((error: unknown) => say(element("passkey-message"), describe(error), true));
+      });
+      item.append(remove);
+      return item;
+    }),
+  );
 }
 
 async function loadSessions(): Promise<void> {
@@ -93,6 +183,7 @@ async function loadSessions(): Promise<void> {
   if (!me.data) return; // the session ended; onSessionEnd has said so and render() shows the form
   const result = await client.request(SessionsDocument);
   element("sessions").replaceChildren(...(result.data?.sessions ?? []).map(sessionRow));
+  await loadFactors();
 }
 
 function sessionRow(session: SessionsQuery["sessions"][number]): HTMLTableRowElement {
@@ -134,9 +225,45 @@ async function submitCredentials(event: SubmitEvent): Promise<void> {
     await client[action](textField(form, "email"), textField(form, "password"));
     await loadSessions();
   } catch (error) {
-    showError(describe(error));
+    if (!askForSecondFactor(error)) showError(describe(error));
   }
 }
+
+/** A right password (or reset link) of an account with TOTP: ask for a code. False for any other error. */
+function askForSecondFactor(error: unknown): boolean {
+  if (!(error instanceof KeywayError && error.reason === "MFA_REQUIRED" && error.challenge)) return false;
+  mfaChallenge = error.challenge;
+  say(element("mfa-message"), "");
+  render(client.current);
+  element<HTMLInputElement>("mfa-form").querySelector("input")?.focus();
+  return true;
+}
+
+element<HTMLFormElement>("mfa-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.target as HTMLFormElement;
+  const code = textField(new FormData(form), "code");
+  if (!mfaChallenge) return;
+  client.completeLogin(mfaChallenge, code).then(
+    async () => {
+      mfaChallenge = null;
+      form.reset();
+      render(client.current);
+      await loadSessions();
+    },
+    (error: unknown) => say(element("mfa-message"), describe(error), true),
+  );
+});
+
+element("mfa-cancel").addEventListener("click", () => {
+  mfaChallenge = null;
+  render(client.current);
+});
+
+element("passkey-login").addEventListener("click", () => {
+  showError("");
+  client.loginWithPasskey().then(loadSessions, (error: unknown) => showError(describePasskey(error)));
+});
 
 function textField(form: FormData, name: string): string {
   const value = form.get(name);
@@ -188,6 +315,13 @@ async function submitReset(token: string, newPassword: string): Promise<void> {
   try {
     await client.resetPassword(token, newPassword); // signs in: render() shows the account
   } catch (error) {
+    if (error instanceof KeywayError && error.reason === "MFA_REQUIRED") {
+      // The password is set and every session ended; the second factor signs in.
+      resetToken = null;
+      leaveLinkPage();
+      askForSecondFactor(error);
+      return;
+    }
     if (!(error instanceof KeywayError && error.reason === "LINK_INVALID")) {
       say(resetMessage, describe(error), true); // e.g. a password the policy refuses: try another
       return;
@@ -241,6 +375,71 @@ onSubmit(
   },
   { ...WRONG_CURRENT_PASSWORD, CONFLICT: "That address already has an account." },
 );
+
+const stepUpMessage = element("step-up-message");
+element("step-up-passkey").addEventListener("click", () => {
+  say(stepUpMessage, "");
+  client.stepUpWithPasskey().then(
+    () => say(stepUpMessage, "Stepped up with your passkey."),
+    (error: unknown) => say(stepUpMessage, describePasskey(error), true),
+  );
+});
+
+onSubmit("step-up-code", stepUpMessage, async (fields) => {
+  await client.stepUp(textField(fields, "code"));
+  return "Stepped up with your authenticator code.";
+});
+
+const totpMessage = element("totp-message");
+element("totp-start").addEventListener("click", () => {
+  say(totpMessage, "");
+  client.startTotpEnrollment().then(
+    async ({ secret, otpauthUrl }) => {
+      const svg = await QRCode.toString(otpauthUrl, { type: "svg", margin: 1 });
+      const image = new DOMParser().parseFromString(svg, "image/svg+xml").documentElement;
+      image.setAttribute("role", "img");
+      image.setAttribute("aria-label", "QR code of the authenticator key");
+      element("totp-qr").replaceChildren(image);
+      element("totp-secret").textContent = secret;
+      element("totp-enrol").hidden = false;
+    },
+    (error: unknown) => say(totpMessage, describe(error), true),
+  );
+});
+
+onSubmit("totp-confirm", totpMessage, async (fields) => {
+  const codes = await client.confirmTotpEnrollment(textField(fields, "code"));
+  element("recovery-codes").replaceChildren(
+    ...codes.map((code) => {
+      const item = document.createElement("li");
+      item.textContent = code;
+      return item;
+    }),
+  );
+  element("recovery").hidden = false;
+  element("totp-qr").replaceChildren();
+  element("totp-secret").textContent = "";
+  await loadFactors();
+  return "Authenticator app turned on.";
+});
+
+onSubmit("totp-disable", totpMessage, async (fields) => {
+  await client.disableTotp(textField(fields, "code"));
+  element("recovery").hidden = true;
+  await loadFactors();
+  return "Authenticator app turned off.";
+});
+
+onSubmit("passkey-add", element("passkey-message"), async (fields) => {
+  const name = textField(fields, "name").trim();
+  try {
+    await client.registerPasskey(name === "" ? undefined : name);
+  } catch (error) {
+    throw error instanceof KeywayError ? error : new PasskeyCeremonyError(describePasskey(error));
+  }
+  await loadFactors();
+  return "Passkey added.";
+});
 
 element("reload-sessions").addEventListener(
   "click",

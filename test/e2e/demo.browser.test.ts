@@ -109,7 +109,17 @@ suite("the demo client in Chromium", () => {
     await page.reload();
     await waitForStatus(page, "Signed in");
     expect(await page.getByTestId("email").textContent()).toBe(email);
-    expect(operations).toEqual(["Refresh", "SignUp", "Me", "Sessions", "Refresh", "Me", "Sessions"]);
+    expect(operations).toEqual([
+      "Refresh",
+      "SignUp",
+      "Me",
+      "Sessions",
+      "SecondFactors",
+      "Refresh",
+      "Me",
+      "Sessions",
+      "SecondFactors",
+    ]);
 
     const cookie = await refreshCookie(context);
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict", path: "/" });
@@ -184,7 +194,7 @@ suite("the demo client in Chromium", () => {
     await page.getByTestId("reload-sessions").click();
     expect((await (await sessionsAnswered).json()).data.sessions.length).toBeGreaterThan(0);
     await waitForStatus(page, "Signed in");
-    expect(operations.slice(before)).toEqual(["Me", "Refresh", "Me", "Sessions"]);
+    expect(operations.slice(before)).toEqual(["Me", "Refresh", "Me", "Sessions", "SecondFactors"]);
     expect(await page.getByTestId("error").textContent()).toBe("");
     await context.close();
   });
@@ -295,7 +305,7 @@ suite("the demo client in Chromium", () => {
       expect(await page.getByTestId("email").textContent()).toBe(email);
       await page.getByTestId("sessions").locator("tr.current").waitFor();
       expect(page.url()).toBe(`${mailServer.url}/demo`);
-      expect(operations.slice(before)).toEqual(["ResetPassword", "Me", "Sessions"]);
+      expect(operations.slice(before)).toEqual(["ResetPassword", "Me", "Sessions", "SecondFactors"]);
       // A reset proves the address: it is verified now.
       expect(await page.getByTestId("email-verified").textContent()).toBe("verified");
 
