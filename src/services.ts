@@ -140,6 +140,8 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     limits,
     webauthn: config.webauthn,
     logger,
+    // Called only once requests are served, when the worker below exists.
+    mailQueued: () => mailWorker.wake(),
     now,
   });
   const mfa = new MfaService({
@@ -149,6 +151,7 @@ export async function createServices(deps: ServicesDeps): Promise<Services> {
     sessions,
     limits,
     passkeys,
+    mailQueued: () => mailWorker.wake(),
     rootKey: keys.root.signing,
     issuer: config.jwt.issuer,
     now,

@@ -13,6 +13,7 @@ import { linkUrl } from "../mail/templates";
 import type { SessionService } from "../session/session.service";
 import type { UserRecord, UserStore } from "../users/user.store";
 import type { AccountStore, LinkKind, QueuedMail } from "./account.store";
+import { NOTICE_LIFETIME_MS, noticeFor } from "./notices";
 
 export interface AccountServiceOptions {
   store: AccountStore;
@@ -32,8 +33,6 @@ export interface AccountServiceOptions {
  * password proves nothing yet, and a policy asking for a password must not be met by it.
  */
 const RESET_LINK_LOGIN = { amr: ["email"] };
-/** Notices (no link) are worth sending for this long; after that they are given up. */
-const NOTICE_LIFETIME_MS = 7 * 86_400_000;
 /** What newLinkToken makes: 32 bytes, base64url. Anything else is refused before a lookup. */
 const LINK_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
@@ -221,16 +220,13 @@ export class AccountService {
     return hashLinkToken(token);
   }
 
-  /**
-   * The notice, unless its address had MAIL_ADDRESS_LIMIT of them this window: an
-   * account signed up with someone else's address must not make keyway mail them
-   * without end. Dropped silently; the change itself goes ahead.
-   */
+  /** The notice, unless its address had MAIL_ADDRESS_LIMIT of them this window (notices.ts). */
   private async notices(kind: QueuedMail["kind"], recipient: string, now: Date): Promise<QueuedMail[]> {
-    const limit = await this.options.limits.consumeMailToAddress("notice", recipient);
-    return limit.ok ? [this.notice(kind, recipient, now)] : [];
+    const notice = await noticeFor(this.options.limits, kind, recipient, now);
+    return notice ? [notice] : [];
   }
 
+  /** A password reset's notice: not counted, it goes to an address that just proved itself. */
   private notice(kind: QueuedMail["kind"], recipient: string, now: Date): QueuedMail {
     return { kind, recipient, discardAfter: new Date(now.getTime() + NOTICE_LIFETIME_MS) };
   }

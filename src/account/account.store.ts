@@ -13,7 +13,12 @@ export type MailKind =
   | "email-change"
   | "password-changed"
   | "password-reset-done"
-  | "email-change-requested";
+  | "email-change-requested"
+  | "totp-enabled"
+  | "totp-disabled"
+  | "passkey-added"
+  | "passkey-removed"
+  | "second-factors-reset";
 
 /** Not a mail but a request for one: the worker decides whether the address gets a reset link. */
 export const RESET_REQUEST = "password-reset-request";

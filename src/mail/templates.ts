@@ -29,6 +29,8 @@ interface Wording {
 
 const IGNORE = "If you did not ask for this, you can ignore this mail.";
 const NOT_YOU = "If this was not you, reset your password now and review your signed-in devices.";
+const NOT_YOU_FACTORS =
+  "If this was not you, reset your password now, then review your second factors and signed-in devices.";
 
 function wordingOf(kind: MailKind, expiresIn: string | null): Wording {
   switch (kind) {
@@ -69,6 +71,34 @@ function wordingOf(kind: MailKind, expiresIn: string | null): Wording {
         lines: [
           "Someone signed in to your account asked to move it to another address. It moves only once that address is confirmed.",
           NOT_YOU,
+        ],
+      };
+    case "totp-enabled":
+      return {
+        subject: "An authenticator app was added to your account",
+        lines: ["Signing in to your account now asks for a code from an authenticator app.", NOT_YOU_FACTORS],
+      };
+    case "totp-disabled":
+      return {
+        subject: "The authenticator app was removed from your account",
+        lines: ["Signing in to your account no longer asks for a code from an authenticator app.", NOT_YOU_FACTORS],
+      };
+    case "passkey-added":
+      return {
+        subject: "A passkey was added to your account",
+        lines: ["A new passkey can now sign in to your account.", NOT_YOU_FACTORS],
+      };
+    case "passkey-removed":
+      return {
+        subject: "A passkey was removed from your account",
+        lines: ["One of your passkeys can no longer sign in to your account.", NOT_YOU_FACTORS],
+      };
+    case "second-factors-reset":
+      return {
+        subject: "Your second factors were reset",
+        lines: [
+          "An administrator removed your authenticator app, recovery codes and passkeys: your password alone signs in until you add them again.",
+          "If this was not you asking for it, contact your administrator now: someone may be taking over your account.",
         ],
       };
   }

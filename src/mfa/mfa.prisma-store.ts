@@ -1,5 +1,16 @@
-import type { PrismaClient } from "../generated/prisma/client";
-import type { MfaStore } from "./mfa.store";
+import type { Prisma, PrismaClient } from "../generated/prisma/client";
+import type { MfaStore, Notice } from "./mfa.store";
+
+type Tx = Prisma.TransactionClient;
+
+/** Queues a notice in the transaction of the change it tells of (the mail worker sends it). */
+export async function queueNotice(tx: Tx, notice: Notice | null | undefined): Promise<void> {
+  if (!notice) return;
+  await tx.mail.create({
+    data: { ...notice.mail, createdAt: notice.now, nextAttemptAt: notice.now },
+    select: { id: true },
+  });
+}
 
 export function createPrismaMfaStore(prisma: PrismaClient): MfaStore {
   return {
@@ -35,7 +46,7 @@ export function createPrismaMfaStore(prisma: PrismaClient): MfaStore {
       return (await prisma.totpFactor.count({ where: { userId, confirmedAt: { not: null } } })) === 1;
     },
 
-    confirmTotp: (userId, sealedSecret, step, codeHashes, now) =>
+    confirmTotp: (userId, sealedSecret, step, codeHashes, now, notice) =>
       prisma.$transaction(async (tx) => {
         // The lock startTotp takes: a start racing this confirmation waits, then sees it confirmed.
         await tx.$queryRaw`SELECT 1 FROM "User" WHERE "id" = ${userId}::uuid FOR UPDATE`;
@@ -51,6 +62,7 @@ export function createPrismaMfaStore(prisma: PrismaClient): MfaStore {
         if (count === 0) return false;
         await tx.recoveryCode.deleteMany({ where: { userId } });
         await tx.recoveryCode.createMany({ data: codeHashes.map((codeHash) => ({ userId, codeHash })) });
+        await queueNotice(tx, notice);
         return true;
       }),
 
@@ -70,12 +82,24 @@ export function createPrismaMfaStore(prisma: PrismaClient): MfaStore {
       return count === 1;
     },
 
-    removeTotp: (userId) =>
+    removeTotp: (userId, notice) =>
       prisma.$transaction(async (tx) => {
+        const enabled = await tx.totpFactor.count({ where: { userId, confirmedAt: { not: null } } });
         const { count } = await tx.totpFactor.deleteMany({ where: { userId } });
         await tx.recoveryCode.deleteMany({ where: { userId } });
         await tx.mfaChallenge.deleteMany({ where: { userId } });
+        if (enabled === 1 && count === 1) await queueNotice(tx, notice);
         return count === 1;
+      }),
+
+    removeSecondFactors: (userId, notice) =>
+      prisma.$transaction(async (tx) => {
+        const { count: totp } = await tx.totpFactor.deleteMany({ where: { userId } });
+        await tx.recoveryCode.deleteMany({ where: { userId } });
+        await tx.mfaChallenge.deleteMany({ where: { userId } });
+        const { count: passkeys } = await tx.passkey.deleteMany({ where: { userId } });
+        if (totp + passkeys > 0) await queueNotice(tx, notice);
+        return { totp: totp === 1, passkeys };
       }),
 
     countRecoveryCodes: (userId) => prisma.recoveryCode.count({ where: { userId, usedAt: null } }),

@@ -11,7 +11,9 @@ import { deriveSealKey, seal, unseal } from "../token/seal";
 import type { SigningKey } from "../token/keys";
 import type { UserRecord, UserStore } from "../users/user.store";
 import { CHALLENGE_SHAPE, hashChallenge, passwordTagOf } from "./challenge";
-import type { MfaStore } from "./mfa.store";
+import type { MfaStore, Notice } from "./mfa.store";
+import type { MailKind } from "../account/account.store";
+import { noticeFor } from "../account/notices";
 import { PASSKEY_METHODS, type PasskeyService } from "./passkeys";
 import type { PasskeyRecord } from "./passkey.store";
 import { requireRecentSignIn, type Caller } from "./recent-sign-in";
@@ -31,8 +33,10 @@ export interface MfaServiceOptions {
   auth: AuthService;
   sessions: SessionService;
   limits: AuthRateLimits;
-  /** Step-up with a passkey verifies through it; user:reset-mfa removes passkeys too. */
+  /** Step-up with a passkey verifies through it. */
   passkeys: PasskeyService;
+  /** Wakes the mail worker for a notice queued. */
+  mailQueued(): void;
   /** The root signing key (JWT_PRIVATE_KEY, or the development key): TOTP secrets are sealed under a key derived from it. */
   rootKey: SigningKey;
   /** The otpauth URL's issuer: JWT_ISSUER. */
@@ -91,6 +95,7 @@ export class MfaService {
     const secret = unseal(factor.sealedSecret, this.sealKey);
     const step = secret && typeof code === "string" ? await matchTotpStep(secret, code, this.options.now()) : null;
     const codes = newRecoveryCodes();
+    const notice = step === null ? null : await this.notice("totp-enabled", user.email);
     const confirmed =
       step !== null &&
       (await this.options.store.confirmTotp(
@@ -99,8 +104,10 @@ export class MfaService {
         step,
         codes.map((recovery) => hashRecoveryCode(normalizeRecoveryCode(recovery)!)),
         this.now(),
+        notice,
       ));
     await this.settle(user, confirmed);
+    if (notice) this.options.mailQueued();
     return codes;
   }
 
@@ -108,7 +115,8 @@ export class MfaService {
   async disableTotp(userId: string, code: unknown, request: AuthRequest): Promise<true> {
     const user = await this.attempt(userId, request);
     await this.settle(user, (await this.useCode(user.id, code, ["totp", "recovery"])) !== null);
-    await this.options.store.removeTotp(user.id);
+    const notice = await this.notice("totp-disabled", user.email);
+    if ((await this.options.store.removeTotp(user.id, notice)) && notice) this.options.mailQueued();
     return true;
   }
 
@@ -181,9 +189,10 @@ export class MfaService {
 
   /** For the CLI's user:reset-mfa: removes TOTP, the recovery codes and every passkey; false when the user had none. */
   async resetMfa(userId: string): Promise<boolean> {
-    const totp = await this.options.store.removeTotp(userId);
-    const passkeys = await this.options.passkeys.removeAll(userId);
-    return totp || passkeys > 0;
+    const user = await this.options.users.findById(userId);
+    const notice = user ? await this.notice("second-factors-reset", user.email) : null;
+    const removed = await this.options.store.removeSecondFactors(userId, notice);
+    return removed.totp || removed.passkeys > 0;
   }
 
   /** The caller, once this attempt is counted against their account's second-factor limit. */
@@ -217,5 +226,11 @@ export class MfaService {
 
   private now(): Date {
     return new Date(this.options.now());
+  }
+
+  private async notice(kind: MailKind, recipient: string): Promise<Notice | null> {
+    const now = this.now();
+    const mail = await noticeFor(this.options.limits, kind, recipient, now);
+    return mail && { mail, now };
   }
 }

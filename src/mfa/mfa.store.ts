@@ -1,6 +1,14 @@
 // What second factors need from storage: a user's TOTP factor, their recovery
 // codes, and the challenges a right password earns. Each "use" is one
 // conditional UPDATE, so two requests racing with one code cannot both win.
+// A change the owner should hear of queues its notice in the same transaction.
+import type { QueuedMail } from "../account/account.store";
+
+/** A notice to queue with a change (null: the address's notice limit is spent). */
+export interface Notice {
+  mail: QueuedMail;
+  now: Date;
+}
 
 export interface TotpFactorRecord {
   sealedSecret: string;
@@ -42,13 +50,28 @@ export interface MfaStore {
    * factor with that secret (confirmed, replaced or removed meanwhile), or the step
    * was used.
    */
-  confirmTotp(userId: string, sealedSecret: string, step: number, codeHashes: string[], now: Date): Promise<boolean>;
+  confirmTotp(
+    userId: string,
+    sealedSecret: string,
+    step: number,
+    codeHashes: string[],
+    now: Date,
+    notice?: Notice | null,
+  ): Promise<boolean>;
   /** Records `step` as used if it is later than the last used one of an enabled factor; false otherwise (a replay). */
   useTotpStep(userId: string, step: number): Promise<boolean>;
   /** Marks an unused recovery code of the user (with an enabled factor) used; false when there is none. */
   useRecoveryCode(userId: string, codeHash: string, now: Date): Promise<boolean>;
-  /** Removes the factor (pending or enabled), the recovery codes and open challenges; true when there was a factor. */
-  removeTotp(userId: string): Promise<boolean>;
+  /**
+   * Removes the factor (pending or enabled), the recovery codes and open challenges;
+   * true when there was a factor. The notice is queued only when an enabled one went.
+   */
+  removeTotp(userId: string, notice?: Notice | null): Promise<boolean>;
+  /**
+   * Removes every second factor of the user (TOTP, recovery codes, challenges,
+   * passkeys) in one transaction, queuing the notice if there was any; what went.
+   */
+  removeSecondFactors(userId: string, notice?: Notice | null): Promise<{ totp: boolean; passkeys: number }>;
   /** Unused recovery codes left. */
   countRecoveryCodes(userId: string): Promise<number>;
 

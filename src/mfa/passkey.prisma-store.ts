@@ -1,4 +1,5 @@
 import type { PrismaClient } from "../generated/prisma/client";
+import { queueNotice } from "./mfa.prisma-store";
 import type { PasskeyRecord, PasskeyStore } from "./passkey.store";
 
 const PASSKEY_SELECT = {
@@ -51,7 +52,7 @@ export function createPrismaPasskeyStore(prisma: PrismaClient): PasskeyStore {
       return count;
     },
 
-    async addPasskey(passkey) {
+    async addPasskey(passkey, notice) {
       try {
         return await prisma.$transaction(async (tx) => {
           const [user] = await tx.$queryRaw<Array<{ id: string }>>`
@@ -61,6 +62,7 @@ export function createPrismaPasskeyStore(prisma: PrismaClient): PasskeyStore {
             data: { ...passkey, publicKey: Buffer.from(passkey.publicKey), counter: BigInt(passkey.counter) },
             select: PASSKEY_SELECT,
           });
+          await queueNotice(tx, notice);
           return toRecord(row);
         });
       } catch (error) {
@@ -98,14 +100,11 @@ export function createPrismaPasskeyStore(prisma: PrismaClient): PasskeyStore {
       return row && toRecord(row);
     },
 
-    async removePasskey(userId, id) {
-      const { count } = await prisma.passkey.deleteMany({ where: { id, userId } });
-      return count === 1;
-    },
-
-    async removeAll(userId) {
-      const { count } = await prisma.passkey.deleteMany({ where: { userId } });
-      return count;
-    },
+    removePasskey: (userId, id, notice) =>
+      prisma.$transaction(async (tx) => {
+        const { count } = await tx.passkey.deleteMany({ where: { id, userId } });
+        if (count === 1) await queueNotice(tx, notice);
+        return count === 1;
+      }),
   };
 }

@@ -2,6 +2,7 @@
 // challenges handed to clients. A challenge is claimed by one conditional UPDATE
 // and a counter raised by another, so two requests racing with one response
 // cannot both win.
+import type { Notice } from "./mfa.store";
 
 export interface PasskeyRecord {
   id: string;
@@ -46,8 +47,8 @@ export interface PasskeyStore {
   /** Deletes challenges used or expired before `before`. */
   purgeChallenges(before: Date): Promise<number>;
 
-  /** Stores the passkey of an active user; false when the credential id is registered already or the user is gone. */
-  addPasskey(passkey: NewPasskey): Promise<PasskeyRecord | null>;
+  /** Stores the passkey of an active user, with the notice; null when the credential id is registered already or the user is gone. */
+  addPasskey(passkey: NewPasskey, notice?: Notice | null): Promise<PasskeyRecord | null>;
   findByCredentialId(credentialId: string): Promise<PasskeyRecord | null>;
   /** The user's passkeys, oldest first. */
   listPasskeys(userId: string): Promise<PasskeyRecord[]>;
@@ -63,8 +64,6 @@ export interface PasskeyStore {
   ): Promise<boolean>;
   /** Renames one of the user's passkeys; null when they have none with that id. */
   renamePasskey(userId: string, id: string, name: string | null): Promise<PasskeyRecord | null>;
-  /** Removes one of the user's passkeys; false when they have none with that id. */
-  removePasskey(userId: string, id: string): Promise<boolean>;
-  /** Removes all of the user's passkeys (the CLI's user:reset-mfa); how many. */
-  removeAll(userId: string): Promise<number>;
+  /** Removes one of the user's passkeys, queuing the notice if it did; false when they have none with that id. */
+  removePasskey(userId: string, id: string, notice?: Notice | null): Promise<boolean>;
 }

@@ -23,6 +23,9 @@ import type { SessionService } from "../session/session.service";
 import type { UserStore } from "../users/user.store";
 import { requireRecentSignIn, type Caller } from "./recent-sign-in";
 import type { ChallengePurpose, PasskeyRecord, PasskeyStore } from "./passkey.store";
+import type { MailKind } from "../account/account.store";
+import { noticeFor } from "../account/notices";
+import type { Notice } from "./mfa.store";
 
 export const PASSKEY_CHALLENGE_TTL_MS = 5 * 60_000;
 /** What a passkey login or step-up proves (RFC 8176): a hardware-bound key, unlocked by its user. */
@@ -39,6 +42,8 @@ export interface PasskeyServiceOptions {
   limits: AuthRateLimits;
   webauthn: WebAuthnConfig;
   logger: Logger;
+  /** Wakes the mail worker for a notice queued. */
+  mailQueued(): void;
   now(): number;
 }
 
@@ -105,19 +110,24 @@ export class PasskeyService {
     );
     if (!verification.verified) throw unauthenticated("PASSKEY_INVALID");
     const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
-    const added = await this.options.store.addPasskey({
-      userId: user.id,
-      credentialId: credential.id,
-      publicKey: credential.publicKey,
-      counter: credential.counter,
-      transports: credential.transports ?? [],
-      deviceType: credentialDeviceType,
-      backedUp: credentialBackedUp,
-      name: label,
-      createdAt: new Date(this.options.now()),
-    });
+    const notice = await this.notice("passkey-added", user.email);
+    const added = await this.options.store.addPasskey(
+      {
+        userId: user.id,
+        credentialId: credential.id,
+        publicKey: credential.publicKey,
+        counter: credential.counter,
+        transports: credential.transports ?? [],
+        deviceType: credentialDeviceType,
+        backedUp: credentialBackedUp,
+        name: label,
+        createdAt: new Date(this.options.now()),
+      },
+      notice,
+    );
     // Registered already (to this user or, impossibly for a real authenticator, another), or the user was disabled.
     if (!added) throw unauthenticated("PASSKEY_INVALID");
+    if (notice) this.options.mailQueued();
     return added;
   }
 
@@ -174,12 +184,17 @@ export class PasskeyService {
   async remove(caller: Caller, id: unknown, request: AuthRequest): Promise<boolean> {
     enforce(await this.options.limits.consumeAuthCall(request.ip));
     requireRecentSignIn(caller, this.options.now());
-    return isUuid(id) ? this.options.store.removePasskey(caller.userId, id) : false;
+    if (!isUuid(id)) return false;
+    const user = await this.options.auth.currentUser(caller.userId);
+    const notice = await this.notice("passkey-removed", user.email);
+    const removed = await this.options.store.removePasskey(user.id, id, notice);
+    if (removed && notice) this.options.mailQueued();
+    return removed;
   }
 
-  /** For the CLI's user:reset-mfa: how many passkeys were removed. */
-  removeAll(userId: string): Promise<number> {
-    return this.options.store.removeAll(userId);
+  private notice(kind: MailKind, recipient: string): Promise<Notice | null> {
+    const now = new Date(this.options.now());
+    return noticeFor(this.options.limits, kind, recipient, now).then((mail) => mail && { mail, now });
   }
 
   /**

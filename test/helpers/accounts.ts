@@ -1,7 +1,8 @@
 // Account recovery against a running keyway, as a client does it: the reset
 // request, the reset from a mailed token, the change of password; and reading
-// /metrics, where the mail worker's counters are.
+// /metrics, where the mail worker's counters are; and the outbox, for what a user is sent.
 import { print } from "graphql";
+import type { Database } from "../../src/db/client";
 import { ChangePasswordDocument, RequestPasswordResetDocument, ResetPasswordDocument } from "../generated/operations";
 import { tokensOf, type Tokens } from "./auth";
 import { callGraphQL, type GraphQLCallOptions, type GraphQLResponse } from "./http";
@@ -35,4 +36,14 @@ export async function metric(url: string, name: string, labels = ""): Promise<nu
     if (match && match[1] === name && (match[2] ?? "").includes(labels)) sum += Number(match[3]);
   }
   return sum;
+}
+
+/** The kinds of mail queued for `email`, oldest first: what its owner is sent (notices, links). */
+export async function mailKindsTo(database: Database, email: string): Promise<string[]> {
+  const mails = await database.prisma.mail.findMany({
+    where: { recipient: email },
+    orderBy: [{ createdAt: "asc" }, { kind: "asc" }],
+    select: { kind: true },
+  });
+  return mails.map((mail) => mail.kind);
 }

@@ -23,7 +23,7 @@ import {
   StartTotpEnrollmentDocument,
   StepUpDocument,
 } from "../generated/operations";
-import { metric, RESET_PASSWORD } from "../helpers/accounts";
+import { mailKindsTo, metric, RESET_PASSWORD } from "../helpers/accounts";
 import { decodeAccessToken, LOGIN, login, refresh, signUp, tokensOf, type Account, type Tokens } from "../helpers/auth";
 import { callGraphQL, errorOf, type GraphQLResponse } from "../helpers/http";
 import { startTestServer, TestClock, type TestServer } from "../helpers/server";
@@ -107,6 +107,8 @@ async function challengeFor(account: Account): Promise<string> {
   expect(typeof challenge).toBe("string");
   return challenge as string;
 }
+
+const noticesTo = (email: string) => mailKindsTo(keyway.database, email);
 
 const complete = (challenge: string, code: string) => call(COMPLETE, { challenge, code });
 const reasonOf = (response: GraphQLResponse) => errorOf(response)?.reason ?? errorOf(response)?.code;
@@ -309,9 +311,13 @@ describe("login with a second factor", () => {
 describe("disabling", () => {
   it("needs a right code; then login signs in with the password alone and the codes are gone", async () => {
     const user = await enrolled();
+    expect(await noticesTo(user.email)).toEqual(["totp-enabled"]);
     expect(reasonOf(await call(DISABLE, { code: "123456" }, user.accessToken))).toBe("MFA_INVALID");
+    expect(await noticesTo(user.email)).toEqual(["totp-enabled"]); // a refused attempt tells nothing
     const disabled = await call(DISABLE, { code: await codeAt(user.secret) }, user.accessToken);
     expect(disabled.body).toEqual({ data: { disableTotp: true } });
+    // The owner hears of both changes: an intruder who knows the password cannot turn it off unseen.
+    expect(await noticesTo(user.email)).toEqual(["totp-enabled", "totp-disabled"]);
     expect(await keyway.database.prisma.recoveryCode.count({ where: { userId: user.userId } })).toBe(0);
     expect(await keyway.database.prisma.totpFactor.count({ where: { userId: user.userId } })).toBe(0);
     const again = await login(keyway.url, user.email);

@@ -26,7 +26,7 @@ import {
   StartTotpEnrollmentDocument,
   StepUpDocument,
 } from "../generated/operations";
-import { metric } from "../helpers/accounts";
+import { mailKindsTo, metric } from "../helpers/accounts";
 import { decodeAccessToken, LOGIN, refresh, signUp, tokensOf, type Account, type Tokens } from "../helpers/auth";
 import { callGraphQL, errorOf, parseSetCookie, type GraphQLResponse } from "../helpers/http";
 import { startTestServer, TestClock, type TestServer } from "../helpers/server";
@@ -123,6 +123,8 @@ async function loginOptions(): Promise<string> {
   expect(started.body.errors).toBeUndefined();
   return started.body.data!.startPasskeyLogin as string;
 }
+
+const noticesTo = (email: string) => mailKindsTo(keyway.database, email);
 
 const finishLogin = (response: unknown) => call(FINISH_LOGIN, { response: JSON.stringify(response) });
 
@@ -396,7 +398,9 @@ describe("managing passkeys", () => {
 
     expect((await call(REMOVE, { id: holder.passkeyId }, other.accessToken)).body.data!.removePasskey).toBe(false);
     expect((await call(REMOVE, { id: "not-a-uuid" }, holder.accessToken)).body.data!.removePasskey).toBe(false);
+    expect(await noticesTo(holder.email)).toEqual(["passkey-added"]); // a refused removal tells nothing
     expect((await call(REMOVE, { id: holder.passkeyId }, holder.accessToken)).body.data!.removePasskey).toBe(true);
+    expect(await noticesTo(holder.email)).toEqual(["passkey-added", "passkey-removed"]);
     expect((await call(PASSKEYS, {}, holder.accessToken)).body.data!.passkeys).toEqual([]);
     expect(reasonOf(await finishLogin(holder.device.authenticate(await loginOptions())))).toBe("PASSKEY_INVALID");
   });
@@ -434,5 +438,7 @@ describe("managing passkeys", () => {
     expect(await keyway.services.mfa.resetMfa(holder.userId)).toBe(true);
     expect(await keyway.database.prisma.passkey.count({ where: { userId: holder.userId } })).toBe(0);
     expect(await keyway.services.mfa.resetMfa(holder.userId)).toBe(false);
+    // The owner heard of each change, once: a reset with nothing to remove tells nothing.
+    expect(await noticesTo(holder.email)).toEqual(["passkey-added", "second-factors-reset"]);
   });
 });

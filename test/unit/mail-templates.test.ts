@@ -5,7 +5,16 @@ import type { MailKind } from "../../src/account/account.store";
 import { inWords, linkUrl, renderMail } from "../../src/mail/templates";
 
 const LINK_KINDS: MailKind[] = ["password-reset", "email-verification", "email-change"];
-const NOTICE_KINDS: MailKind[] = ["password-changed", "password-reset-done", "email-change-requested"];
+const NOTICE_KINDS: MailKind[] = [
+  "password-changed",
+  "password-reset-done",
+  "email-change-requested",
+  "totp-enabled",
+  "totp-disabled",
+  "passkey-added",
+  "passkey-removed",
+  "second-factors-reset",
+];
 
 describe("links", () => {
   it("lead to the page of their kind under APP_URL, the token in the fragment", () => {

@@ -1,0 +1,20 @@
+// Security notices: mails that tell an account's owner something changed (a
+// password, an address, a second factor), with no link in them. Each counts
+// against the address's MAIL_ADDRESS_LIMIT, so an account signed up with someone
+// else's address cannot make keyway mail them without end; past it the notice is
+// dropped silently and the change itself goes ahead.
+import type { AuthRateLimits } from "../auth/rate-limits";
+import type { MailKind, QueuedMail } from "./account.store";
+
+/** A notice not delivered within a week is given up: by then it tells nothing useful. */
+export const NOTICE_LIFETIME_MS = 7 * 86_400_000;
+
+export async function noticeFor(
+  limits: Pick<AuthRateLimits, "consumeMailToAddress">,
+  kind: MailKind,
+  recipient: string,
+  now: Date,
+): Promise<QueuedMail | null> {
+  const limit = await limits.consumeMailToAddress("notice", recipient);
+  return limit.ok ? { kind, recipient, discardAfter: new Date(now.getTime() + NOTICE_LIFETIME_MS) } : null;
+}
