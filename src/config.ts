@@ -190,7 +190,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const mail = readMailConfig(env, { read, text, production, problems, port });
   const issuer = text("JWT_ISSUER", "keyway");
   const webauthn = readWebAuthnConfig({ read, text, problems, appUrl: mail.appUrl, rpName: issuer });
-  const warnings = production ? productionWarnings({ cookieSecure, trustProxy, corsOrigins, appUrl: mail.appUrl }) : [];
+  const warnings = production
+    ? productionWarnings({ cookieSecure, trustProxy, corsOrigins, appUrl: mail.appUrl, webauthn })
+    : [];
 
   const config: Config = {
     env: runtime,
@@ -316,6 +318,7 @@ function productionWarnings(settings: {
   trustProxy: Config["trustProxy"];
   corsOrigins: string[];
   appUrl: string;
+  webauthn: WebAuthnConfig;
 }): string[] {
   const warnings: string[] = [];
   if (!settings.cookieSecure)
@@ -334,6 +337,15 @@ function productionWarnings(settings: {
   if (plain.length > 0)
     warnings.push(
       `CORS_ORIGINS lists plain-HTTP origins in production (${plain.join(", ")}): pages served over HTTP can be altered in transit and then call keyway with credentials`,
+    );
+  if (/^[\d.]+$|:/.test(settings.webauthn.rpId))
+    warnings.push(
+      `WEBAUTHN_RP_ID is an IP address (${settings.webauthn.rpId}): browsers make passkeys for domain names only; set APP_URL or WEBAUTHN_RP_ID to your domain`,
+    );
+  const plainPasskeyOrigins = settings.webauthn.origins.filter((origin) => origin.startsWith("http://"));
+  if (plainPasskeyOrigins.length > 0)
+    warnings.push(
+      `WEBAUTHN_ORIGINS lists plain-HTTP origins in production (${plainPasskeyOrigins.join(", ")}): a page altered in transit could use the user's passkeys`,
     );
   if (settings.appUrl.startsWith("http://"))
     warnings.push(

@@ -44,7 +44,7 @@ export interface PasskeyStore {
     purpose: ChallengePurpose,
     now: Date,
   ): Promise<{ userId: string | null } | undefined>;
-  /** Deletes challenges used or expired before `before`. */
+  /** Deletes challenges expired before `before` (used ones included: none lives longer than its expiry). */
   purgeChallenges(before: Date): Promise<number>;
 
   /** Stores the passkey of an active user, with the notice; null when the credential id is registered already or the user is gone. */

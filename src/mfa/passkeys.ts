@@ -16,7 +16,7 @@ import {
 import { enforce, type Authenticated, type AuthRequest, type AuthService } from "../auth/auth.service";
 import type { AuthRateLimits } from "../auth/rate-limits";
 import type { WebAuthnConfig } from "../config";
-import { badUserInput, unauthenticated } from "../errors";
+import { badUserInput, conflict, unauthenticated } from "../errors";
 import { isUuid } from "../ids";
 import type { Logger } from "../logger";
 import type { SessionService } from "../session/session.service";
@@ -31,6 +31,13 @@ export const PASSKEY_CHALLENGE_TTL_MS = 5 * 60_000;
 /** What a passkey login or step-up proves (RFC 8176): a hardware-bound key, unlocked by its user. */
 export const PASSKEY_METHODS = ["hwk"];
 const NAME_MAX = 64;
+/** Passkeys one user may have: enough for every device they own, not a place to store data. */
+export const PASSKEYS_PER_USER = 20;
+/** WebAuthn caps credential ids at 1023 bytes; keys of the algorithms offered are far below 2 KiB. */
+const CREDENTIAL_ID_MAX_BYTES = 1023;
+const PUBLIC_KEY_MAX_BYTES = 2048;
+/** The transports browsers report (hints only); anything else a client sends is dropped. */
+const TRANSPORTS = new Set(["usb", "nfc", "ble", "smart-card", "hybrid", "internal", "cable"]);
 /** A response is a few kilobytes at most; anything much larger is refused unread. */
 const RESPONSE_MAX = 64 * 1024;
 
@@ -66,6 +73,8 @@ export class PasskeyService {
     requireRecentSignIn(caller, this.options.now());
     const user = await this.options.auth.currentUser(caller.userId);
     const existing = await this.options.store.listPasskeys(user.id);
+    if (existing.length >= PASSKEYS_PER_USER)
+      throw conflict(`You have ${PASSKEYS_PER_USER} passkeys, the most an account may have: remove one first`);
     const { rpId, rpName } = this.options.webauthn;
     const options = await generateRegistrationOptions({
       rpName,
@@ -99,7 +108,7 @@ export class PasskeyService {
     const user = await this.options.auth.currentUser(caller.userId);
     const parsed = parseResponse<RegistrationResponseJSON>(response);
     const { rpId, origins } = this.options.webauthn;
-    const verification = await this.verify("registration", () =>
+    const verification = await this.verify("registration", parsed.response ?? {}, () =>
       verifyRegistrationResponse({
         response: parsed,
         expectedChallenge: (challenge) => this.claim(challenge, "register", user.id),
@@ -110,6 +119,14 @@ export class PasskeyService {
     );
     if (!verification.verified) throw unauthenticated("PASSKEY_INVALID");
     const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
+    // The library takes an id and a key of any size (with "none" attestation the client chooses them).
+    if (
+      Buffer.from(credential.id, "base64url").length > CREDENTIAL_ID_MAX_BYTES ||
+      credential.publicKey.length > PUBLIC_KEY_MAX_BYTES
+    )
+      throw unauthenticated("PASSKEY_INVALID");
+    if ((await this.options.store.listPasskeys(user.id)).length >= PASSKEYS_PER_USER)
+      throw conflict(`You have ${PASSKEYS_PER_USER} passkeys, the most an account may have: remove one first`);
     const notice = await this.notice("passkey-added", user.email);
     const added = await this.options.store.addPasskey(
       {
@@ -117,7 +134,9 @@ export class PasskeyService {
         credentialId: credential.id,
         publicKey: credential.publicKey,
         counter: credential.counter,
-        transports: credential.transports ?? [],
+        transports: [...new Set(credential.transports ?? [])]
+          .filter((transport) => typeof transport === "string" && TRANSPORTS.has(transport))
+          .slice(0, TRANSPORTS.size),
         deviceType: credentialDeviceType,
         backedUp: credentialBackedUp,
         name: label,
@@ -210,7 +229,7 @@ export class PasskeyService {
     if (handle && handle !== Buffer.from(userHandleOf(passkey.userId)).toString("base64url"))
       throw unauthenticated("PASSKEY_INVALID");
     const { rpId, origins } = this.options.webauthn;
-    const verification = await this.verify("authentication", () =>
+    const verification = await this.verify("authentication", parsed.response ?? {}, () =>
       verifyAuthenticationResponse({
         response: parsed,
         expectedChallenge: (challenge) => this.claim(challenge, "authenticate", null),
@@ -236,16 +255,24 @@ export class PasskeyService {
     return passkey;
   }
 
-  /** Runs a verification; anything the library throws (malformed, wrong origin, counter gone back) is PASSKEY_INVALID. */
-  private async verify<T>(ceremony: string, run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a verification; anything the library throws (malformed, wrong origin,
+   * counter gone back) is PASSKEY_INVALID. A failure of our own store is not the
+   * response's fault: it goes on as it is (a database outage answers 503).
+   */
+  private async verify<T>(ceremony: string, response: { clientDataJSON?: unknown }, run: () => Promise<T>): Promise<T> {
+    // A page framed by another site must not make or use passkeys for this one.
+    if (clientDataOf(response.clientDataJSON)?.crossOrigin === true) {
+      this.options.logger.info({ ceremony, why: "cross-origin (framed) request" }, "passkey refused");
+      throw unauthenticated("PASSKEY_INVALID");
+    }
     try {
       return await run();
     } catch (error) {
-      // The library's message says which check failed; it carries no secret.
-      this.options.logger.info(
-        { ceremony, why: error instanceof Error ? error.message : String(error) },
-        "passkey refused",
-      );
+      if (error instanceof StoreFailure) throw error.cause;
+      // Which check failed, without the values the client sent (the library quotes them): short and fixed.
+      const why = (error instanceof Error ? error.message : String(error)).replace(/"[^"]*"/g, '"…"').slice(0, 160);
+      this.options.logger.info({ ceremony, why }, "passkey refused");
       throw unauthenticated("PASSKEY_INVALID");
     }
   }
@@ -264,12 +291,30 @@ export class PasskeyService {
   /** Claims the challenge a response names; true only for the one claim of a live challenge of this purpose and user. */
   private async claim(challenge: string, purpose: ChallengePurpose, userId: string | null): Promise<boolean> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(challenge)) return false;
-    const claimed = await this.options.store.claimChallenge(
-      hashChallenge(challenge),
-      purpose,
-      new Date(this.options.now()),
-    );
+    const claimed = await this.options.store
+      .claimChallenge(hashChallenge(challenge), purpose, new Date(this.options.now()))
+      .catch((error: unknown) => {
+        throw new StoreFailure(error);
+      });
     return claimed !== undefined && claimed.userId === userId;
+  }
+}
+
+/** An error of keyway's own store met inside the library's verification, carried out of it unchanged. */
+class StoreFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super("passkey store failure");
+  }
+}
+
+/** The client data a response carries (base64url JSON), or null when it is not readable. */
+function clientDataOf(encoded: unknown): { crossOrigin?: unknown } | null {
+  if (typeof encoded !== "string") return null;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(encoded, "base64url").toString("utf8"));
+    return typeof parsed === "object" && parsed !== null ? parsed : null;
+  } catch {
+    return null;
   }
 }
 

@@ -65,10 +65,12 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
 
     findById: (id) => prisma.session.findUnique({ where: { id }, select: SESSION_SELECT }),
 
-    async reauthenticate(id, userId, methods, now, usedSince) {
+    async reauthenticate(id, userId, methods, replacing, now, usedSince) {
       const updated = await prisma.$executeRaw`
         UPDATE "Session" SET "authTime" = ${now}, "lastUsedAt" = ${now},
-          "amr" = ARRAY(SELECT m FROM unnest("amr" || ${methods}::text[]) WITH ORDINALITY AS t(m, i)
+          "amr" = ARRAY(SELECT m FROM unnest(
+                          ARRAY(SELECT x FROM unnest("amr") AS x WHERE NOT (x = ANY(${replacing}::text[])))
+                          || ${methods}::text[]) WITH ORDINALITY AS t(m, i)
                         GROUP BY m ORDER BY min(i))
         WHERE "id" = ${id}::uuid AND "userId" = ${userId}::uuid AND "endedAt" IS NULL
           AND "expiresAt" > ${now} AND "lastUsedAt" > ${usedSince}`;

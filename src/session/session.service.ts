@@ -49,6 +49,8 @@ export type RefreshOutcome =
     } & IssuedSession)
   | { ok: false; reason: "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED" };
 
+/** The second-factor methods (RFC 8176) a step-up proves, and so replaces. */
+const STEP_UP_METHODS = ["otp", "hwk", "mfa"];
 /** Attempts at the compare-and-swap before giving up; each retry follows a competitor's win. */
 const MAX_ROTATION_ATTEMPTS = 3;
 const USER_AGENT_MAX = 512;
@@ -134,12 +136,18 @@ export class SessionService {
   }
 
   /** Fresh auth_time and amr (gaining `methods`) for a live session: a step-up. Null when it is not live. */
+  /**
+   * A step-up: `methods` proven now. The second factors proven before leave amr, so
+   * that auth_time dates every second factor amr names: a policy asking for a recent
+   * "otp" is not met by an old code and a fresh passkey.
+   */
   reauthenticateSession(id: string, userId: string, methods: string[]): Promise<SessionRecord | null> {
     const now = this.options.now();
     return this.options.store.reauthenticate(
       id,
       userId,
       methods,
+      STEP_UP_METHODS,
       new Date(now),
       new Date(now - this.options.idleTtlSeconds * 1000),
     );

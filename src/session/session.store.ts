@@ -103,8 +103,8 @@ export interface SessionStore {
   rotateCurrent(rotation: CurrentTokenRotation): Promise<RotatedSession | null>;
   touch(id: string, now: Date): Promise<void>;
   /**
-   * The user proved `methods` again on this live session: `authTime` becomes `now`
-   * and `amr` gains them (in one statement, so concurrent step-ups lose nothing).
+   * The user proved `methods` again on this live session: `authTime` becomes `now`,
+   * and `amr` loses the methods in `replacing` and gains `methods` (in one statement).
    * The session as it is then, or null when it is not live (ended, expired, idle since
    * `usedSince`) or not `userId`'s.
    */
@@ -112,6 +112,7 @@ export interface SessionStore {
     id: string,
     userId: string,
     methods: string[],
+    replacing: string[],
     now: Date,
     usedSince: Date,
   ): Promise<SessionRecord | null>;

@@ -232,7 +232,8 @@ suite("second factors on the demo page in Chromium", () => {
     // Refused for where the answer was made, not for anything else about it.
     const refusal = server.logs.filter((line) => line.includes("passkey refused")).at(-1);
     expect(refusal).toMatch(/origin/i);
-    expect(refusal).toContain("evil.localhost");
+    // The values the client sent stay out of the log line (the library quotes them in its message).
+    expect(refusal).not.toContain("evil.localhost");
     // The credential keyway knows is the real one, untouched: no session came of the relay.
     expect((await sessionsOf(email)).length).toBe(1);
     const stored = await server.database.prisma.passkey.findFirstOrThrow({ where: { user: { email } } });

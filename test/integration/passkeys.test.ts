@@ -240,6 +240,15 @@ describe("registration", () => {
     ])
       expect(reasonOf(await call(FINISH_REGISTRATION, { response }, account.accessToken))).toBe("PASSKEY_INVALID");
     const device = authenticator();
+    // A transport the browser would never report is dropped, not stored.
+    const odd = authenticator();
+    const made = odd.register(await registrationOptions(account)) as { response: { transports: unknown[] } };
+    made.response.transports = ["usb", "x".repeat(500), "usb"];
+    const kept = await finishRegistration(account, made);
+    expect(kept.body.errors).toBeUndefined();
+    const oddRow = await keyway.database.prisma.passkey.findFirstOrThrow({ where: { userId: account.userId } });
+    expect(oddRow.transports).toEqual(["usb"]);
+    await keyway.database.prisma.passkey.deleteMany({ where: { userId: account.userId } });
     const tooLong = await finishRegistration(
       account,
       device.register(await registrationOptions(account)),
@@ -371,6 +380,33 @@ describe("step-up", () => {
     expect(reasonOf(await call(STEP_UP, { passkeyResponse }, holder.accessToken))).toBe("PASSKEY_INVALID");
     clock.advance(5 * 60 + 1);
     expect(errorOf(await vault(accessToken))).toEqual({ code: "FORBIDDEN", reason: "POLICY_FAILED" });
+  });
+
+  it("replaces the second factors proven before, so auth_time dates every factor amr names", async () => {
+    const holder = await withPasskey();
+    const started = await call(print(StartTotpEnrollmentDocument), {}, holder.accessToken);
+    const { secret } = started.body.data!.startTotpEnrollment as { secret: string };
+    const code = await generate({ secret, epoch: nowSeconds() });
+    expect(
+      (await call(print(ConfirmTotpEnrollmentDocument), { code }, holder.accessToken)).body.errors,
+    ).toBeUndefined();
+    clock.advance(30);
+    const withCode = await call(STEP_UP, { code: await generate({ secret, epoch: nowSeconds() }) }, holder.accessToken);
+    expect(decodeAccessToken((withCode.body.data!.stepUp as { accessToken: string }).accessToken).amr).toEqual([
+      "pwd",
+      "otp",
+      "mfa",
+    ]);
+    clock.advance(60);
+    // The passkey now: the code of a minute ago is no longer what auth_time dates.
+    const passkeyResponse = JSON.stringify(holder.device.authenticate(await loginOptions()));
+    const withKey = await call(STEP_UP, { passkeyResponse }, holder.accessToken);
+    expect(decodeAccessToken((withKey.body.data!.stepUp as { accessToken: string }).accessToken)).toMatchObject({
+      amr: ["pwd", "hwk"],
+      auth_time: nowSeconds(),
+    });
+    const session = await keyway.database.prisma.session.findUniqueOrThrow({ where: { id: holder.sessionId } });
+    expect(session.amr).toEqual(["pwd", "hwk"]);
   });
 
   it("refuses another user's passkey", async () => {

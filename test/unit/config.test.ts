@@ -220,11 +220,19 @@ describe("loadConfig", () => {
       APP_URL: "http://app.example.com/account",
     };
     const warnings = loadConfig({ NODE_ENV: "production", SMTP_URL, JWT_PRIVATE_KEY: pem, ...risky }).warnings;
-    expect(warnings).toHaveLength(4);
+    expect(warnings).toHaveLength(5);
     expect(warnings[0]).toMatch(/^COOKIE_SECURE=false in production/);
     expect(warnings[1]).toMatch(/^TRUST_PROXY=true in production/);
     expect(warnings[2]).toMatch(/CORS_ORIGINS lists plain-HTTP origins in production \(http:\/\/app\.example\.com\)/);
-    expect(warnings[3]).toMatch(/^APP_URL is plain HTTP in production \(http:\/\/app\.example\.com\/account\)/);
+    // The passkey origin defaults to APP_URL's, plain HTTP too.
+    expect(warnings[3]).toMatch(
+      /^WEBAUTHN_ORIGINS lists plain-HTTP origins in production \(http:\/\/app\.example\.com\)/,
+    );
+    expect(warnings[4]).toMatch(/^APP_URL is plain HTTP in production \(http:\/\/app\.example\.com\/account\)/);
+    expect(
+      loadConfig({ NODE_ENV: "production", SMTP_URL, JWT_PRIVATE_KEY: pem, APP_URL: "https://10.1.2.3/account" })
+        .warnings,
+    ).toEqual([expect.stringMatching(/^WEBAUTHN_RP_ID is an IP address \(10\.1\.2\.3\)/)]);
     expect(
       loadConfig({
         NODE_ENV: "production",
