@@ -1,7 +1,8 @@
 // npm run example: keyway on :4000 in front of the example notes subgraph on :4001,
 // with the demo web client at http://127.0.0.1:4000/demo. keyway reads
 // examples/authz.json (unless AUTHZ_FILE says otherwise): the roles that grant
-// notes:admin and the verified_email policy the subgraph's fields name.
+// notes:admin and the policies the subgraph's fields name (verified_email,
+// recent_second_factor).
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";

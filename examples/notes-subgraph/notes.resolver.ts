@@ -4,9 +4,10 @@
 // Some fields are guarded by the Federation authorization directives, which
 // keyway enforces at the gateway before this subgraph is called: @authenticated
 // (any caller), @requiresScopes (a scope the caller's roles grant through
-// AUTHZ_FILE) and @policy (a named rule of AUTHZ_FILE, here verified_email). Each
-// resolver checks the same again from the identity, in case the subgraph is ever
-// reached some other way.
+// AUTHZ_FILE) and @policy (a named rule of AUTHZ_FILE, here verified_email, and
+// recent_second_factor: TOTP or a passkey within the last 5 minutes, which a
+// password-only session gets by stepping up). Each resolver checks the same again
+// from the identity, in case the subgraph is ever reached some other way.
 import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
 import { Arg, Ctx, Directive, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
@@ -30,6 +31,15 @@ function callerOf(context: NotesContext): IdentityClaims {
 }
 
 const forbidden = (message: string) => new GraphQLError(message, { extensions: { code: "FORBIDDEN" } });
+
+/** What examples/authz.json's recent_second_factor asks: TOTP ("otp") or a passkey ("hwk"), at most 5 minutes ago. */
+const SECOND_FACTOR_METHODS = ["otp", "hwk"];
+const RECENT_AUTH_SECONDS = 5 * 60;
+
+function hasRecentSecondFactor(caller: IdentityClaims): boolean {
+  const ageSeconds = caller.authTime === null ? Infinity : Math.floor(Date.now() / 1000) - caller.authTime;
+  return caller.amr.some((method) => SECOND_FACTOR_METHODS.includes(method)) && ageSeconds <= RECENT_AUTH_SECONDS;
+}
 
 @Resolver()
 export class NotesResolver {
@@ -71,6 +81,23 @@ export class NotesResolver {
     if (!note) throw new GraphQLError("No such note of yours", { extensions: { code: "BAD_USER_INPUT" } });
     note.published = true;
     return note;
+  }
+
+  @Directive('@policy(policies: [["recent_second_factor"]])')
+  @Mutation(() => Int, {
+    nullable: true,
+    description:
+      "Deletes all the caller's notes and says how many; only within 5 minutes of a second factor (policy recent_second_factor).",
+  })
+  deleteAllNotes(@Ctx() context: NotesContext): number {
+    const caller = callerOf(context);
+    if (!hasRecentSecondFactor(caller))
+      throw forbidden(
+        "Deleting all your notes needs a second factor (TOTP or a passkey) within the last 5 minutes: step up first",
+      );
+    const deleted = notesByUser.get(caller.sub)?.length ?? 0;
+    notesByUser.delete(caller.sub);
+    return deleted;
   }
 }
 

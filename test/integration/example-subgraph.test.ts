@@ -2,18 +2,21 @@
 // trusts callers only through keyway/subgraph.
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { print } from "graphql";
+import { generate } from "otplib";
 import { verifyAccessToken } from "../../src/token/access-token";
 import { signIdentityToken } from "../../src/token/identity-token";
 import { writeDevelopmentKey } from "../../src/token/keys";
 import { createTestDatabase } from "../helpers/database";
 import { childEnv, ROOT, startKeyway, stopKeyway } from "../helpers/process";
-import { login, signUp, type Account } from "../helpers/auth";
+import { decodeAccessToken, login, signUp, type Account } from "../helpers/auth";
 import { freePort } from "../helpers/net";
 import { callGraphQL, errorOf, type GraphQLResponse } from "../helpers/http";
 import { composeSupergraphSdl, fetchSubgraphSdl, localSubgraphSdl } from "../../src/gateway/compose";
 import { buildLocalSubgraphSchema, LOCAL_SUBGRAPH_NAME } from "../../src/gateway/local-subgraph";
 import { schemaDepsOf } from "../../src/keyway";
-import { startTestServer, type TestServer } from "../helpers/server";
+import { startTestServer, TestClock, type TestServer } from "../helpers/server";
+import { ConfirmTotpEnrollmentDocument, StartTotpEnrollmentDocument, StepUpDocument } from "../generated/operations";
 
 /** The compiled example (test/global-setup.ts builds it) in its own process, as a real subgraph runs. */
 async function startNotesProcess(jwksUrl: string): Promise<{ url: string; child: ChildProcess }> {
@@ -179,14 +182,121 @@ describe("guarded fields", () => {
     expect(published.body).toEqual({ data: { publishNote: { text: "buy milk", published: true } } });
   });
 
+  describe("@policy recent_second_factor deleteAllNotes (a keyway of its own, on a clock the test moves)", () => {
+    // The subgraph's process keeps real time and takes an identity for at most 30 s from
+    // its minting, none minted ahead of it: each test sets this keyway's clock to real time
+    // before the subgraph is called, and moves it on only for the refusal, which the gateway
+    // gives without calling the subgraph.
+    const clock = new TestClock();
+    const setClockToRealTime = () => clock.advance((Date.now() - clock.now()) / 1000);
+    let own: TestServer;
+    let ownNotes: { url: string; child: ChildProcess };
+
+    beforeAll(async () => {
+      const port = await freePort();
+      ownNotes = await startNotesProcess(`http://127.0.0.1:${port}/.well-known/jwks.json`);
+      own = await startTestServer({
+        clock,
+        port,
+        env: { SUBGRAPHS: `notes=${ownNotes.url}/graphql`, AUTHZ_FILE: EXAMPLE_AUTHZ_FILE },
+      });
+    });
+    afterAll(async () => {
+      await own?.stop();
+      ownNotes?.child.kill("SIGTERM");
+    });
+
+    /** The code an authenticator app shows for `secret`, `steps` time steps from the test clock's now. */
+    const codeAt = (secret: string, steps: number) =>
+      generate({ secret, epoch: Math.floor(clock.now() / 1000) + steps * 30 });
+    const DELETE_ALL = "mutation { deleteAllNotes }";
+    const POLICY_REFUSAL = {
+      value: null,
+      errors: [{ code: "FORBIDDEN", reason: "POLICY_FAILED", path: ["deleteAllNotes"] }],
+    };
+
+    it("refuses a password-only session, admits it stepped up with TOTP, and refuses it again 5 min 1 s later", async () => {
+      setClockToRealTime();
+      const ivy = await signUp(own.url);
+      for (const text of ["one", "two"])
+        await callGraphQL(own.url, `mutation { addNote(text: "${text}") { id } }`, { accessToken: ivy.accessToken });
+      const passwordOnly = await callGraphQL(own.url, DELETE_ALL, { accessToken: ivy.accessToken });
+      expect(refusal(passwordOnly, "deleteAllNotes")).toEqual(POLICY_REFUSAL);
+
+      const call = (query: string, variables: Record<string, unknown>) =>
+        callGraphQL(own.url, query, { variables, accessToken: ivy.accessToken });
+      const started = await call(print(StartTotpEnrollmentDocument), {});
+      const { secret } = started.body.data!.startTotpEnrollment as { secret: string };
+      // Confirmed with the previous step's code (one step either side is accepted), which
+      // leaves the current step's for the step-up without moving the clock ahead of real time.
+      const confirmed = await call(print(ConfirmTotpEnrollmentDocument), { code: await codeAt(secret, -1) });
+      expect(confirmed.body.errors).toBeUndefined();
+      const stepped = await call(print(StepUpDocument), { code: await codeAt(secret, 0) });
+      expect(stepped.body.errors).toBeUndefined();
+      const accessToken = (stepped.body.data!.stepUp as { accessToken: string }).accessToken;
+      expect(decodeAccessToken(accessToken)).toMatchObject({ amr: ["pwd", "otp", "mfa"] });
+
+      const deleted = await callGraphQL(own.url, DELETE_ALL, { accessToken });
+      expect(deleted.body).toEqual({ data: { deleteAllNotes: 2 } });
+      const left = await callGraphQL(own.url, "{ myNotes { text } }", { accessToken });
+      expect(left.body).toEqual({ data: { myNotes: [] } });
+
+      // The access token (15 min) is still good; the second factor is older than the policy's 5 min.
+      clock.advance(5 * 60 + 1);
+      const stale = await callGraphQL(own.url, DELETE_ALL, { accessToken });
+      expect(refusal(stale, "deleteAllNotes")).toEqual(POLICY_REFUSAL);
+    });
+
+    it("is refused by the subgraph too, reached straight with an identity without a recent second factor", async () => {
+      setClockToRealTime();
+      const jo = await signUp(own.url);
+      const verified = verifyAccessToken(own.services.accessTokens, jo.accessToken, clock.now());
+      if (!verified.ok) throw new Error(`access token refused: ${verified.reason}`);
+      const now = Date.now();
+      const seconds = Math.floor(now / 1000);
+      const body = JSON.stringify({ query: DELETE_ALL });
+      const straight = (grants: { amr: string[]; authTime: number | null }) => {
+        const identity = signIdentityToken(
+          { keys: own.keys, issuer: "keyway" },
+          { ...verified.claims, ...grants },
+          "notes",
+          now,
+          body,
+        );
+        return callGraphQL(ownNotes.url, DELETE_ALL, { headers: { "keyway-identity": identity } });
+      };
+      const lacking = {
+        passwordOnly: { amr: ["pwd"], authTime: seconds },
+        recoveryCodeOnly: { amr: ["pwd", "mfa"], authTime: seconds },
+        staleOtp: { amr: ["pwd", "otp", "mfa"], authTime: seconds - 5 * 60 - 1 },
+        passkeyWithoutAuthTime: { amr: ["hwk"], authTime: null },
+      };
+      for (const [name, grants] of Object.entries(lacking)) {
+        const response = await straight(grants);
+        expect({ name, value: response.body.data?.deleteAllNotes ?? null, error: response.body.errors?.[0] }).toEqual({
+          name,
+          value: null,
+          error: expect.objectContaining({
+            message: expect.stringContaining("a second factor (TOTP or a passkey) within the last 5 minutes"),
+            extensions: expect.objectContaining({ code: "FORBIDDEN" }),
+          }),
+        });
+      }
+      // A passkey four minutes ago is recent enough (Jo has no notes to delete).
+      const admitted = await straight({ amr: ["hwk"], authTime: seconds - 4 * 60 });
+      expect(admitted.body).toEqual({ data: { deleteAllNotes: 0 } });
+    });
+  });
+
   it("the directives reach the composed supergraph, keyway's admin fields' beside the subgraph's", async () => {
     const local = await localSubgraphSdl(
       await buildLocalSubgraphSchema(schemaDepsOf(keyway.services)),
       LOCAL_SUBGRAPH_NAME,
     );
     const remote = await fetchSubgraphSdl({ name: "notes", url: `${notes.url}/graphql` }, 5000);
-    // Without examples/authz.json's policy the notes subgraph does not compose.
+    // Without either of examples/authz.json's policies the notes subgraph does not compose.
     expect(() => composeSupergraphSdl([local, remote], new Set())).toThrow(/"verified_email"/);
+    expect(() => composeSupergraphSdl([local, remote], new Set(["verified_email"]))).toThrow(/"recent_second_factor"/);
     const supergraph = composeSupergraphSdl([local, remote], new Set(keyway.config.authz.policies.keys()));
     const fieldLine = (name: string) =>
       supergraph
@@ -195,6 +305,7 @@ describe("guarded fields", () => {
     expect(fieldLine("noteCount")).toMatch(/@authenticated$/);
     expect(fieldLine("allNotes")).toMatch(/@requiresScopes\(scopes: \[\["notes:admin"\]\]\)$/);
     expect(fieldLine("publishNote")).toMatch(/@policy\(policies: \[\["verified_email"\]\]\)$/);
+    expect(fieldLine("deleteAllNotes")).toMatch(/@policy\(policies: \[\["recent_second_factor"\]\]\)$/);
     for (const field of ["grantRole", "revokeRole", "disableUser"])
       expect(fieldLine(field)).toMatch(/@requiresScopes\(scopes: \[\["keyway:admin"\]\]\)$/);
   });
