@@ -342,7 +342,11 @@ async function benchmarkSubgraph() {
   });
   const stops = [notes.stop];
   try {
-    const keyway = await startKeyway({ SUBGRAPHS: `notes=${notes.url}` }, keywayPort);
+    // The example's @policy names are defined in its AUTHZ_FILE: without it composition stops.
+    const keyway = await startKeyway(
+      { SUBGRAPHS: `notes=${notes.url}`, AUTHZ_FILE: path.join(root, "examples", "authz.json") },
+      keywayPort,
+    );
     stops.unshift(keyway.stop);
     const url = `${keyway.url}/graphql`;
     const sessions = await openSessions(url, 8);

@@ -95,6 +95,8 @@ const keyway = await startProcess("dist/main.js", {
     JWT_PRIVATE_KEY: pem,
     DATA_DIR: mkdtempSync(path.join(tmpdir(), "kw-bench-")),
     SUBGRAPHS: `notes=${notes.url}`,
+    // The example's @policy names are defined in its AUTHZ_FILE: without it composition stops.
+    AUTHZ_FILE: path.join(root, "examples", "authz.json"),
     AUTH_IP_LIMIT: "100000/1m",
   },
   ready: KEYWAY_LISTENING,

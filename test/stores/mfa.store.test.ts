@@ -224,6 +224,18 @@ describe.each(STORE_DATABASES)("MfaStore on %s", (kind) => {
       expect(await mfa().findChallenge(theirs.tokenHash, T0)).not.toBeNull();
     });
 
+    it("queues its notice only when an enabled factor went", async () => {
+      const recipient = `notice-${randomUUID()}@example.io`;
+      const notice = { mail: { kind: "totp-disabled" as const, recipient, discardAfter: at(3600) }, now: T0 };
+      const pending = await user();
+      await mfa().startTotp(pending, "sealed", T0);
+      expect(await mfa().removeTotp(pending, notice)).toBe(true);
+      expect(await mfa().removeTotp(pending, notice)).toBe(false);
+      expect(await prisma().mail.count({ where: { recipient } })).toBe(0);
+      expect(await mfa().removeTotp(await enrolled(), notice)).toBe(true);
+      expect(await prisma().mail.count({ where: { recipient } })).toBe(1);
+    });
+
     it("removes a pending factor, after which a new enrolment starts afresh", async () => {
       const userId = await user();
       await mfa().startTotp(userId, "sealed", T0);
@@ -231,6 +243,34 @@ describe.each(STORE_DATABASES)("MfaStore on %s", (kind) => {
       expect(await mfa().findTotp(userId)).toBeNull();
       expect(await mfa().confirmTotp(userId, "sealed", 100, hashes(1), T0)).toBe(false);
       expect(await mfa().startTotp(userId, "again", T0)).toBe(true);
+    });
+  });
+
+  describe("removeSecondFactors", () => {
+    it("removes TOTP, codes, challenges and passkeys in one go, queuing the notice only if there was any", async () => {
+      const userId = await enrolled(hashes(2));
+      await mfa().createChallenge(challenge(userId));
+      const passkey = await stores().passkeys.addPasskey({
+        userId,
+        credentialId: randomBytes(16).toString("base64url"),
+        publicKey: randomBytes(77),
+        counter: 0,
+        transports: [],
+        deviceType: "multiDevice",
+        backedUp: true,
+        name: null,
+        createdAt: T0,
+      });
+      expect(passkey).not.toBeNull();
+      const recipient = `notice-${randomUUID()}@example.io`;
+      const notice = { mail: { kind: "second-factors-reset" as const, recipient, discardAfter: at(3600) }, now: T0 };
+      expect(await mfa().removeSecondFactors(userId, notice)).toEqual({ totp: true, passkeys: 1 });
+      expect(await mfa().findTotp(userId)).toBeNull();
+      expect(await prisma().recoveryCode.count({ where: { userId } })).toBe(0);
+      expect(await prisma().mfaChallenge.count({ where: { userId } })).toBe(0);
+      expect(await stores().passkeys.listPasskeys(userId)).toEqual([]);
+      expect(await mfa().removeSecondFactors(userId, notice)).toEqual({ totp: false, passkeys: 0 });
+      expect(await prisma().mail.count({ where: { recipient } })).toBe(1);
     });
   });
 

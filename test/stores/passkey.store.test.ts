@@ -189,23 +189,33 @@ describe.each(STORE_DATABASES)("PasskeyStore on %s", (kind) => {
     expect(await passkeys().removePasskey(owner, passkey.id)).toBe(false);
   });
 
-  it("removes all of one user's passkeys, saying how many, and no one else's", async () => {
+  it("queues a notice with an addition and a removal, and none with a refusal", async () => {
     const owner = await user();
-    await added(owner);
-    await added(owner);
-    const other = await user();
-    const kept = await added(other);
-    expect(await passkeys().removeAll(owner)).toBe(2);
-    expect(await passkeys().listPasskeys(owner)).toEqual([]);
-    expect(await passkeys().removeAll(owner)).toBe(0);
-    expect(await passkeys().listPasskeys(other)).toEqual([kept]);
+    const recipient = `notice-${randomUUID()}@example.io`;
+    const notice = (kind: "passkey-added" | "passkey-removed") => ({
+      mail: { kind, recipient, discardAfter: at(3600) },
+      now: T0,
+    });
+    const passkey = await passkeys().addPasskey(newPasskey(owner), notice("passkey-added"));
+    expect(passkey).not.toBeNull();
+    // A duplicate id is refused: its notice goes with the rolled-back insert.
+    expect(
+      await passkeys().addPasskey(newPasskey(owner, { credentialId: passkey!.credentialId }), notice("passkey-added")),
+    ).toBeNull();
+    expect(await passkeys().removePasskey(await user(), passkey!.id, notice("passkey-removed"))).toBe(false);
+    expect(await passkeys().removePasskey(owner, passkey!.id, notice("passkey-removed"))).toBe(true);
+    const mails = await fixture().database.prisma.mail.findMany({ where: { recipient }, orderBy: { kind: "asc" } });
+    expect(mails.map((mail) => [mail.kind, mail.createdAt.getTime(), mail.linkId])).toEqual([
+      ["passkey-added", T0.getTime(), null],
+      ["passkey-removed", T0.getTime(), null],
+    ]);
   });
 });
 
 describe.each(STORE_DATABASES)("PasskeyStore purge on %s (a database of its own, so counts are exact)", (kind) => {
   const fixture = useStores(kind);
 
-  it("deletes challenges used or expired before the cut-off, and only those", async () => {
+  it("deletes challenges expired before the cut-off, used or not, and only those", async () => {
     const { passkeys } = fixture().stores;
     const create = async (expiresAt: Date, usedAt?: Date) => {
       const challengeHash = hash();
@@ -214,14 +224,15 @@ describe.each(STORE_DATABASES)("PasskeyStore purge on %s (a database of its own,
       return challengeHash;
     };
     await create(at(100)); // expired before the cut-off
-    await create(at(1000), at(50)); // used before it
+    await create(at(150), at(50)); // used, and expired before it
+    const usedBefore = await create(at(1000), at(50)); // used before it, alive still: purged once it expires
     const usedAfter = await create(at(1000), at(500));
     const open = await create(at(1000));
     const expiresAfter = await create(at(300));
 
     expect(await passkeys.purgeChallenges(at(200))).toBe(2);
     const left = await fixture().database.prisma.passkeyChallenge.findMany({ select: { challengeHash: true } });
-    expect(left.map((row) => row.challengeHash).sort()).toEqual([usedAfter, open, expiresAfter].sort());
+    expect(left.map((row) => row.challengeHash).sort()).toEqual([usedBefore, usedAfter, open, expiresAfter].sort());
     expect(await passkeys.purgeChallenges(at(200))).toBe(0);
   });
 });
