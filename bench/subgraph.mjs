@@ -17,6 +17,7 @@ const { default: autocannon } = await import("autocannon");
 const require = createRequire(import.meta.url);
 const { signIdentityToken } = require(path.join(root, "dist/token/identity-token.js"));
 const { toSigningKey } = require(path.join(root, "dist/token/keys.js"));
+const { verifyAccessToken } = require(path.join(root, "dist/token/access-token.js"));
 const arg = (name, fallback) =>
   process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : fallback;
 const seconds = arg("seconds", 10);
@@ -116,7 +117,16 @@ try {
     await gql(keywayUrl, 'mutation { addNote(text: "hello") { id } }', { authorization: `Bearer ${accessToken}` });
   const key = toSigningKey(pem);
   const keys = { signing: key, find: () => key, jwks: () => ({ keys: [] }) };
-  const claims = sessions.map((token) => JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()));
+  // The callers as keyway's context holds them (verified, camelCase), which is what identities are minted from.
+  const claims = sessions.map((token) => {
+    const verified = verifyAccessToken(
+      { keys, issuer: "keyway", audience: "keyway", ttlSeconds: 900 },
+      token,
+      Date.now(),
+    );
+    if (!verified.ok) throw new Error(`bench: an access token did not verify (${verified.reason})`);
+    return verified.claims;
+  });
   let next = 0;
   const bearer = () => ({ authorization: `Bearer ${sessions[next++ % sessions.length]}` });
   // An identity is good for one request, as keyway mints them: a fresh one for each request
