@@ -19,7 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
-import { KEYWAY_LISTENING, killChildren, startProcess } from "./lib/processes.mjs";
+import { cleanUpOnAbort, KEYWAY_LISTENING, killChildren, startProcess } from "./lib/processes.mjs";
 import { redisUrl, scratch } from "./lib/scratch.mjs";
 
 const arg = (name, fallback) => {
@@ -281,13 +281,7 @@ async function cleanUp() {
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 }
 
-const deadline = setTimeout(async () => {
-  log(`gave up after ${HARD_LIMIT_MS / 1000} s`);
-  await cleanUp();
-  process.exit(1);
-}, HARD_LIMIT_MS);
-deadline.unref();
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanUp().finally(() => process.exit(130)));
+cleanUpOnAbort(cleanUp, HARD_LIMIT_MS, log);
 
 try {
   const result = {

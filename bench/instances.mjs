@@ -22,7 +22,7 @@ import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
-import { cpuSeconds, KEYWAY_LISTENING, killChildren, root, startProcess } from "./lib/processes.mjs";
+import { cleanUpOnAbort, cpuSeconds, KEYWAY_LISTENING, killChildren, root, startProcess } from "./lib/processes.mjs";
 import { redisUrl, scratch } from "./lib/scratch.mjs";
 
 const { default: autocannon } = await import("autocannon");
@@ -378,13 +378,7 @@ async function cleanUp() {
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-const deadline = setTimeout(async () => {
-  log(`gave up after ${HARD_LIMIT_MS / 1000} s`);
-  await cleanUp();
-  process.exit(1);
-}, HARD_LIMIT_MS);
-deadline.unref();
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanUp().finally(() => process.exit(130)));
+cleanUpOnAbort(cleanUp, HARD_LIMIT_MS, log);
 
 try {
   await database.create();

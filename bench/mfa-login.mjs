@@ -24,7 +24,7 @@ import os from "node:os";
 import path from "node:path";
 import { generate } from "otplib";
 import pg from "pg";
-import { freePort, KEYWAY_LISTENING, killChildren, startProcess } from "./lib/processes.mjs";
+import { cleanUpOnAbort, freePort, KEYWAY_LISTENING, killChildren, startProcess } from "./lib/processes.mjs";
 import { scratch } from "./lib/scratch.mjs";
 import { SoftAuthenticator } from "./lib/soft-authenticator.mjs";
 
@@ -364,13 +364,7 @@ async function cleanUp() {
   if (created) await database.drop().catch((error) => log("could not drop", database.name, error.message));
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 }
-const deadline = setTimeout(async () => {
-  log(`gave up after ${HARD_LIMIT_MS / 1000} s`);
-  await cleanUp();
-  process.exit(1);
-}, HARD_LIMIT_MS);
-deadline.unref();
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanUp().finally(() => process.exit(130)));
+cleanUpOnAbort(cleanUp, HARD_LIMIT_MS, log);
 
 try {
   const result = {

@@ -53,3 +53,17 @@ export function cpuSeconds(pid) {
 
 // Linux's USER_HZ is 100 on every mainstream architecture; getconf would only add a subprocess.
 const CLOCK_TICKS = 100;
+
+/**
+ * Cleans up when the run is cut short: after `limitMs` (a hung server must not hold
+ * the machine) or on Ctrl-C / SIGTERM. `log` says why. The timer does not keep the
+ * process alive.
+ */
+export function cleanUpOnAbort(cleanUp, limitMs, log) {
+  setTimeout(async () => {
+    log(`gave up after ${limitMs / 1000} s`);
+    await cleanUp();
+    process.exit(1);
+  }, limitMs).unref();
+  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => cleanUp().finally(() => process.exit(130)));
+}

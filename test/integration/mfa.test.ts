@@ -7,11 +7,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/disabled";
-import { startStandaloneServer } from "@apollo/server/standalone";
-import { buildSubgraphSchema } from "@apollo/subgraph";
-import { parse, print } from "graphql";
+import { print } from "graphql";
 import { generate } from "otplib";
 import { totpSealKey } from "../../src/mfa/mfa.service";
 import { toSigningKey } from "../../src/token/keys";
@@ -27,6 +23,7 @@ import { mailKindsTo, metric, RESET_PASSWORD } from "../helpers/accounts";
 import { decodeAccessToken, LOGIN, login, refresh, signUp, tokensOf, type Account, type Tokens } from "../helpers/auth";
 import { callGraphQL, errorOf, type GraphQLResponse } from "../helpers/http";
 import { startTestServer, TestClock, type TestServer } from "../helpers/server";
+import { startVaultSubgraph, type VaultSubgraph } from "../helpers/vault-subgraph";
 
 const START = print(StartTotpEnrollmentDocument);
 const CONFIRM = print(ConfirmTotpEnrollmentDocument);
@@ -35,27 +32,13 @@ const COMPLETE = print(CompleteLoginDocument);
 const STEP_UP = print(StepUpDocument);
 const LOGIN_ATTEMPTS = 5;
 
-const SUBGRAPH = `
-  extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@policy"])
-  type Query { open: String!  vault: String @policy(policies: [["fresh_otp"]]) }
-`;
-
-async function startVaultSubgraph() {
-  const schema = buildSubgraphSchema([
-    { typeDefs: parse(SUBGRAPH), resolvers: { Query: { open: () => "open", vault: () => "gold" } } },
-  ]);
-  const server = new ApolloServer({ schema, plugins: [ApolloServerPluginInlineTraceDisabled()] });
-  const { url } = await startStandaloneServer(server, { listen: { port: 0, host: "127.0.0.1" } });
-  return { url, stop: () => server.stop() };
-}
-
 // 10 s into a 30-second step, so a test that advances by whole steps stays clear of the edges.
 const clock = new TestClock(Math.floor(Date.now() / 30_000) * 30_000 + 10_000);
 let keyway: TestServer;
-let subgraph: Awaited<ReturnType<typeof startVaultSubgraph>>;
+let subgraph: VaultSubgraph;
 
 beforeAll(async () => {
-  subgraph = await startVaultSubgraph();
+  subgraph = await startVaultSubgraph("fresh_otp");
   const authzFile = path.join(mkdtempSync(path.join(tmpdir(), "keyway-mfa-")), "authz.json");
   writeFileSync(
     authzFile,

@@ -7,11 +7,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginInlineTraceDisabled } from "@apollo/server/plugin/disabled";
-import { startStandaloneServer } from "@apollo/server/standalone";
-import { buildSubgraphSchema } from "@apollo/subgraph";
-import { parse, print } from "graphql";
+import { print } from "graphql";
 import { generate } from "otplib";
 import {
   ConfirmTotpEnrollmentDocument,
@@ -30,6 +26,7 @@ import { mailKindsTo, metric } from "../helpers/accounts";
 import { decodeAccessToken, LOGIN, refresh, signUp, tokensOf, type Account, type Tokens } from "../helpers/auth";
 import { callGraphQL, errorOf, parseSetCookie, type GraphQLResponse } from "../helpers/http";
 import { startTestServer, TestClock, type TestServer } from "../helpers/server";
+import { startVaultSubgraph, type VaultSubgraph } from "../helpers/vault-subgraph";
 import { SoftAuthenticator } from "../helpers/webauthn";
 
 const START_REGISTRATION = print(StartPasskeyRegistrationDocument);
@@ -45,26 +42,12 @@ const STEP_UP = print(StepUpDocument);
 const APP_ORIGIN = "https://app.example.test";
 const RP_ID = "app.example.test";
 
-const SUBGRAPH = `
-  extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@policy"])
-  type Query { open: String!  vault: String @policy(policies: [["fresh_factor"]]) }
-`;
-
-async function startVaultSubgraph() {
-  const schema = buildSubgraphSchema([
-    { typeDefs: parse(SUBGRAPH), resolvers: { Query: { open: () => "open", vault: () => "gold" } } },
-  ]);
-  const server = new ApolloServer({ schema, plugins: [ApolloServerPluginInlineTraceDisabled()] });
-  const { url } = await startStandaloneServer(server, { listen: { port: 0, host: "127.0.0.1" } });
-  return { url, stop: () => server.stop() };
-}
-
 const clock = new TestClock(Math.floor(Date.now() / 30_000) * 30_000 + 10_000);
 let keyway: TestServer;
-let subgraph: Awaited<ReturnType<typeof startVaultSubgraph>>;
+let subgraph: VaultSubgraph;
 
 beforeAll(async () => {
-  subgraph = await startVaultSubgraph();
+  subgraph = await startVaultSubgraph("fresh_factor");
   const authzFile = path.join(mkdtempSync(path.join(tmpdir(), "keyway-passkeys-")), "authz.json");
   writeFileSync(
     authzFile,

@@ -144,15 +144,16 @@ describe("warning about production settings that undo a protection", () => {
     });
     try {
       const warnings = keyway.logs.filter((line) => line.insecure === true);
-      expect(warnings.map((line) => line.level)).toEqual([40, 40, 40, 40]);
+      expect(warnings.map((line) => line.level)).toEqual([40, 40, 40, 40, 40]);
       expect(warnings.map((line) => String(line.msg).split(" ")[0])).toEqual([
         "COOKIE_SECURE=false",
         "TRUST_PROXY=true",
         "CORS_ORIGINS",
+        "WEBAUTHN_ORIGINS", // APP_URL's origin, plain HTTP too
         "APP_URL",
       ]);
       const listening = keyway.logs.findIndex((line) => line.msg === "keyway is listening");
-      expect(keyway.logs.indexOf(warnings[3])).toBeLessThan(listening);
+      expect(keyway.logs.indexOf(warnings[4])).toBeLessThan(listening);
     } finally {
       expect(await stopKeyway(keyway)).toBe(0);
       await database.drop();
