@@ -123,8 +123,10 @@ export class PasskeyService {
     if (
       Buffer.from(credential.id, "base64url").length > CREDENTIAL_ID_MAX_BYTES ||
       credential.publicKey.length > PUBLIC_KEY_MAX_BYTES
-    )
+    ) {
+      this.options.logger.info({ ceremony: "registration", why: "credential id or key too large" }, "passkey refused");
       throw unauthenticated("PASSKEY_INVALID");
+    }
     if ((await this.options.store.listPasskeys(user.id)).length >= PASSKEYS_PER_USER)
       throw conflict(`You have ${PASSKEYS_PER_USER} passkeys, the most an account may have: remove one first`);
     const notice = await this.notice("passkey-added", user.email);
@@ -205,6 +207,9 @@ export class PasskeyService {
     requireRecentSignIn(caller, this.options.now());
     if (!isUuid(id)) return false;
     const user = await this.options.auth.currentUser(caller.userId);
+    // Only a removal that will happen spends the address's notice budget: refused ones
+    // must not use it up so that a later change goes unheard of.
+    if (!(await this.options.store.listPasskeys(user.id)).some((passkey) => passkey.id === id)) return false;
     const notice = await this.notice("passkey-removed", user.email);
     const removed = await this.options.store.removePasskey(user.id, id, notice);
     if (removed && notice) this.options.mailQueued();

@@ -59,6 +59,10 @@ export interface AuthenticatorBehaviour {
   backedUp?: boolean;
   /** How much each use raises the signature counter; 0 keeps it at 0, as synced passkeys do. Default 1. */
   counterStep?: number;
+  /** The page is framed by another site (clientDataJSON's crossOrigin). Default false. */
+  crossOrigin?: boolean;
+  /** Bytes in the ids of credentials it makes. Default 16. */
+  credentialIdBytes?: number;
 }
 
 interface CreationOptions {
@@ -96,7 +100,7 @@ export class SoftAuthenticator {
       [-3, Buffer.from(jwk.y!, "base64url")],
     ]);
     const credential: StoredCredential = {
-      id: randomBytes(16),
+      id: randomBytes(this.behaviour.credentialIdBytes ?? 16),
       privateKey,
       rpId,
       userHandle: options.user.id,
@@ -165,6 +169,7 @@ export class SoftAuthenticator {
   }
 
   private clientData(type: string, challenge: string): Buffer {
-    return Buffer.from(JSON.stringify({ type, challenge, origin: this.behaviour.origin, crossOrigin: false }), "utf8");
+    const crossOrigin = this.behaviour.crossOrigin ?? false;
+    return Buffer.from(JSON.stringify({ type, challenge, origin: this.behaviour.origin, crossOrigin }), "utf8");
   }
 }

@@ -4,6 +4,7 @@
 // gateway @policy field, rename and removal, and every refusal a relying party
 // owes — another rpId or origin, no user verification, a challenge reused,
 // expired or of the other ceremony, a counter gone back, another user's passkey.
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -109,6 +110,20 @@ async function loginOptions(): Promise<string> {
 
 const noticesTo = (email: string) => mailKindsTo(keyway.database, email);
 
+/** Which check refused the last passkey response, as the log line says it (no values the client sent). */
+const lastRefusal = (): string => {
+  const line = keyway.logs.filter((entry) => entry.includes('"passkey refused"')).at(-1);
+  return line ? (JSON.parse(line) as { why: string }).why : "";
+};
+
+/** A passkey refusal, and the check that made it: a refusal for another reason would not count. */
+async function expectRefused(answer: Promise<GraphQLResponse>, why: RegExp): Promise<void> {
+  const before = keyway.logs.length;
+  expect(reasonOf(await answer)).toBe("PASSKEY_INVALID");
+  expect(keyway.logs.length).toBeGreaterThan(before);
+  expect(lastRefusal()).toMatch(why);
+}
+
 const finishLogin = (response: unknown) => call(FINISH_LOGIN, { response: JSON.stringify(response) });
 
 describe("registration", () => {
@@ -185,17 +200,16 @@ describe("registration", () => {
 
   it("refuses another rpId, another origin, and a credential made without user verification", async () => {
     const account = await signUp(keyway.url);
-    const cases = [
-      authenticator({ rpId: "example.test" }),
-      authenticator({ rpId: "evil.example" }),
-      authenticator({ origin: "https://evil.example" }),
-      authenticator({ origin: "http://app.example.test" }),
-      authenticator({ userVerified: false }),
+    const cases: Array<[SoftAuthenticator, RegExp]> = [
+      [authenticator({ rpId: "example.test" }), /RP ID hash/],
+      [authenticator({ rpId: "evil.example" }), /RP ID hash/],
+      [authenticator({ origin: "https://evil.example" }), /origin/],
+      [authenticator({ origin: "http://app.example.test" }), /origin/],
+      [authenticator({ userVerified: false }), /could not be verified/],
+      [authenticator({ crossOrigin: true }), /cross-origin/],
     ];
-    for (const device of cases)
-      expect(reasonOf(await finishRegistration(account, device.register(await registrationOptions(account))))).toBe(
-        "PASSKEY_INVALID",
-      );
+    for (const [device, why] of cases)
+      await expectRefused(finishRegistration(account, device.register(await registrationOptions(account))), why);
     expect(await keyway.database.prisma.passkey.count({ where: { userId: account.userId } })).toBe(0);
   });
 
@@ -222,6 +236,19 @@ describe("registration", () => {
       "x".repeat(70_000),
     ])
       expect(reasonOf(await call(FINISH_REGISTRATION, { response }, account.accessToken))).toBe("PASSKEY_INVALID");
+    expect(await keyway.database.prisma.passkey.count({ where: { userId: account.userId } })).toBe(0);
+    // A credential id longer than WebAuthn allows (1023 bytes): the library takes it, keyway does not.
+    await expectRefused(
+      finishRegistration(
+        account,
+        authenticator({ credentialIdBytes: 1024 }).register(await registrationOptions(account)),
+      ),
+      /too large/,
+    );
+    expect(await keyway.database.prisma.passkey.count({ where: { userId: account.userId } })).toBe(0);
+    const longest = authenticator({ credentialIdBytes: 1023 }).register(await registrationOptions(account));
+    expect((await finishRegistration(account, longest)).body.errors).toBeUndefined();
+    await keyway.database.prisma.passkey.deleteMany({ where: { userId: account.userId } });
     const device = authenticator();
     // A transport the browser would never report is dropped, not stored.
     const odd = authenticator();
@@ -229,6 +256,7 @@ describe("registration", () => {
     made.response.transports = ["usb", "x".repeat(500), "usb"];
     const kept = await finishRegistration(account, made);
     expect(kept.body.errors).toBeUndefined();
+    expect(await keyway.database.prisma.passkey.count({ where: { userId: account.userId } })).toBe(1);
     const oddRow = await keyway.database.prisma.passkey.findFirstOrThrow({ where: { userId: account.userId } });
     expect(oddRow.transports).toEqual(["usb"]);
     await keyway.database.prisma.passkey.deleteMany({ where: { userId: account.userId } });
@@ -287,24 +315,32 @@ describe("login", () => {
     const holder = await withPasskey();
     const assertion = holder.device.authenticate(await loginOptions());
     tokensOf(await finishLogin(assertion), "finishPasskeyLogin");
-    expect(reasonOf(await finishLogin(assertion))).toBe("PASSKEY_INVALID");
+    await expectRefused(finishLogin(assertion), /challenge/);
 
-    // A cloned authenticator: its counter is behind the one last seen.
+    // A cloned authenticator: its counter is behind the one last seen, or the same.
     holder.device.credentials[0].counter -= 2;
-    expect(reasonOf(await finishLogin(holder.device.authenticate(await loginOptions())))).toBe("PASSKEY_INVALID");
+    await expectRefused(finishLogin(holder.device.authenticate(await loginOptions())), /counter/);
+    holder.device.credentials[0].counter = 0; // the next use reports 1, the counter stored
+    await expectRefused(finishLogin(holder.device.authenticate(await loginOptions())), /counter/);
     holder.device.credentials[0].counter += 5;
     tokensOf(await finishLogin(holder.device.authenticate(await loginOptions())), "finishPasskeyLogin");
 
     const credential = holder.device.credentials[0];
-    for (const behaviour of [{ rpId: "evil.example" }, { origin: "https://evil.example" }, { userVerified: false }]) {
-      const device = authenticator(behaviour);
+    const cases: Array<[Partial<ConstructorParameters<typeof SoftAuthenticator>[0]>, RegExp]> = [
+      [{ rpId: "evil.example" }, /RP ID hash/],
+      [{ origin: "https://evil.example" }, /origin/],
+      [{ userVerified: false }, /could not be verified/],
+      [{ crossOrigin: true }, /cross-origin/],
+    ];
+    for (const [behaviour, why] of cases) {
+      const device = authenticator({ counterStep: 100, ...behaviour });
       device.credentials.push({ ...credential, rpId: behaviour.rpId ?? credential.rpId });
-      expect(reasonOf(await finishLogin(device.authenticate(await loginOptions())))).toBe("PASSKEY_INVALID");
+      await expectRefused(finishLogin(device.authenticate(await loginOptions())), why);
     }
     // An expired challenge.
     const options = await loginOptions();
     clock.advance(5 * 60 + 1);
-    expect(reasonOf(await finishLogin(holder.device.authenticate(options)))).toBe("PASSKEY_INVALID");
+    await expectRefused(finishLogin(holder.device.authenticate(options)), /challenge/);
     // A right assertion still works after all that.
     tokensOf(await finishLogin(holder.device.authenticate(await loginOptions())), "finishPasskeyLogin");
   });
@@ -312,9 +348,32 @@ describe("login", () => {
   it("keeps a counter of 0 at 0 (synced passkeys) and still accepts it", async () => {
     const account = await signUp(keyway.url);
     const device = authenticator({ counterStep: 0 });
-    await finishRegistration(account, device.register(await registrationOptions(account)));
+    expect(
+      (await finishRegistration(account, device.register(await registrationOptions(account)))).body.errors,
+    ).toBeUndefined();
     for (let use = 0; use < 2; use++)
       tokensOf(await finishLogin(device.authenticate(await loginOptions())), "finishPasskeyLogin");
+    // With no counter to go by, the spent challenge alone stops a replay: at login and at step-up.
+    const assertion = device.authenticate(await loginOptions());
+    tokensOf(await finishLogin(assertion), "finishPasskeyLogin");
+    await expectRefused(finishLogin(assertion), /challenge/);
+    const passkeyResponse = JSON.stringify(device.authenticate(await loginOptions()));
+    expect((await call(STEP_UP, { passkeyResponse }, account.accessToken)).body.errors).toBeUndefined();
+    await expectRefused(call(STEP_UP, { passkeyResponse }, account.accessToken), /challenge/);
+    const row = await keyway.database.prisma.passkey.findFirstOrThrow({ where: { userId: account.userId } });
+    expect(row.counter).toBe(0n);
+  });
+
+  it("records the backup state each use reports", async () => {
+    const account = await signUp(keyway.url);
+    const device = authenticator({ backedUp: false });
+    const finished = await finishRegistration(account, device.register(await registrationOptions(account)));
+    const { id } = finished.body.data!.finishPasskeyRegistration as { id: string };
+    expect((await keyway.database.prisma.passkey.findUniqueOrThrow({ where: { id } })).backedUp).toBe(false);
+    const synced = authenticator({ backedUp: true });
+    synced.credentials.push(device.credentials[0]);
+    tokensOf(await finishLogin(synced.authenticate(await loginOptions())), "finishPasskeyLogin");
+    expect((await keyway.database.prisma.passkey.findUniqueOrThrow({ where: { id } })).backedUp).toBe(true);
   });
 
   it("refuses an unknown credential, a user handle of another user, a disabled user, and junk", async () => {
@@ -392,6 +451,14 @@ describe("step-up", () => {
     expect(session.amr).toEqual(["pwd", "hwk"]);
   });
 
+  it("counts wrong passkey answers against the account's second-factor limit, as wrong codes are", async () => {
+    const holder = await withPasskey();
+    for (let attempt = 0; attempt < 10; attempt++)
+      expect(reasonOf(await call(STEP_UP, { passkeyResponse: "{}" }, holder.accessToken))).toBe("PASSKEY_INVALID");
+    const passkeyResponse = JSON.stringify(holder.device.authenticate(await loginOptions()));
+    expect(errorOf(await call(STEP_UP, { passkeyResponse }, holder.accessToken))?.code).toBe("RATE_LIMITED");
+  });
+
   it("refuses another user's passkey", async () => {
     const holder = await withPasskey();
     const other = await signUp(keyway.url);
@@ -417,11 +484,31 @@ describe("managing passkeys", () => {
 
     expect((await call(REMOVE, { id: holder.passkeyId }, other.accessToken)).body.data!.removePasskey).toBe(false);
     expect((await call(REMOVE, { id: "not-a-uuid" }, holder.accessToken)).body.data!.removePasskey).toBe(false);
-    expect(await noticesTo(holder.email)).toEqual(["passkey-added"]); // a refused removal tells nothing
+    // Refused removals tell no one, and spend none of the address's notices (MAIL_ADDRESS_LIMIT, 5 an hour):
+    // else they could use the budget up and a real change would go unheard of.
+    for (let attempt = 0; attempt < 6; attempt++)
+      expect((await call(REMOVE, { id: randomUUID() }, holder.accessToken)).body.data!.removePasskey).toBe(false);
+    expect(await noticesTo(holder.email)).toEqual(["passkey-added"]);
+    expect(await noticesTo(other.email)).toEqual([]);
     expect((await call(REMOVE, { id: holder.passkeyId }, holder.accessToken)).body.data!.removePasskey).toBe(true);
     expect(await noticesTo(holder.email)).toEqual(["passkey-added", "passkey-removed"]);
     expect((await call(PASSKEYS, {}, holder.accessToken)).body.data!.passkeys).toEqual([]);
     expect(reasonOf(await finishLogin(holder.device.authenticate(await loginOptions())))).toBe("PASSKEY_INVALID");
+  });
+
+  it("allows twenty passkeys to an account, and refuses the next with CONFLICT", async () => {
+    const holder = await withPasskey();
+    await keyway.database.prisma.passkey.createMany({
+      data: Array.from({ length: 19 }, (_, index) => ({
+        userId: holder.userId,
+        credentialId: `filler-${randomUUID()}-${index}`,
+        publicKey: Buffer.alloc(77),
+        deviceType: "multiDevice",
+        backedUp: true,
+      })),
+    });
+    expect(errorOf(await call(START_REGISTRATION, {}, holder.accessToken))?.code).toBe("CONFLICT");
+    expect(await keyway.database.prisma.passkey.count({ where: { userId: holder.userId } })).toBe(20);
   });
 
   it("needs a recent sign-in to remove one", async () => {

@@ -164,6 +164,45 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
     });
   });
 
+  describe("reauthenticate (a step-up)", () => {
+    const STEP_UP = ["otp", "hwk", "mfa"];
+    // Used since just before T0, when the sessions below were made: live unless the test says otherwise.
+
+    it("dates the session now and swaps the earlier second factors for the ones proven, keeping the first", async () => {
+      const session = await sessions().create(newSession({ amr: ["pwd", "otp", "mfa"] }));
+      const stepped = await sessions().reauthenticate(session.id, userId, ["hwk"], STEP_UP, at(HOUR), at(-1));
+      expect(stepped).toMatchObject({ id: session.id, amr: ["pwd", "hwk"], authTime: at(HOUR), lastUsedAt: at(HOUR) });
+      const again = await sessions().reauthenticate(session.id, userId, ["otp", "mfa"], STEP_UP, at(2 * HOUR), at(-1));
+      expect(again?.amr).toEqual(["pwd", "otp", "mfa"]);
+      // A session a passkey started keeps no first factor: only what was just proven.
+      const passkey = await sessions().create(newSession({ amr: ["hwk"] }));
+      expect(
+        (await sessions().reauthenticate(passkey.id, userId, ["otp", "mfa"], STEP_UP, at(HOUR), at(-1)))?.amr,
+      ).toEqual(["otp", "mfa"]);
+      // The same method twice is one entry.
+      expect(
+        (await sessions().reauthenticate(passkey.id, userId, ["hwk", "hwk"], STEP_UP, at(HOUR), at(-1)))?.amr,
+      ).toEqual(["hwk"]);
+    });
+
+    it("touches only a live session of that user", async () => {
+      const session = await sessions().create(newSession());
+      const stranger = (await fixture().stores.users.create({
+        email: `x-${randomUUID()}@example.io`,
+        passwordHash: "x",
+      }))!;
+      expect(await sessions().reauthenticate(session.id, stranger.id, ["otp"], STEP_UP, at(HOUR), at(-1))).toBeNull();
+      // Idle since `usedSince`: not live.
+      expect(await sessions().reauthenticate(session.id, userId, ["otp"], STEP_UP, at(HOUR), at(HOUR / 2))).toBeNull();
+      const expired = await sessions().create(newSession({ expiresAt: at(HOUR / 2) }));
+      expect(await sessions().reauthenticate(expired.id, userId, ["otp"], STEP_UP, at(HOUR), at(-1))).toBeNull();
+      await sessions().end(session.id, "LOGOUT", at(HOUR / 4));
+      expect(await sessions().reauthenticate(session.id, userId, ["otp"], STEP_UP, at(HOUR), at(-1))).toBeNull();
+      // None of the refusals changed the row.
+      expect(await sessions().findById(session.id)).toMatchObject({ amr: ["pwd"], authTime: T0 });
+    });
+  });
+
   it("touch moves lastUsedAt forward only, and never for an ended session", async () => {
     const session = await sessions().create(newSession());
     await sessions().touch(session.id, at(HOUR));
