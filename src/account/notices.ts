@@ -18,3 +18,20 @@ export async function noticeFor(
   const limit = await limits.consumeMailToAddress("notice", recipient);
   return limit.ok ? { kind, recipient, discardAfter: new Date(now.getTime() + NOTICE_LIFETIME_MS) } : null;
 }
+
+/**
+ * After the change a notice was counted for: wakes the mail worker when the change
+ * happened (its notice queued with it), and gives the count back when it did not
+ * (refused, or beaten by a concurrent request). A refused or empty operation must
+ * not spend the budget, or enough of them would let a real change go unheard of.
+ */
+export async function settleNotice(
+  limits: Pick<AuthRateLimits, "refundMailToAddress">,
+  notice: { mail: { recipient: string } } | null,
+  happened: boolean,
+  mailQueued: () => void,
+): Promise<void> {
+  if (!notice) return;
+  if (happened) mailQueued();
+  else await limits.refundMailToAddress("notice", notice.mail.recipient);
+}

@@ -39,6 +39,8 @@ export interface AuthRateLimits {
   clearSecondFactorFailures(userId: string): Promise<void>;
   /** Counts one mail of `purpose` (reset, verification, …) to this address, from whichever client. */
   consumeMailToAddress(purpose: string, email: string): Promise<LimitResult>;
+  /** Gives back one counted mail that was not sent after all (its change did not happen). */
+  refundMailToAddress(purpose: string, email: string): Promise<void>;
 }
 
 export interface AuthRateLimitsOptions {
@@ -119,6 +121,9 @@ export function createAuthRateLimits(options: AuthRateLimitsOptions): AuthRateLi
       await secondFactorFailures.delete(userId);
     },
     consumeMailToAddress: async (purpose, email) => (mails ? consume(mails, `${purpose}|${email}`) : { ok: true }),
+    async refundMailToAddress(purpose, email) {
+      await mails?.reward(`${purpose}|${email}`, 1);
+    },
   };
 }
 

@@ -13,7 +13,7 @@ import type { UserRecord, UserStore } from "../users/user.store";
 import { CHALLENGE_SHAPE, hashChallenge, passwordTagOf } from "./challenge";
 import type { MfaStore, Notice } from "./mfa.store";
 import type { MailKind } from "../account/account.store";
-import { noticeFor } from "../account/notices";
+import { noticeFor, settleNotice } from "../account/notices";
 import { PASSKEY_METHODS, type PasskeyService } from "./passkeys";
 import type { PasskeyRecord } from "./passkey.store";
 import { requireRecentSignIn, type Caller } from "./recent-sign-in";
@@ -106,8 +106,8 @@ export class MfaService {
         this.now(),
         notice,
       ));
+    await settleNotice(this.options.limits, notice, confirmed, () => this.options.mailQueued());
     await this.settle(user, confirmed);
-    if (notice) this.options.mailQueued();
     return codes;
   }
 
@@ -116,7 +116,8 @@ export class MfaService {
     const user = await this.attempt(userId, request);
     await this.settle(user, (await this.useCode(user.id, code, ["totp", "recovery"])) !== null);
     const notice = await this.notice("totp-disabled", user.email);
-    if ((await this.options.store.removeTotp(user.id, notice)) && notice) this.options.mailQueued();
+    const removed = await this.options.store.removeTotp(user.id, notice);
+    await settleNotice(this.options.limits, notice, removed, () => this.options.mailQueued());
     return true;
   }
 
@@ -192,7 +193,9 @@ export class MfaService {
     const user = await this.options.users.findById(userId);
     const notice = user ? await this.notice("second-factors-reset", user.email) : null;
     const removed = await this.options.store.removeSecondFactors(userId, notice);
-    return removed.totp || removed.passkeys > 0;
+    const any = removed.totp || removed.passkeys > 0;
+    await settleNotice(this.options.limits, notice, any, () => this.options.mailQueued());
+    return any;
   }
 
   /** The caller, once this attempt is counted against their account's second-factor limit. */

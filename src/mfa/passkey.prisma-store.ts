@@ -51,12 +51,13 @@ export function createPrismaPasskeyStore(prisma: PrismaClient): PasskeyStore {
       return count;
     },
 
-    async addPasskey(passkey, notice) {
+    async addPasskey(passkey, notice, maxPerUser = Infinity) {
       try {
         return await prisma.$transaction(async (tx) => {
           const [user] = await tx.$queryRaw<Array<{ id: string }>>`
-            SELECT "id"::text FROM "User" WHERE "id" = ${passkey.userId}::uuid AND "disabledAt" IS NULL FOR SHARE`;
+            SELECT "id"::text FROM "User" WHERE "id" = ${passkey.userId}::uuid AND "disabledAt" IS NULL FOR UPDATE`;
           if (!user) return null;
+          if ((await tx.passkey.count({ where: { userId: passkey.userId } })) >= maxPerUser) return null;
           const row = await tx.passkey.create({
             data: { ...passkey, publicKey: Buffer.from(passkey.publicKey), counter: BigInt(passkey.counter) },
             select: PASSKEY_SELECT,

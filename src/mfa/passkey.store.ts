@@ -47,8 +47,12 @@ export interface PasskeyStore {
   /** Deletes challenges expired before `before` (used ones included: none lives longer than its expiry). */
   purgeChallenges(before: Date): Promise<number>;
 
-  /** Stores the passkey of an active (not disabled) user, with the notice; null when the credential id is registered already or the user is disabled or gone. */
-  addPasskey(passkey: NewPasskey, notice?: Notice | null): Promise<PasskeyRecord | null>;
+  /**
+   * Stores the passkey of an active (not disabled) user, with the notice; null when the
+   * credential id is registered already, the user is disabled or gone, or has
+   * `maxPerUser` passkeys (counted under a lock on the user, so racing additions cannot pass it).
+   */
+  addPasskey(passkey: NewPasskey, notice?: Notice | null, maxPerUser?: number): Promise<PasskeyRecord | null>;
   findByCredentialId(credentialId: string): Promise<PasskeyRecord | null>;
   /** The user's passkeys, oldest first. */
   listPasskeys(userId: string): Promise<PasskeyRecord[]>;

@@ -24,7 +24,7 @@ import type { UserStore } from "../users/user.store";
 import { requireRecentSignIn, type Caller } from "./recent-sign-in";
 import type { ChallengePurpose, PasskeyRecord, PasskeyStore } from "./passkey.store";
 import type { MailKind } from "../account/account.store";
-import { noticeFor } from "../account/notices";
+import { noticeFor, settleNotice } from "../account/notices";
 import type { Notice } from "./mfa.store";
 
 export const PASSKEY_CHALLENGE_TTL_MS = 5 * 60_000;
@@ -145,10 +145,11 @@ export class PasskeyService {
         createdAt: new Date(this.options.now()),
       },
       notice,
+      PASSKEYS_PER_USER,
     );
+    await settleNotice(this.options.limits, notice, added !== null, () => this.options.mailQueued());
     // Registered already (to this user or, impossibly for a real authenticator, another), or the user was disabled.
     if (!added) throw unauthenticated("PASSKEY_INVALID");
-    if (notice) this.options.mailQueued();
     return added;
   }
 
@@ -212,7 +213,7 @@ export class PasskeyService {
     if (!(await this.options.store.listPasskeys(user.id)).some((passkey) => passkey.id === id)) return false;
     const notice = await this.notice("passkey-removed", user.email);
     const removed = await this.options.store.removePasskey(user.id, id, notice);
-    if (removed && notice) this.options.mailQueued();
+    await settleNotice(this.options.limits, notice, removed, () => this.options.mailQueued());
     return removed;
   }
 
@@ -275,8 +276,8 @@ export class PasskeyService {
       return await run();
     } catch (error) {
       if (error instanceof StoreFailure) throw error.cause;
-      // Which check failed, without the values the client sent (the library quotes them): short and fixed.
-      const why = (error instanceof Error ? error.message : String(error)).replace(/"[^"]*"/g, '"…"').slice(0, 160);
+      // Which check failed, up to the first value the library quotes (what the client sent): short and fixed.
+      const why = (error instanceof Error ? error.message : String(error)).split('"')[0].trim().slice(0, 160);
       this.options.logger.info({ ceremony, why }, "passkey refused");
       throw unauthenticated("PASSKEY_INVALID");
     }

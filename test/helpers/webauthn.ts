@@ -63,6 +63,8 @@ export interface AuthenticatorBehaviour {
   crossOrigin?: boolean;
   /** Bytes in the ids of credentials it makes. Default 16. */
   credentialIdBytes?: number;
+  /** Makes every credential with this id (a client choosing a duplicate). Default: random ids. */
+  credentialId?: Buffer;
 }
 
 interface CreationOptions {
@@ -100,7 +102,7 @@ export class SoftAuthenticator {
       [-3, Buffer.from(jwk.y!, "base64url")],
     ]);
     const credential: StoredCredential = {
-      id: randomBytes(this.behaviour.credentialIdBytes ?? 16),
+      id: this.behaviour.credentialId ?? randomBytes(this.behaviour.credentialIdBytes ?? 16),
       privateKey,
       rpId,
       userHandle: options.user.id,

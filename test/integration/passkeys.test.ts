@@ -496,6 +496,20 @@ describe("managing passkeys", () => {
     expect(reasonOf(await finishLogin(holder.device.authenticate(await loginOptions())))).toBe("PASSKEY_INVALID");
   });
 
+  it("gives the notice back when a registration is refused, so refusals cannot silence the next one", async () => {
+    const holder = await withPasskey();
+    // A client that ignores excludeCredentials and answers with the id the account already has,
+    // more times than MAIL_ADDRESS_LIMIT (5 an hour) allows notices.
+    const duplicate = () => authenticator({ credentialId: holder.device.credentials[0].id });
+    for (let attempt = 0; attempt < 6; attempt++)
+      expect(reasonOf(await finishRegistration(holder, duplicate().register(await registrationOptions(holder))))).toBe(
+        "PASSKEY_INVALID",
+      );
+    const second = await finishRegistration(holder, authenticator().register(await registrationOptions(holder)));
+    expect(second.body.errors).toBeUndefined();
+    expect(await noticesTo(holder.email)).toEqual(["passkey-added", "passkey-added"]);
+  });
+
   it("allows twenty passkeys to an account, and refuses the next with CONFLICT", async () => {
     const holder = await withPasskey();
     await keyway.database.prisma.passkey.createMany({

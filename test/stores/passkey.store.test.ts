@@ -179,6 +179,14 @@ describe.each(STORE_DATABASES)("PasskeyStore on %s", (kind) => {
     expect(await passkeys().renamePasskey(owner, passkey.id, null)).toEqual({ ...passkey, name: null });
   });
 
+  it("adds no passkey past maxPerUser, even for racing additions", async () => {
+    const owner = await user();
+    const results = await race(6, () => passkeys().addPasskey(newPasskey(owner), null, 2));
+    expect(results.filter((result) => result !== null)).toHaveLength(2);
+    expect(await passkeys().listPasskeys(owner)).toHaveLength(2);
+    expect(await passkeys().addPasskey(newPasskey(owner), null, 3)).not.toBeNull();
+  });
+
   it("removes only the owner's passkey, once", async () => {
     const owner = await user();
     const passkey = await added(owner);
