@@ -97,6 +97,9 @@ suite("the demo client in Chromium", () => {
   const expectSessionRows = (page: Page, count: number) =>
     page.getByTestId("sessions").locator(`tr:nth-child(${count}):last-child`).waitFor();
 
+  /** Waits until the page has shown the account's second factors: the last request of a sign-in's loading. */
+  const factorsShown = (page: Page) => page.getByTestId("totp-state").filter({ hasText: /\S/ }).waitFor();
+
   const refreshCookie = async (context: BrowserContext) =>
     (await context.cookies()).find((cookie) => cookie.name === "refresh_token");
 
@@ -105,9 +108,11 @@ suite("the demo client in Chromium", () => {
     const { page, operations, bodies } = await openDemo(context);
     const email = await signUpIn(page);
     await page.getByTestId("sessions").locator("tr.current").waitFor();
+    await factorsShown(page);
 
     await page.reload();
     await waitForStatus(page, "Signed in");
+    await factorsShown(page);
     expect(await page.getByTestId("email").textContent()).toBe(email);
     expect(operations).toEqual([
       "Refresh",
@@ -185,14 +190,17 @@ suite("the demo client in Chromium", () => {
     const context = await browser.newContext();
     const { page, operations } = await openDemo(context);
     await signUpIn(page);
+    await factorsShown(page); // the sign-up's loading is over
     const before = operations.length;
     clock.advance(15 * 60 + 5); // keyway's clock; the page still believes its token is fresh
 
-    const sessionsAnswered = page.waitForResponse((response) =>
-      (response.request().postData() ?? "").includes("query Sessions"),
-    );
+    const answered = (operation: string) =>
+      page.waitForResponse((response) => (response.request().postData() ?? "").includes(`query ${operation}`));
+    const sessionsAnswered = answered("Sessions");
+    const factorsAnswered = answered("SecondFactors");
     await page.getByTestId("reload-sessions").click();
     expect((await (await sessionsAnswered).json()).data.sessions.length).toBeGreaterThan(0);
+    await factorsAnswered;
     await waitForStatus(page, "Signed in");
     expect(operations.slice(before)).toEqual(["Me", "Refresh", "Me", "Sessions", "SecondFactors"]);
     expect(await page.getByTestId("error").textContent()).toBe("");
@@ -304,6 +312,7 @@ suite("the demo client in Chromium", () => {
       await waitForStatus(page, "Signed in");
       expect(await page.getByTestId("email").textContent()).toBe(email);
       await page.getByTestId("sessions").locator("tr.current").waitFor();
+      await factorsShown(page);
       expect(page.url()).toBe(`${mailServer.url}/demo`);
       expect(operations.slice(before)).toEqual(["ResetPassword", "Me", "Sessions", "SecondFactors"]);
       // A reset proves the address: it is verified now.
