@@ -9,6 +9,23 @@ import type { MailKind, QueuedMail } from "./account.store";
 /** A notice not delivered within a week is given up: by then it tells nothing useful. */
 export const NOTICE_LIFETIME_MS = 7 * 86_400_000;
 
+/** A notice to queue with a change, and when (the stores queue it in the change's transaction). */
+export interface TimedNotice {
+  mail: QueuedMail;
+  now: Date;
+}
+
+/** noticeFor, with the time it is queued at: what the second-factor stores take. */
+export async function timedNotice(
+  limits: Pick<AuthRateLimits, "consumeMailToAddress">,
+  kind: MailKind,
+  recipient: string,
+  now: Date,
+): Promise<TimedNotice | null> {
+  const mail = await noticeFor(limits, kind, recipient, now);
+  return mail && { mail, now };
+}
+
 export async function noticeFor(
   limits: Pick<AuthRateLimits, "consumeMailToAddress">,
   kind: MailKind,

@@ -11,9 +11,9 @@ import { deriveSealKey, seal, unseal } from "../token/seal";
 import type { SigningKey } from "../token/keys";
 import type { UserRecord, UserStore } from "../users/user.store";
 import { CHALLENGE_SHAPE, hashChallenge, passwordTagOf } from "./challenge";
-import type { MfaStore, Notice } from "./mfa.store";
+import type { MfaStore } from "./mfa.store";
 import type { MailKind } from "../account/account.store";
-import { noticeFor, settleNotice } from "../account/notices";
+import { settleNotice, timedNotice } from "../account/notices";
 import { PASSKEY_METHODS, type PasskeyService } from "./passkeys";
 import type { PasskeyRecord } from "./passkey.store";
 import { requireRecentSignIn, type Caller } from "./recent-sign-in";
@@ -95,7 +95,7 @@ export class MfaService {
     const secret = unseal(factor.sealedSecret, this.sealKey);
     const step = secret && typeof code === "string" ? await matchTotpStep(secret, code, this.options.now()) : null;
     const codes = newRecoveryCodes();
-    const notice = step === null ? null : await this.notice("totp-enabled", user.email);
+    const notice = step === null ? null : await this.noticeTo("totp-enabled", user.email);
     const confirmed =
       step !== null &&
       (await this.options.store.confirmTotp(
@@ -115,7 +115,7 @@ export class MfaService {
   async disableTotp(userId: string, code: unknown, request: AuthRequest): Promise<true> {
     const user = await this.attempt(userId, request);
     await this.settle(user, (await this.useCode(user.id, code, ["totp", "recovery"])) !== null);
-    const notice = await this.notice("totp-disabled", user.email);
+    const notice = await this.noticeTo("totp-disabled", user.email);
     const removed = await this.options.store.removeTotp(user.id, notice);
     await settleNotice(this.options.limits, notice, removed, () => this.options.mailQueued());
     return true;
@@ -191,7 +191,7 @@ export class MfaService {
   /** For the CLI's user:reset-mfa: removes TOTP, the recovery codes and every passkey; false when the user had none. */
   async resetMfa(userId: string): Promise<boolean> {
     const user = await this.options.users.findById(userId);
-    const notice = user ? await this.notice("second-factors-reset", user.email) : null;
+    const notice = user ? await this.noticeTo("second-factors-reset", user.email) : null;
     const removed = await this.options.store.removeSecondFactors(userId, notice);
     const any = removed.totp || removed.passkeys > 0;
     await settleNotice(this.options.limits, notice, any, () => this.options.mailQueued());
@@ -231,9 +231,7 @@ export class MfaService {
     return new Date(this.options.now());
   }
 
-  private async notice(kind: MailKind, recipient: string): Promise<Notice | null> {
-    const now = this.now();
-    const mail = await noticeFor(this.options.limits, kind, recipient, now);
-    return mail && { mail, now };
+  private noticeTo(kind: MailKind, recipient: string) {
+    return timedNotice(this.options.limits, kind, recipient, this.now());
   }
 }

@@ -2,13 +2,10 @@
 // codes, and the challenges a right password earns. Each "use" is one
 // conditional UPDATE, so two requests racing with one code cannot both win.
 // A change the owner should hear of queues its notice in the same transaction.
-import type { QueuedMail } from "../account/account.store";
+import type { TimedNotice } from "../account/notices";
 
 /** A notice to queue with a change (null: the address's notice limit is spent). */
-export interface Notice {
-  mail: QueuedMail;
-  now: Date;
-}
+export type Notice = TimedNotice;
 
 export interface TotpFactorRecord {
   sealedSecret: string;

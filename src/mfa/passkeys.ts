@@ -3,7 +3,7 @@
 // with a challenge stored as a hash and claimed once by the response that names
 // it; a response is verified against the configured rpId and origins, with user
 // verification required, and its signature counter must move forward.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -21,11 +21,11 @@ import { isUuid } from "../ids";
 import type { Logger } from "../logger";
 import type { SessionService } from "../session/session.service";
 import type { UserStore } from "../users/user.store";
+import { hashChallenge } from "./challenge";
 import { requireRecentSignIn, type Caller } from "./recent-sign-in";
 import type { ChallengePurpose, PasskeyRecord, PasskeyStore } from "./passkey.store";
 import type { MailKind } from "../account/account.store";
-import { noticeFor, settleNotice } from "../account/notices";
-import type { Notice } from "./mfa.store";
+import { settleNotice, timedNotice } from "../account/notices";
 
 export const PASSKEY_CHALLENGE_TTL_MS = 5 * 60_000;
 /** What a passkey login or step-up proves (RFC 8176): a hardware-bound key, unlocked by its user. */
@@ -59,7 +59,8 @@ export interface SteppedUp {
   sessionId: string;
 }
 
-const hashChallenge = (challenge: string): string => createHash("sha256").update(challenge).digest("hex");
+const tooManyPasskeys = () =>
+  conflict(`You have ${PASSKEYS_PER_USER} passkeys, the most an account may have: remove one first`);
 
 /** The WebAuthn user handle of a user: their id's bytes (opaque, and no personal data). */
 const userHandleOf = (userId: string): Uint8Array<ArrayBuffer> => Uint8Array.from(Buffer.from(userId, "utf8"));
@@ -73,8 +74,7 @@ export class PasskeyService {
     requireRecentSignIn(caller, this.options.now());
     const user = await this.options.auth.currentUser(caller.userId);
     const existing = await this.options.store.listPasskeys(user.id);
-    if (existing.length >= PASSKEYS_PER_USER)
-      throw conflict(`You have ${PASSKEYS_PER_USER} passkeys, the most an account may have: remove one first`);
+    if (existing.length >= PASSKEYS_PER_USER) throw tooManyPasskeys();
     const { rpId, rpName } = this.options.webauthn;
     const options = await generateRegistrationOptions({
       rpName,
@@ -127,9 +127,8 @@ export class PasskeyService {
       this.options.logger.info({ ceremony: "registration", why: "credential id or key too large" }, "passkey refused");
       throw unauthenticated("PASSKEY_INVALID");
     }
-    if ((await this.options.store.listPasskeys(user.id)).length >= PASSKEYS_PER_USER)
-      throw conflict(`You have ${PASSKEYS_PER_USER} passkeys, the most an account may have: remove one first`);
-    const notice = await this.notice("passkey-added", user.email);
+    if ((await this.options.store.listPasskeys(user.id)).length >= PASSKEYS_PER_USER) throw tooManyPasskeys();
+    const notice = await this.noticeTo("passkey-added", user.email);
     const added = await this.options.store.addPasskey(
       {
         userId: user.id,
@@ -208,18 +207,14 @@ export class PasskeyService {
     requireRecentSignIn(caller, this.options.now());
     if (!isUuid(id)) return false;
     const user = await this.options.auth.currentUser(caller.userId);
-    // Only a removal that will happen spends the address's notice budget: refused ones
-    // must not use it up so that a later change goes unheard of.
-    if (!(await this.options.store.listPasskeys(user.id)).some((passkey) => passkey.id === id)) return false;
-    const notice = await this.notice("passkey-removed", user.email);
+    const notice = await this.noticeTo("passkey-removed", user.email);
     const removed = await this.options.store.removePasskey(user.id, id, notice);
     await settleNotice(this.options.limits, notice, removed, () => this.options.mailQueued());
     return removed;
   }
 
-  private notice(kind: MailKind, recipient: string): Promise<Notice | null> {
-    const now = new Date(this.options.now());
-    return noticeFor(this.options.limits, kind, recipient, now).then((mail) => mail && { mail, now });
+  private noticeTo(kind: MailKind, recipient: string) {
+    return timedNotice(this.options.limits, kind, recipient, new Date(this.options.now()));
   }
 
   /**
