@@ -162,20 +162,27 @@ async function loadFactors(): Promise<void> {
       item.dataset.passkeyId = passkey.id;
       const used = passkey.lastUsedAt ? `last used ${new Date(passkey.lastUsedAt).toLocaleString()}` : "not used yet";
       item.textContent = `${passkey.name ?? "Unnamed passkey"} (${passkey.backedUp ? "synced" : "this device"}, ${used})`;
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "secondary";
-      remove.textContent = "Remove";
-      remove.addEventListener("click", () => {
-        client
-          .removePasskey(passkey.id)
-          .then(loadFactors)
-          .catch((error: unknown) => say(element("passkey-message"), describe(error), true));
-      });
-      item.append(remove);
+      item.append(
+        secondaryButton("Remove", () => {
+          client
+            .removePasskey(passkey.id)
+            .then(loadFactors)
+            .catch((error: unknown) => say(element("passkey-message"), describe(error), true));
+        }),
+      );
       return item;
     }),
   );
+}
+
+/** A row's own button (Revoke, Remove). */
+function secondaryButton(label: string, onClick: () => void): HTMLButtonElement {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary";
+  button.textContent = label;
+  button.addEventListener("click", onClick);
+  return button;
 }
 
 async function loadSessions(): Promise<void> {
@@ -201,17 +208,14 @@ function sessionRow(session: SessionsQuery["sessions"][number]): HTMLTableRowEle
   if (session.current) {
     action.textContent = "this browser";
   } else {
-    const revoke = document.createElement("button");
-    revoke.type = "button";
-    revoke.className = "secondary";
-    revoke.textContent = "Revoke";
-    revoke.addEventListener("click", () => {
-      client
-        .request(RevokeSessionDocument, { id: session.id })
-        .then(loadSessions)
-        .catch((error: unknown) => showError(describe(error)));
-    });
-    action.append(revoke);
+    action.append(
+      secondaryButton("Revoke", () => {
+        client
+          .request(RevokeSessionDocument, { id: session.id })
+          .then(loadSessions)
+          .catch((error: unknown) => showError(describe(error)));
+      }),
+    );
   }
   return row;
 }

@@ -58,12 +58,16 @@ suite("second factors on the demo page in Chromium", () => {
   const waitForText = (page: Page, testId: string, text: string | RegExp) =>
     page.getByTestId(testId).filter({ hasText: text }).waitFor();
 
-  async function signUp(page: Page): Promise<string> {
-    const email = uniqueEmail("factors");
+  async function submitCredentials(page: Page, email: string, button: "Sign up" | "Log in"): Promise<void> {
     const form = page.getByTestId("credentials");
     await form.getByLabel("Email").fill(email);
     await form.getByLabel("Password").fill(DEFAULT_PASSWORD);
-    await form.getByRole("button", { name: "Sign up" }).click();
+    await form.getByRole("button", { name: button }).click();
+  }
+
+  async function signUp(page: Page): Promise<string> {
+    const email = uniqueEmail("factors");
+    await submitCredentials(page, email, "Sign up");
     await waitForStatus(page, "Signed in");
     await waitForText(page, "email", email);
     return email;
@@ -107,10 +111,7 @@ suite("second factors on the demo page in Chromium", () => {
     // A step-up on the session a password started: same session, the passkey added to its amr.
     await page.getByTestId("logout").click();
     await waitForStatus(page, "Signed out");
-    const form = page.getByTestId("credentials");
-    await form.getByLabel("Email").fill(email);
-    await form.getByLabel("Password").fill(DEFAULT_PASSWORD);
-    await form.getByRole("button", { name: "Log in" }).click();
+    await submitCredentials(page, email, "Log in");
     await waitForStatus(page, "Signed in");
     await waitForText(page, "amr", /^pwd$/);
     const passwordSession = (await sessionsOf(email)).at(-1)!;
@@ -151,10 +152,7 @@ suite("second factors on the demo page in Chromium", () => {
 
     await page.getByTestId("logout").click();
     await waitForStatus(page, "Signed out");
-    const form = page.getByTestId("credentials");
-    await form.getByLabel("Email").fill(email);
-    await form.getByLabel("Password").fill(DEFAULT_PASSWORD);
-    await form.getByRole("button", { name: "Log in" }).click();
+    await submitCredentials(page, email, "Log in");
     await page.getByTestId("mfa").waitFor();
     expect(await page.getByTestId("status").textContent()).toBe("Signed out");
 

@@ -102,6 +102,15 @@ async function withPasskey(): Promise<Holder> {
   return { ...account, device, passkeyId: passkey.id };
 }
 
+/** Turns TOTP on for the account with a code of the test clock's step; its secret. */
+async function enrolTotp(account: Tokens): Promise<string> {
+  const started = await call(print(StartTotpEnrollmentDocument), {}, account.accessToken);
+  const { secret } = started.body.data!.startTotpEnrollment as { secret: string };
+  const code = await generate({ secret, epoch: nowSeconds() });
+  expect((await call(print(ConfirmTotpEnrollmentDocument), { code }, account.accessToken)).body.errors).toBeUndefined();
+  return secret;
+}
+
 async function loginOptions(): Promise<string> {
   const started = await call(START_LOGIN);
   expect(started.body.errors).toBeUndefined();
@@ -296,12 +305,7 @@ describe("login", () => {
 
   it("is not asked for TOTP on top: the passkey is a second factor itself", async () => {
     const holder = await withPasskey();
-    const started = await call(print(StartTotpEnrollmentDocument), {}, holder.accessToken);
-    const { secret } = started.body.data!.startTotpEnrollment as { secret: string };
-    const code = await generate({ secret, epoch: nowSeconds() });
-    expect(
-      (await call(print(ConfirmTotpEnrollmentDocument), { code }, holder.accessToken)).body.errors,
-    ).toBeUndefined();
+    await enrolTotp(holder);
     const password = await call(LOGIN, { input: { email: holder.email, password: holder.password } });
     expect(errorOf(password)?.reason).toBe("MFA_REQUIRED");
     const signedIn = tokensOf(
@@ -426,12 +430,7 @@ describe("step-up", () => {
 
   it("replaces the second factors proven before, so auth_time dates every factor amr names", async () => {
     const holder = await withPasskey();
-    const started = await call(print(StartTotpEnrollmentDocument), {}, holder.accessToken);
-    const { secret } = started.body.data!.startTotpEnrollment as { secret: string };
-    const code = await generate({ secret, epoch: nowSeconds() });
-    expect(
-      (await call(print(ConfirmTotpEnrollmentDocument), { code }, holder.accessToken)).body.errors,
-    ).toBeUndefined();
+    const secret = await enrolTotp(holder);
     clock.advance(30);
     const withCode = await call(STEP_UP, { code: await generate({ secret, epoch: nowSeconds() }) }, holder.accessToken);
     expect(decodeAccessToken((withCode.body.data!.stepUp as { accessToken: string }).accessToken).amr).toEqual([
