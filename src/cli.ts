@@ -196,7 +196,12 @@ async function main(argv: string[]): Promise<number> {
     // The same keyway the server runs (rotating keys included), on a schema it must not change.
     if (command.services)
       context.keyway = await openKeyway({ config, logger, migrations: "require-current", sendMail: false });
-    else context.database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+    else
+      context.database = await openDatabase({
+        url: config.databaseUrl,
+        dataDir: config.dataDir,
+        poolMax: config.databasePoolSize,
+      });
     const result = await command.run(context, args);
     process.stdout.write(`${json ? JSON.stringify(result.json, null, 2) : result.text}\n`);
     return result.exitCode ?? 0;

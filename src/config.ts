@@ -26,6 +26,8 @@ export interface Config {
   host: string;
   /** Unset: the embedded PGlite under `dataDir/pglite`. */
   databaseUrl: string | undefined;
+  /** PostgreSQL only: most connections each process keeps open (DATABASE_POOL_SIZE). */
+  databasePoolSize: number;
   dataDir: string;
   accessTokenTtl: number;
   refreshTokenTtl: number;
@@ -104,6 +106,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** Connections per process to PostgreSQL unless DATABASE_POOL_SIZE says otherwise. */
+export const DEFAULT_DATABASE_POOL_SIZE = 10;
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
@@ -174,6 +179,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
       ? { ok: true, value: Number(raw) }
       : { ok: false, accepts: "a whole number of worker processes from 1 to 64" },
   );
+  const databasePoolSize = read("DATABASE_POOL_SIZE", DEFAULT_DATABASE_POOL_SIZE, (raw) =>
+    /^\d{1,4}$/.test(raw.trim()) && Number(raw) >= 1 && Number(raw) <= 1000
+      ? { ok: true, value: Number(raw) }
+      : { ok: false, accepts: "a whole number of connections from 1 to 1000" },
+  );
   if (workers > 1 && !databaseUrl)
     problems.push(`WORKERS=${workers} needs DATABASE_URL: the embedded database can be opened by one process only`);
 
@@ -199,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     port,
     host: text("HOST", "127.0.0.1"),
     databaseUrl,
+    databasePoolSize,
     dataDir: path.resolve(cwd, text("DATA_DIR", "./data")),
     accessTokenTtl,
     refreshTokenTtl,

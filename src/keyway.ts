@@ -54,7 +54,11 @@ export class PendingMigrationsError extends Error {
 export async function openKeyway(options: KeywayOptions): Promise<Keyway> {
   const { config, logger } = options;
   const now = options.now ?? Date.now;
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolMax: config.databasePoolSize,
+  });
   try {
     if (options.migrations === "apply") await applyMigrations(database, logger);
     if (options.migrations === "require-current") {

@@ -188,6 +188,13 @@ describe("loadConfig", () => {
     expect(problemsOf({ REDIS_URL: "http://cache" }).join()).toMatch(/REDIS_URL/);
   });
 
+  it("reads the PostgreSQL pool size, 10 unless set, and refuses what is not a count of connections", () => {
+    expect(loadConfig({}).databasePoolSize).toBe(10);
+    expect(loadConfig({ DATABASE_POOL_SIZE: " 32 " }).databasePoolSize).toBe(32);
+    for (const raw of ["0", "1001", "-1", "2.5", "ten"])
+      expect(problemsOf({ DATABASE_POOL_SIZE: raw }).join()).toMatch(/DATABASE_POOL_SIZE=.*from 1 to 1000/);
+  });
+
   it("refuses an access token that outlives its session", () => {
     expect(problemsOf({ ACCESS_TOKEN_TTL: "31d" }).join()).toMatch(/shorter than REFRESH_TOKEN_TTL/);
   });
