@@ -25,7 +25,7 @@ async function openConnections(client: pg.Client): Promise<number> {
   const { rows } = await client.query<{ count: string }>(
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
   );
-  return Number(rows[0]!.count);
+  return Number(rows[0].count);
 }
 
 /**
