@@ -7,7 +7,8 @@ const { default: autocannon } = await import("autocannon");
 
 /**
  * Runs autocannon against one URL. `headersFor(context)` gives each request its
- * headers; `onAnswer(status, body, headers, context)` sees the answer to that
+ * headers and `bodyFor(context)`, if given, its body instead of `body`;
+ * `onAnswer(status, body, headers, context)` sees the answer to that
  * same request (the same `context` object: autocannon hands a fresh one to every
  * request of a connection) and returns false for a failure.
  */
@@ -16,6 +17,7 @@ export function load({
   connections,
   seconds,
   body,
+  bodyFor,
   headersFor = () => ({}),
   onAnswer = defaultCheck,
   overallRate,
@@ -31,7 +33,11 @@ export function load({
         method: "POST",
         body,
         setupRequest(request, context) {
-          return { ...request, headers: { "content-type": "application/json", ...headersFor(context) } };
+          return {
+            ...request,
+            ...(bodyFor ? { body: bodyFor(context) } : {}),
+            headers: { "content-type": "application/json", ...headersFor(context) },
+          };
         },
         onResponse(status, responseBody, context, headers) {
           if (onAnswer(status, responseBody, headers, context) === false) failures++;

@@ -2,7 +2,7 @@
 // CPU accounting from /proc. Servers always run in their own process so the
 // load generator (this process) and the server compete for the cores as two
 // processes would on any shared machine, and their CPU can be told apart.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import nodeProcess from "../../test/helpers/node-process.cjs";
 
@@ -49,6 +49,26 @@ export function cpuSeconds(pid) {
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/**
+ * CPU seconds used so far by every process named `postgres` on this machine (the
+ * server and its backends), or null when there is none (PGlite runs inside keyway).
+ * A backend that exits takes its count with it: compare readings taken while the
+ * same connections stay open.
+ */
+export function postgresCpuSeconds() {
+  let total = null;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== "postgres") continue;
+      total = (total ?? 0) + cpuSeconds(Number(entry));
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return total;
 }
 
 // Linux's USER_HZ is 100 on every mainstream architecture; getconf would only add a subprocess.
