@@ -12,6 +12,10 @@
 //   --rate     requests per second offered in the mix (90 % me, 8 % refresh, 2 % login)
 //   --only     run only these parts (implies not writing the docs)
 //   --profile  start keyway with --cpu-prof; profiles land in bench/profiles/
+//   --dist     another build's main.js to run as keyway (implies --no-build)
+//   --versus   a same-minute A/B: this build (or --dist) against another build's main.js,
+//              or against itself with other settings (`--versus env:LOG_LEVEL=warn,…`),
+//              both running, the load alternating between them; PostgreSQL only
 // DATABASE_URL (a PostgreSQL server on 127.0.0.1): a scratch database on it,
 // dropped after the run. Unset: keyway's embedded PGlite in a fresh directory.
 // DATABASE_POOL_SIZE: keyway's pool, and the baselines' (default 10).
@@ -34,6 +38,7 @@ import {
   KEYWAY_LISTENING,
   killChildren,
   postgresCpuSeconds,
+  postgresCpuSince,
   root,
   startProcess,
 } from "./lib/processes.mjs";
@@ -45,7 +50,9 @@ const quick = argv.includes("--quick");
 const only = argv.includes("--only") ? new Set(option("--only").split(",")) : null;
 const runs = (part) => !only || only.has(part);
 const profile = argv.includes("--profile");
-const writeDocs = !quick && !only;
+const keywayMain = option("--dist", "dist/main.js");
+const versus = option("--versus", null);
+const writeDocs = !quick && !only && !argv.includes("--dist") && !versus;
 const ROUNDS = Number(option("--rounds", quick ? 2 : 5));
 const SECONDS = Number(option("--seconds", quick ? 2 : 10));
 const WARM_SECONDS = quick ? 1 : 3;
@@ -73,7 +80,7 @@ const machine = `${os.cpus()[0]?.model ?? "unknown"}, ${os.cpus().length} cores,
 const command = `${process.env.DATABASE_URL ? "DATABASE_URL=<postgres on 127.0.0.1> " : ""}npm run bench:mix${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
 process.on("SIGINT", () => (killChildren(), process.exit(130)));
 
-if (!argv.includes("--no-build")) {
+if (!argv.includes("--no-build") && !argv.includes("--dist")) {
   log("npm run build");
   execFileSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
 }
@@ -98,7 +105,8 @@ try {
   const people = await seed();
   const tokens = accessTokens(people.sessions);
 
-  if (runs("me") || runs("refresh") || runs("mix")) {
+  if (versus) await compareBuilds(tokens, people.sessions);
+  else if (runs("me") || runs("refresh") || runs("mix")) {
     const keyway = await startKeyway();
     try {
       const url = `${keyway.url}/graphql`;
@@ -113,7 +121,7 @@ try {
       await keyway.stop();
     }
   }
-  if (runs("subgraph")) await benchmarkSubgraph(tokens);
+  if (runs("subgraph") && !versus) await benchmarkSubgraph(tokens);
 } finally {
   killChildren();
   await database.drop();
@@ -165,8 +173,8 @@ async function prepareDatabase() {
   };
 }
 
-function startKeyway(env = {}, port = 0) {
-  return startProcess("dist/main.js", {
+function startKeyway(env = {}, port = 0, main = keywayMain) {
+  return startProcess(main, {
     env: {
       PORT: String(port),
       HOST: "127.0.0.1",
@@ -302,7 +310,7 @@ async function measured(pid, run) {
   return {
     ...result,
     keywayCpu: cpuSeconds(pid) - cpuBefore,
-    postgresCpu: pgBefore === null || pgAfter === null ? null : pgAfter - pgBefore,
+    postgresCpu: postgresCpuSince(pgBefore, pgAfter),
   };
 }
 
@@ -493,6 +501,66 @@ async function benchmarkSubgraph(tokens) {
     }
   } finally {
     await subgraph.stop();
+  }
+}
+
+/**
+ * Two builds on one database, both running, the load alternating between them: what
+ * a change moved, measured in the same minutes (`--versus <other build's main.js>`).
+ */
+async function compareBuilds(tokens, sessions) {
+  if (!database.url) throw new Error("--versus needs DATABASE_URL: two processes cannot share the embedded database");
+  const otherEnv = versus.startsWith("env:")
+    ? Object.fromEntries(
+        versus
+          .slice(4)
+          .split(",")
+          .map((pair) => pair.split("=")),
+      )
+    : null;
+  const [mine, theirs] = [
+    await startKeyway(),
+    otherEnv ? await startKeyway(otherEnv) : await startKeyway({}, 0, versus),
+  ];
+  try {
+    const [url, otherUrl] = [mine, theirs].map((keyway) => `${keyway.url}/graphql`);
+    const half = Math.floor(sessions.length / 2);
+    // Each build rotates sessions of its own, so neither presents a token the other rotated.
+    const refreshes = [sessions.slice(0, half), sessions.slice(half)].map((list) =>
+      refreshPool(
+        list.map((session) => session.refreshToken),
+        log,
+      ),
+    );
+    const rows = [
+      [
+        "`me`, hot",
+        (target) => load({ url: target, connections: CONNECTIONS, seconds: SECONDS, body: ME, headersFor: tokens.hot }),
+      ],
+      [
+        "`me`, cold",
+        (target) =>
+          load({ url: target, connections: CONNECTIONS, seconds: SECONDS, body: ME, headersFor: tokens.cold }),
+      ],
+      [
+        "`refreshToken`",
+        (target) => refreshes[target === url ? 0 : 1].run({ url: target, connections: CONNECTIONS, seconds: SECONDS }),
+      ],
+    ];
+    for (const [name, run] of rows) {
+      if (!runs(name.includes("refresh") ? "refresh" : "me")) continue;
+      const results = await pairs(
+        name,
+        () => measured(mine.pid, () => run(url)),
+        () => measured(theirs.pid, () => run(otherUrl)),
+      );
+      pairRows.push(pairRow(`${name}: ${keywayMain}`, results, versus, { target: "(A/B)", meets: () => true }));
+      cpuNote(`${name}, ${keywayMain}`, results.a);
+      cpuNote(`${name}, ${versus}`, results.b);
+    }
+  } finally {
+    await mine.stop();
+    await theirs.stop();
   }
 }
 

@@ -65,7 +65,7 @@ export async function openKeyway(options: KeywayOptions): Promise<Keyway> {
       const { pending } = await readMigrationStatus(database);
       if (pending.length > 0) throw new PendingMigrationsError(pending);
     }
-    const stores = createPrismaStores(database.prisma);
+    const stores = createPrismaStores(database);
     const keys = createRotatingKeySet({
       root: loadRootKeys(config, logger),
       store: stores.signingKeys,

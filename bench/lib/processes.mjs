@@ -52,22 +52,33 @@ export function cpuSeconds(pid) {
 }
 
 /**
- * CPU seconds used so far by every process named `postgres` on this machine (the
- * server and its backends), or null when there is none (PGlite runs inside keyway).
- * A backend that exits takes its count with it: compare readings taken while the
- * same connections stay open.
+ * CPU seconds used so far by each process named `postgres` on this machine (the
+ * server and its backends), by pid; null when there is none (PGlite runs inside
+ * keyway). Subtract readings with postgresCpuSince.
  */
 export function postgresCpuSeconds() {
-  let total = null;
+  const byPid = new Map();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== "postgres") continue;
-      total = (total ?? 0) + cpuSeconds(Number(entry));
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === "postgres")
+        byPid.set(entry, cpuSeconds(Number(entry)));
     } catch {
       // The process ended between the listing and the read.
     }
   }
+  return byPid.size ? byPid : null;
+}
+
+/**
+ * PostgreSQL's CPU seconds between two readings: the processes alive at the second,
+ * counted from the first (or from their start, if they started since). A backend
+ * that exited in between is missed, so this can only undercount.
+ */
+export function postgresCpuSince(before, after) {
+  if (!before || !after) return null;
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
   return total;
 }
 

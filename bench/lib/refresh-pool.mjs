@@ -2,9 +2,9 @@
 // of current refresh tokens, one per session. Each request takes one and puts
 // back its successor, so with one request in flight per connection no token is
 // used twice (which keyway would rightly treat as theft). Requests still in
-// flight when autocannon stops are never answered to us; their tokens go back
-// into the pool, and keyway's reuse grace window (REFRESH_REUSE_GRACE, 10 s)
-// answers them with the current token.
+// flight when autocannon stops are never answered to us: their tokens are
+// presented once more right away, inside keyway's reuse grace window
+// (REFRESH_REUSE_GRACE, 10 s), which answers with the session's current token.
 import { load } from "./load.mjs";
 
 const BODY = JSON.stringify({ query: "mutation { refreshToken { accessToken } }" });
@@ -48,8 +48,19 @@ export function refreshPool(tokens, log = () => {}) {
           },
         });
       } finally {
-        idle.push(...inFlight);
+        for (const token of inFlight) idle.push((await redeem(options.url, token)) ?? token);
       }
     },
   };
+}
+
+/** The session's current refresh token, asked for with one it may already have rotated. */
+async function redeem(url, token) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-refresh-token": token },
+    body: BODY,
+  });
+  await response.text();
+  return response.headers.get("x-refresh-token");
 }

@@ -11,6 +11,7 @@ import { PrismaClient } from "../generated/prisma/client";
 import { createPgEngineFactory, createPgliteEngineFactory } from "./adapters";
 import { DataDirError, fileSystemReason } from "./data-dir";
 import { lockPgliteDirectory } from "./pglite-lock";
+import type { SqlRunner } from "./statements";
 
 export type DatabaseKind = "pglite" | "postgres";
 
@@ -38,6 +39,8 @@ export interface DatabaseOptions {
 export interface Database {
   kind: DatabaseKind;
   prisma: PrismaClient;
+  /** The hot path's prepared statements (statements.ts), on Prisma's own driver. */
+  sql: SqlRunner;
   /** Whether the database answers `SELECT 1` within a second; never throws. */
   ping(): Promise<boolean>;
   /** Disconnects Prisma and closes PGlite or the pool; safe to call more than once. */
@@ -95,7 +98,12 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
       opening.then((late) => late.close()).catch(() => {});
       throw error;
     });
-    return createDatabase("pglite", new PrismaPGlite(client), createPgliteEngineFactory(client), async () => {
+    // PGlite runs one query at a time, and waits for a transaction Prisma holds to end.
+    const sql: SqlRunner = {
+      query: async <Row>(statement: { text: string }, values: readonly unknown[]) =>
+        (await client.query<Row>(statement.text, [...values])).rows,
+    };
+    return createDatabase("pglite", new PrismaPGlite(client), createPgliteEngineFactory(client), sql, async () => {
       await client.close();
       await unlock?.();
       openPgliteDirs.delete(dir);
@@ -143,11 +151,16 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   });
   pingPool.on("error", () => {});
   const ping = () => withTimeout(pingPool.query("SELECT 1"), PING_TIMEOUT_MS, "ping timed out");
+  const sql: SqlRunner = {
+    query: async <Row>(statement: { name: string; text: string }, values: readonly unknown[]) =>
+      (await pool.query<Row & object>({ name: statement.name, text: statement.text, values: [...values] })).rows,
+  };
   // Migrations get connections of their own, free of the application's statement timeout.
   return createDatabase(
     "postgres",
     new PrismaPg(pool),
     createPgEngineFactory(connection),
+    sql,
     () => Promise.all([pool.end(), pingPool.end()]).then(() => undefined),
     ping,
   );
@@ -157,6 +170,7 @@ function createDatabase(
   kind: DatabaseKind,
   clientAdapter: SqlDriverAdapterFactory,
   engineFactory: SqlMigrationAwareDriverAdapterFactory,
+  sql: SqlRunner,
   closeDriver: () => Promise<void>,
   /** Defaults to `SELECT 1` through Prisma. */
   ping?: () => Promise<unknown>,
@@ -167,6 +181,7 @@ function createDatabase(
   const db: Database = {
     kind,
     prisma,
+    sql,
     ping: () =>
       closing
         ? Promise.resolve(false)

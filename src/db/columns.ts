@@ -8,9 +8,13 @@ export function selectOf<Field extends string>(fields: readonly Field[]): { [Nam
 }
 
 /** `"a", "b"` — or `t."a" AS "p.a", …` with a table alias and a prefix for the result's keys. */
-export function columnsOf(fields: readonly string[], options: { table?: string; prefix?: string } = {}): Prisma.Sql {
+export function columnList(fields: readonly string[], options: { table?: string; prefix?: string } = {}): string {
   const { table, prefix } = options;
-  return Prisma.raw(
-    fields.map((field) => `${table ? `${table}.` : ""}"${field}"${prefix ? ` AS "${prefix}${field}"` : ""}`).join(", "),
-  );
+  return fields
+    .map((field) => `${table ? `${table}.` : ""}"${field}"${prefix ? ` AS "${prefix}${field}"` : ""}`)
+    .join(", ");
 }
+
+/** columnList as a fragment of Prisma's tagged SQL. */
+export const columnsOf = (fields: readonly string[], options: { table?: string; prefix?: string } = {}): Prisma.Sql =>
+  Prisma.raw(columnList(fields, options));

@@ -1,7 +1,7 @@
 // Every table behind its store, over one Prisma client: what the services are given.
 import { createPrismaAccountStore } from "../account/account.prisma-store";
 import type { AccountStore } from "../account/account.store";
-import type { PrismaClient } from "../generated/prisma/client";
+import type { Database } from "./client";
 import { createPrismaMfaStore } from "../mfa/mfa.prisma-store";
 import type { MfaStore } from "../mfa/mfa.store";
 import { createPrismaPasskeyStore } from "../mfa/passkey.prisma-store";
@@ -25,10 +25,11 @@ export interface Stores {
   passkeys: PasskeyStore;
 }
 
-export function createPrismaStores(prisma: PrismaClient): Stores {
+/** Prisma for everything, but the hot path's few statements on `sql` (statements.ts). */
+export function createPrismaStores({ prisma, sql }: Pick<Database, "prisma" | "sql">): Stores {
   return {
-    users: createPrismaUserStore(prisma),
-    sessions: createPrismaSessionStore(prisma),
+    users: createPrismaUserStore(prisma, sql),
+    sessions: createPrismaSessionStore(prisma, sql),
     signingKeys: createPrismaSigningKeyStore(prisma),
     accounts: createPrismaAccountStore(prisma),
     mfa: createPrismaMfaStore(prisma),

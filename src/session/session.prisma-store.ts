@@ -1,6 +1,7 @@
 import type { PrismaClient } from "../generated/prisma/client";
 import { readChangesFrom, readChangesSince } from "../db/changes";
-import { columnsOf, selectOf } from "../db/columns";
+import { columnList, selectOf } from "../db/columns";
+import { prismaRunner, statement, type SqlRunner } from "../db/statements";
 import { USER_FIELDS } from "../users/user.prisma-store";
 import type { UserRecord } from "../users/user.store";
 import type { PurgeResult, RotatedSession, SessionRecord, SessionStore } from "./session.store";
@@ -27,9 +28,25 @@ const SESSION_FIELDS = [
 /** Prisma's `select` for exactly a SessionRecord (the row has more, e.g. endedTxid). */
 const SESSION_SELECT = selectOf(SESSION_FIELDS);
 
-// The user's columns come back prefixed, since both tables have id and createdAt.
-const SESSION_COLUMNS = columnsOf(SESSION_FIELDS, { table: "s" });
-const USER_COLUMNS = columnsOf(USER_FIELDS, { table: "u", prefix: "user." });
+/**
+ * A refresh token's rotation, one statement where Prisma's updateManyAndReturn with
+ * the user included takes a transaction and two. The presented hash is part of the
+ * WHERE, so the row lock serializes concurrent refreshes with one token and only the
+ * first still matches after it; the others get no row and take SessionService's
+ * slower path. $3 is now. The user's columns come back prefixed, since both tables
+ * have id and createdAt.
+ */
+const ROTATE_CURRENT = statement(
+  "rotate_current",
+  `UPDATE "public"."Session" AS s
+   SET "tokenHash" = $1, "previousTokenHash" = s."tokenHash", "sealedToken" = $2,
+       "generation" = s."generation" + 1, "rotatedAt" = $3, "lastUsedAt" = $3
+   FROM "public"."User" AS u
+   WHERE s."tokenFamily" = $4 AND s."tokenHash" = $5
+     AND s."endedAt" IS NULL AND s."expiresAt" > $3 AND s."lastUsedAt" > $6
+     AND u."id" = s."userId"
+   RETURNING ${columnList(SESSION_FIELDS, { table: "s" })}, ${columnList(USER_FIELDS, { table: "u", prefix: "user." })}`,
+);
 
 type RotatedRow = SessionRecord & { [Field in (typeof USER_FIELDS)[number] as `user.${Field}`]: UserRecord[Field] };
 
@@ -42,7 +59,8 @@ function splitRotatedRow(row: RotatedRow): RotatedSession {
 /** An arbitrary constant naming keyway's purge lock among the database's advisory locks. */
 const PURGE_LOCK_KEY = 7_152_025_001;
 
-export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
+/** `sql`: the hot path's statements (db/statements.ts); through Prisma when not given. */
+export function createPrismaSessionStore(prisma: PrismaClient, sql: SqlRunner = prismaRunner(prisma)): SessionStore {
   return {
     create: (session) =>
       prisma.session.create({
@@ -100,19 +118,14 @@ export function createPrismaSessionStore(prisma: PrismaClient): SessionStore {
     },
 
     async rotateCurrent(rotation) {
-      // One statement where Prisma's updateManyAndReturn with the user included takes a
-      // transaction and two. The presented hash is part of the WHERE, so the row lock
-      // serializes concurrent refreshes with one token and only the first still matches
-      // after it; the others get no row and take SessionService's slower path.
-      const [row] = await prisma.$queryRaw<RotatedRow[]>`
-        UPDATE "public"."Session" AS s
-        SET "tokenHash" = ${rotation.tokenHash}, "previousTokenHash" = s."tokenHash", "sealedToken" = ${rotation.sealedToken},
-            "generation" = s."generation" + 1, "rotatedAt" = ${rotation.now}, "lastUsedAt" = ${rotation.now}
-        FROM "public"."User" AS u
-        WHERE s."tokenFamily" = ${rotation.tokenFamily} AND s."tokenHash" = ${rotation.presentedHash}
-          AND s."endedAt" IS NULL AND s."expiresAt" > ${rotation.now} AND s."lastUsedAt" > ${rotation.usedSince}
-          AND u."id" = s."userId"
-        RETURNING ${SESSION_COLUMNS}, ${USER_COLUMNS}`;
+      const [row] = await sql.query<RotatedRow>(ROTATE_CURRENT, [
+        rotation.tokenHash,
+        rotation.sealedToken,
+        rotation.now,
+        rotation.tokenFamily,
+        rotation.presentedHash,
+        rotation.usedSince,
+      ]);
       return row ? splitRotatedRow(row) : null;
     },
 

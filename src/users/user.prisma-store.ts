@@ -1,8 +1,9 @@
 import { Prisma, type PrismaClient } from "../generated/prisma/client";
 import { MAX_ROLES_PER_USER } from "../authz/names";
 import { readChangesFrom, readChangesSince } from "../db/changes";
-import { columnsOf, selectOf } from "../db/columns";
+import { columnList, columnsOf, selectOf } from "../db/columns";
 import { isUniqueViolation } from "../db/errors";
+import { prismaRunner, statement, type SqlRunner } from "../db/statements";
 import type { RoleChange, UserRecord, UserStore, UserSummary } from "./user.store";
 
 export const USER_FIELDS = [
@@ -21,10 +22,16 @@ const USER_SELECT = selectOf(USER_FIELDS);
 /** Listing for admins reads no password hash at all, so none can reach a response or a log line. */
 const SUMMARY_SELECT = selectOf(USER_FIELDS.filter((field): field is keyof UserSummary => field !== "passwordHash"));
 const RETURNING_USER = columnsOf(USER_FIELDS);
+/** The read behind every request whose user is not cached (the user cache, the live grants). */
+const USER_BY_ID = statement(
+  "user_by_id",
+  `SELECT ${columnList(USER_FIELDS)} FROM "public"."User" WHERE "id" = $1::uuid`,
+);
 
-export function createPrismaUserStore(prisma: PrismaClient): UserStore {
-  const findById = (id: string): Promise<UserRecord | null> =>
-    prisma.user.findUnique({ where: { id }, select: USER_SELECT });
+/** `sql`: the hot path's statements (db/statements.ts); through Prisma when not given. */
+export function createPrismaUserStore(prisma: PrismaClient, sql: SqlRunner = prismaRunner(prisma)): UserStore {
+  const findById = async (id: string): Promise<UserRecord | null> =>
+    (await sql.query<UserRecord>(USER_BY_ID, [id]))[0] ?? null;
 
   /**
    * The array is changed inside the UPDATE, never read and written back: the row

@@ -128,6 +128,22 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
         email: expect.stringContaining("@example.io"),
         disabledAt: null,
       });
+      // The statement runs on the driver, not Prisma: its rows must be the records Prisma reads,
+      // field for field and type for type (dates as Date, arrays as arrays, nothing extra).
+      expect(rotated?.session).toEqual(await sessions().findById(session.id));
+      expect(rotated?.session.rotatedAt).toBeInstanceOf(Date);
+      const { passwordHash, disabledAt, roles, emailVerifiedAt, createdAt, updatedAt, email } =
+        await fixture().database.prisma.user.findUniqueOrThrow({ where: { id: userId } });
+      expect(rotated?.user).toEqual({
+        id: userId,
+        email,
+        passwordHash,
+        disabledAt,
+        roles,
+        emailVerifiedAt,
+        createdAt,
+        updatedAt,
+      });
     });
 
     it("keeps the session's authTime and amr, and reads the owner's roles as they are at the rotation", async () => {

@@ -24,7 +24,7 @@ export async function openStores(kind: DatabaseKind): Promise<StoreFixture> {
   return {
     database,
     url: testDatabase.url,
-    stores: createPrismaStores(database.prisma),
+    stores: createPrismaStores(database),
     async close() {
       await database.close();
       await testDatabase.drop();

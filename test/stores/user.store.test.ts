@@ -26,6 +26,20 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
     expect(await users().findByEmail(address)).toEqual(created);
   });
 
+  it("reads by id on the driver exactly what Prisma reads: every field, dates as Date, roles as an array", async () => {
+    const created = await users().create({ email: `driver-${randomUUID()}@example.io`, passwordHash: "hash" });
+    await users().grantRole(created!.id, "staff", new Date());
+    const read = await users().findById(created!.id);
+    const {
+      changedAt: _changedAt,
+      changedTxid: _changedTxid,
+      ...viaPrisma
+    } = await fixture().database.prisma.user.findUniqueOrThrow({ where: { id: created!.id } });
+    expect(read).toEqual(viaPrisma);
+    expect(read?.createdAt).toBeInstanceOf(Date);
+    expect(read?.roles).toEqual(["staff"]);
+  });
+
   it("answers null, not an error, for an unknown id or email", async () => {
     expect(await users().findById(randomUUID())).toBeNull();
     expect(await users().findByEmail(email())).toBeNull();
