@@ -62,7 +62,9 @@ const MIX = { me: 0.9, refresh: 0.08, login: 0.02 };
 const CONNECTIONS = 32;
 const HOT_TOKENS = 32;
 const USERS = quick ? 2000 : 20_000;
-const SESSIONS = quick ? 5000 : 50_000;
+// A multiple of USERS: a user comes back only after every other user, also where the
+// token list wraps (the user cache holds 10 000).
+const SESSIONS = USERS * 3;
 const POOL_SIZE = Number(process.env.DATABASE_POOL_SIZE || 10);
 const PASSWORD = "correct horse battery staple";
 /** Tokens are minted again when older than this, well inside their 15 minutes. */
@@ -96,6 +98,8 @@ const database = await prepareDatabase();
 const profileDir = path.join(root, "bench", "profiles");
 if (profile) mkdirSync(profileDir, { recursive: true });
 const pairRows = [];
+/** Set once tokens exist: mints afresh between measurements when they age. */
+let renewTokens;
 const mixRows = [];
 const notes = [];
 
@@ -104,6 +108,7 @@ try {
   await (await startKeyway()).stop();
   const people = await seed();
   const tokens = accessTokens(people.sessions);
+  renewTokens = tokens.renew;
 
   if (versus) await compareBuilds(tokens, people.sessions);
   else if (runs("me") || runs("refresh") || runs("mix")) {
@@ -271,18 +276,24 @@ function accessTokens(sessions) {
     }
     return list;
   };
-  let next = 0;
+  current();
+  // Each caller its own turn through the tokens, so a baseline's requests never shorten
+  // the time between one token's (or one user's) uses by keyway.
+  const turns = new Map();
+  const inTurn = (caller, size) => {
+    const next = turns.get(caller) ?? 0;
+    turns.set(caller, next + 1);
+    return list[next % size];
+  };
   return {
-    /** Headers for a request with the next of every token in turn: no token twice within 50 000 requests. */
-    cold: () => {
-      const list = current();
-      return { authorization: `Bearer ${list[next++ % list.length]}` };
-    },
-    /** Headers for a request with one of HOT_TOKENS tokens: after the first round, every cache hits. */
-    hot: () => {
-      const list = current();
-      return { authorization: `Bearer ${list[next++ % HOT_TOKENS]}` };
-    },
+    /** Mints afresh if the tokens are getting old: call between measurements, never inside one. */
+    renew: current,
+    /** Headers for `caller`'s next request, with every token in turn: no token twice within SESSIONS requests. */
+    cold:
+      (caller = "keyway") =>
+      () => ({ authorization: `Bearer ${inTurn(caller, list.length)}` }),
+    /** Headers with one of HOT_TOKENS tokens: after the first round, every cache hits. */
+    hot: () => ({ authorization: `Bearer ${inTurn("hot", HOT_TOKENS)}` }),
   };
 }
 
@@ -291,7 +302,10 @@ async function pairs(name, a, b) {
   const results = { a: [], b: [] };
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? ["a", "b"] : ["b", "a"];
-    for (const side of order) results[side].push(await (side === "a" ? a : b)());
+    for (const side of order) {
+      renewTokens?.();
+      results[side].push(await (side === "a" ? a : b)());
+    }
     const last = results.a.length - 1;
     log(
       `${name} round ${round + 1}/${ROUNDS}: ${Math.round(results.a[last].requestsPerSecond)} vs ${Math.round(results.b[last].requestsPerSecond)} req/s`,
@@ -348,8 +362,8 @@ async function benchmarkMe(url, pid, tokens, users) {
     );
     const cold = await pairs(
       "me cold",
-      () => measured(pid, () => run(url, tokens.cold)),
-      () => run(`${barePg.url}/graphql`, tokens.cold),
+      () => measured(pid, () => run(url, tokens.cold("keyway"))),
+      () => run(`${barePg.url}/graphql`, tokens.cold("baseline")),
     );
     pairRows.push(
       pairRow(
@@ -402,6 +416,7 @@ async function benchmarkMix(url, pid, tokens, refreshes, users) {
   };
   const rounds = [];
   for (let round = 0; round < ROUNDS; round++) {
+    tokens.renew();
     const rate = (share) => Math.max(1, Math.round(MIX_RATE * share));
     const result = await measured(pid, async () => {
       const [me, refresh, login] = await Promise.all([
@@ -410,7 +425,7 @@ async function benchmarkMix(url, pid, tokens, refreshes, users) {
           connections: CONNECTIONS,
           seconds: MIX_SECONDS,
           body: ME,
-          headersFor: tokens.cold,
+          headersFor: tokens.cold("keyway"),
           overallRate: rate(MIX.me),
         }),
         refreshes.run({ url, connections: 8, seconds: MIX_SECONDS, overallRate: rate(MIX.refresh) }),
@@ -483,7 +498,7 @@ async function benchmarkSubgraph(tokens) {
       await run(tokens.hot, WARM_SECONDS);
       const results = await pairs(
         "subgraph",
-        () => measured(keyway.pid, () => run(tokens.cold)),
+        () => measured(keyway.pid, () => run(tokens.cold("subgraph"))),
         () => measured(keyway.pid, () => run(tokens.hot)),
       );
       pairRows.push(
@@ -540,7 +555,7 @@ async function compareBuilds(tokens, sessions) {
       [
         "`me`, cold",
         (target) =>
-          load({ url: target, connections: CONNECTIONS, seconds: SECONDS, body: ME, headersFor: tokens.cold }),
+          load({ url: target, connections: CONNECTIONS, seconds: SECONDS, body: ME, headersFor: tokens.cold(target) }),
       ],
       [
         "`refreshToken`",

@@ -11,7 +11,7 @@ import { PrismaClient } from "../generated/prisma/client";
 import { createPgEngineFactory, createPgliteEngineFactory } from "./adapters";
 import { DataDirError, fileSystemReason } from "./data-dir";
 import { lockPgliteDirectory } from "./pglite-lock";
-import type { SqlRunner } from "./statements";
+import type { SqlRunner, Statement } from "./statements";
 
 export type DatabaseKind = "pglite" | "postgres";
 
@@ -48,6 +48,8 @@ export interface Database {
 }
 
 const DEFAULT_POOL_MAX = 10;
+/** "cached plan must not change result type": a prepared statement outlived a change to its table. */
+const CACHED_PLAN_CHANGED = "0A000";
 const DEFAULT_CONNECTION_TIMEOUT_MS = 2000;
 const DEFAULT_QUERY_TIMEOUT_MS = 5000;
 const PING_TIMEOUT_MS = 1000;
@@ -151,9 +153,26 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   });
   pingPool.on("error", () => {});
   const ping = () => withTimeout(pingPool.query("SELECT 1"), PING_TIMEOUT_MS, "ping timed out");
+  // A migration that changes a column a prepared statement returns makes PostgreSQL
+  // refuse its cached plan (0A000) on every connection that prepared it; a new name
+  // prepares it afresh on each, so a running instance recovers on its next query.
+  let preparedGeneration = 0;
+  const run = <Row>(statement: Statement, values: readonly unknown[]) =>
+    pool.query<Row & object>({
+      name: `${statement.name}_${preparedGeneration}`,
+      text: statement.text,
+      values: [...values],
+    });
   const sql: SqlRunner = {
-    query: async <Row>(statement: { name: string; text: string }, values: readonly unknown[]) =>
-      (await pool.query<Row & object>({ name: statement.name, text: statement.text, values: [...values] })).rows,
+    async query<Row>(statement: Statement, values: readonly unknown[]) {
+      try {
+        return (await run<Row>(statement, values)).rows;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== CACHED_PLAN_CHANGED) throw error;
+        preparedGeneration++;
+        return (await run<Row>(statement, values)).rows;
+      }
+    },
   };
   // Migrations get connections of their own, free of the application's statement timeout.
   return createDatabase(

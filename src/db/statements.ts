@@ -5,6 +5,8 @@
 // docs/benchmarks.md, "What was changed", has the same-minute measurement.
 // Everything else, transactions included, stays with Prisma.
 
+import { createHash } from "node:crypto";
+
 /** A statement with a name: `pg` prepares it once per connection and reuses the plan. */
 export interface Statement {
   readonly name: string;
@@ -16,8 +18,16 @@ export interface SqlRunner {
   query<Row>(statement: Statement, values: readonly unknown[]): Promise<Row[]>;
 }
 
-/** Names are prefixed, so they cannot meet a statement name another client of the connection chose. */
-export const statement = (name: string, text: string): Statement => ({ name: `keyway_${name}`, text });
+/**
+ * Names are prefixed, so they cannot meet a statement another client of the
+ * connection chose, and carry a hash of the text: behind a pooler that shares server
+ * connections between clients (PgBouncer), a name prepared by another version of
+ * keyway is then always the same statement.
+ */
+export const statement = (name: string, text: string): Statement => ({
+  name: `keyway_${name}_${createHash("sha256").update(text).digest("hex").slice(0, 12)}`,
+  text,
+});
 
 /**
  * The same statements through Prisma, for a store bound to a transaction (whose

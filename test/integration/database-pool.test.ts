@@ -20,12 +20,15 @@ afterAll(async () => {
   await database?.drop();
 });
 
-/** Connections to this test's database other than `client`'s own. */
-async function openConnections(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ count: string }>(
-    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+/** Client connections to this test's database other than `client`'s own, and how many of them wait on a lock. */
+async function openConnections(client: pg.Client): Promise<{ open: number; waiting: number }> {
+  // The client is inside its transaction, where PostgreSQL keeps the first view of the statistics.
+  await client.query("SELECT pg_stat_clear_snapshot()");
+  const { rows } = await client.query<{ open: string; waiting: string }>(
+    `SELECT count(*) AS open, count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting FROM pg_stat_activity
+     WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
   );
-  return Number(rows[0].count);
+  return { open: Number(rows[0].open), waiting: Number(rows[0].waiting) };
 }
 
 /**
@@ -33,7 +36,7 @@ async function openConnections(client: pg.Client): Promise<number> {
  * connection holds the sessions' rows locked, so every rotation keeps its connection
  * busy: the pool opens all it may, and the rest wait for one. Returns the count seen then.
  */
-async function connectionsUnderBurst(poolSize: string): Promise<number> {
+async function connectionsUnderBurst(poolSize: string): Promise<{ open: number; waiting: number }> {
   const server: TestServer = await startTestServer({ database, env: { DATABASE_POOL_SIZE: poolSize } });
   const locker = new pg.Client({ connectionString: database.url });
   await locker.connect();
@@ -47,8 +50,15 @@ async function connectionsUnderBurst(poolSize: string): Promise<number> {
     const rotating = Promise.all(
       sessions.map((session) => refresh(server.url, { headers: { "x-refresh-token": session.refreshToken } })),
     );
-    await sleep(700); // well inside the pool's 2 s wait for a connection
-    const count = await openConnections(locker);
+    // Until the pool stops growing: every connection it may open holds a rotation waiting on
+    // the lock. Well inside the pool's 2 s wait for a connection, which the rest are in.
+    let count = await openConnections(locker);
+    for (const deadline = Date.now() + 1500; count.waiting < Number(poolSize) && Date.now() < deadline;) {
+      await sleep(50);
+      count = await openConnections(locker);
+    }
+    await sleep(200);
+    count = await openConnections(locker);
     await locker.query("COMMIT");
     const rotated = await rotating;
     expect(new Set(rotated.map((tokens) => tokens.refreshToken)).size).toBe(BURST);
@@ -59,13 +69,14 @@ async function connectionsUnderBurst(poolSize: string): Promise<number> {
   }
 }
 
-it("opens at most DATABASE_POOL_SIZE connections (plus the readiness probe's one) however many requests wait", async () => {
+it("opens exactly DATABASE_POOL_SIZE connections when more requests than that wait for one", async () => {
   const small = await connectionsUnderBurst("2");
   // The contrast shows the count can see a larger pool: the same burst with room for 12.
   const large = await connectionsUnderBurst("12");
-  console.log(`connections open with ${BURST} rotations waiting: pool of 2 → ${small}, pool of 12 → ${large}`);
-  expect(small).toBeGreaterThanOrEqual(1);
-  expect(small).toBeLessThanOrEqual(2 + 1);
-  expect(large).toBeGreaterThanOrEqual(12);
-  expect(large).toBeLessThanOrEqual(12 + 1);
+  console.log(
+    `connections with ${BURST} rotations waiting: pool of 2 → ${JSON.stringify(small)}, pool of 12 → ${JSON.stringify(large)}`,
+  );
+  // Every connection keyway opened is one its pool holds on the lock: nothing else of keyway's connects.
+  expect(small).toEqual({ open: 2, waiting: 2 });
+  expect(large).toEqual({ open: 12, waiting: 12 });
 });

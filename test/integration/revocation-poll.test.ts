@@ -67,6 +67,8 @@ it("sees an end whose commit was held back past any look-back, within one poll i
   // racing a timer, so a slow machine cannot commit it before the checks below.
   let releaseCommit = () => {};
   const commitReleased = new Promise<void>((resolve) => (releaseCommit = resolve));
+  let endStamped = () => {};
+  const stamped = new Promise<void>((resolve) => (endStamped = resolve));
   const slowCommit = behind.database.prisma.$transaction(
     async (tx) => {
       await createPrismaSessionStore(tx as unknown as Parameters<typeof createPrismaSessionStore>[0]).end(
@@ -74,11 +76,13 @@ it("sees an end whose commit was held back past any look-back, within one poll i
         "REVOKED",
         new Date(Date.now() - 60_000),
       );
+      endStamped();
       await commitReleased;
     },
     { timeout: 30_000 },
   );
   try {
+    await Promise.race([stamped, slowCommit]); // the held end is written (uncommitted) before the later one
     await sleep(6000);
     // Meanwhile another session ends and is seen, so a poll that went by the newest end it saw would now look past the held one.
     expect(errorOf(await callGraphQL(onTime.url, LOGOUT, { cookie: later.cookie }))).toBeUndefined();

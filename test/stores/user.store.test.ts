@@ -1,7 +1,7 @@
 // What every UserStore promises, on PGlite and on PostgreSQL.
 import { randomUUID } from "node:crypto";
 import { Client } from "pg";
-import { STORE_DATABASES, useStores } from "./stores";
+import { openStores, STORE_DATABASES, useStores } from "./stores";
 
 const email = () => `user-${randomUUID()}@example.io`;
 
@@ -250,5 +250,22 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
         expect.objectContaining({ id: user.id, roles: ["staff"], disabledAt: at }),
       ]);
     });
+  });
+});
+
+describe("UserStore's prepared statements on PostgreSQL", () => {
+  it("keep working after a migration changes a column they return (PostgreSQL refuses the cached plan once)", async () => {
+    const fixture = await openStores("postgres");
+    try {
+      const { users } = fixture.stores;
+      const created = await users.create({ email: `plan-${randomUUID()}@example.io`, passwordHash: "hash" });
+      // Prepares the statement on the pool's connection(s).
+      for (let i = 0; i < 3; i++) expect(await users.findById(created!.id)).toEqual(created);
+      await fixture.database.prisma.$executeRawUnsafe('ALTER TABLE "User" ALTER COLUMN "passwordHash" TYPE varchar(512)');
+      expect(await users.findById(created!.id)).toEqual(created);
+      expect(await users.findById(created!.id)).toEqual(created);
+    } finally {
+      await fixture.close();
+    }
   });
 });
