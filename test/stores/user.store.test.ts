@@ -261,7 +261,9 @@ describe("UserStore's prepared statements on PostgreSQL", () => {
       const created = await users.create({ email: `plan-${randomUUID()}@example.io`, passwordHash: "hash" });
       // Prepares the statement on the pool's connection(s).
       for (let i = 0; i < 3; i++) expect(await users.findById(created!.id)).toEqual(created);
-      await fixture.database.prisma.$executeRawUnsafe('ALTER TABLE "User" ALTER COLUMN "passwordHash" TYPE varchar(512)');
+      await fixture.database.prisma.$executeRawUnsafe(
+        'ALTER TABLE "User" ALTER COLUMN "passwordHash" TYPE varchar(512)',
+      );
       expect(await users.findById(created!.id)).toEqual(created);
       expect(await users.findById(created!.id)).toEqual(created);
     } finally {
