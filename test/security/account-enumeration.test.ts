@@ -82,10 +82,12 @@ it(`takes as long for an unknown address as for a known one (median of ${TRIALS}
     await time(uniqueEmail("warm"));
     await time(email);
   }
+  // Every round's samples are kept: each round judges the medians of all of them so far.
+  const known: number[] = [];
+  const unknown: number[] = [];
   const round = async () => {
     const knownEmails = await knownAddresses(TRIALS);
-    const known: number[] = [];
-    const unknown: number[] = [];
+    const knownBefore = known.length;
     // Interleaved in a shuffled order, so drift in machine load falls on both alike. Not
     // alternating, nor pairs in either order: a known address's mail leaves work behind
     // (the SMTP connection's teardown, garbage) for the next requests, and with pairs
@@ -97,17 +99,18 @@ it(`takes as long for an unknown address as for a known one (median of ${TRIALS}
       [order[i], order[j]] = [order[j], order[i]];
     }
     for (const isKnown of order) {
-      if (isKnown) known.push(await time(knownEmails[known.length]));
+      if (isKnown) known.push(await time(knownEmails[known.length - knownBefore]));
       else unknown.push(await time(uniqueEmail("ghost")));
     }
     const [knownMs, unknownMs] = [median(known), median(unknown)];
     console.log(
-      `requestPasswordReset timing over ${TRIALS} trials each: median known ${knownMs.toFixed(2)} ms, median unknown ${unknownMs.toFixed(2)} ms, ratio unknown/known ${(unknownMs / knownMs).toFixed(3)}`,
+      `requestPasswordReset timing over ${known.length} trials each so far: median known ${knownMs.toFixed(2)} ms, median unknown ${unknownMs.toFixed(2)} ms, ratio unknown/known ${(unknownMs / knownMs).toFixed(3)}`,
     );
     return unknownMs / knownMs;
   };
-  // Other test files share the machine; one noisy round may be measured again (at most
-  // three in all). A real difference fails every round.
+  // Other test files share the machine; a noisy round is followed by another (at most
+  // three in all), judged with the samples before it, so noise averages out while a
+  // real difference stays in the pooled medians.
   let ratio = await round();
   for (let retry = 0; retry < 2 && (ratio < 0.9 || ratio > 1.1); retry++) ratio = await round();
   expect(ratio).toBeGreaterThanOrEqual(0.9);
