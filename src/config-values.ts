@@ -48,6 +48,17 @@ export function parsePort(raw: string): Parsed<number> {
     : { ok: false, accepts: "a port number from 0 to 65535" };
 }
 
+/** A parser of whole numbers of `what` from `min` to `max`, written with at most as many digits as `max`. */
+export function parseWholeNumber(min: number, max: number, what: string): (raw: string) => Parsed<number> {
+  const digits = new RegExp(`^\\d{1,${String(max).length}}$`);
+  return (raw) => {
+    const value = Number(raw);
+    return digits.test(raw.trim()) && value >= min && value <= max
+      ? { ok: true, value }
+      : { ok: false, accepts: `a whole number of ${what} from ${min} to ${max}` };
+  };
+}
+
 /**
  * Whose `X-Forwarded-For` to believe: `true`/`false` (only those words), a hop
  * count (`1`: the one proxy in front; the client is the address it appended), or a

@@ -6,6 +6,7 @@ import path from "node:path";
 import { parseAuthzFile } from "./authz/authz-file";
 import { DEFAULT_AUTHZ_MODEL, type AuthzModel } from "./authz/model";
 import {
+  parseWholeNumber,
   parseBoolean,
   parseDuration,
   parseOrigins,
@@ -174,15 +175,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const redisUrl = env.REDIS_URL?.trim() || undefined;
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) problems.push("REDIS_URL must start with redis:// or rediss://");
 
-  const workers = read("WORKERS", 1, (raw) =>
-    /^\d{1,2}$/.test(raw.trim()) && Number(raw) >= 1 && Number(raw) <= 64
-      ? { ok: true, value: Number(raw) }
-      : { ok: false, accepts: "a whole number of worker processes from 1 to 64" },
-  );
-  const databasePoolSize = read("DATABASE_POOL_SIZE", DEFAULT_DATABASE_POOL_SIZE, (raw) =>
-    /^\d{1,4}$/.test(raw.trim()) && Number(raw) >= 1 && Number(raw) <= 1000
-      ? { ok: true, value: Number(raw) }
-      : { ok: false, accepts: "a whole number of connections from 1 to 1000" },
+  const workers = read("WORKERS", 1, parseWholeNumber(1, 64, "worker processes"));
+  const databasePoolSize = read(
+    "DATABASE_POOL_SIZE",
+    DEFAULT_DATABASE_POOL_SIZE,
+    parseWholeNumber(1, 1000, "connections"),
   );
   if (workers > 1 && !databaseUrl)
     problems.push(`WORKERS=${workers} needs DATABASE_URL: the embedded database can be opened by one process only`);

@@ -7,6 +7,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlDriverAdapterFactory, SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import { Pool } from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
+import { DEFAULT_DATABASE_POOL_SIZE } from "../config";
 import { PrismaClient } from "../generated/prisma/client";
 import { createPgEngineFactory, createPgliteEngineFactory } from "./adapters";
 import { DataDirError, fileSystemReason } from "./data-dir";
@@ -47,7 +48,6 @@ export interface Database {
   close(): Promise<void>;
 }
 
-const DEFAULT_POOL_MAX = 10;
 /** "cached plan must not change result type": a prepared statement outlived a change to its table. */
 const CACHED_PLAN_CHANGED = "0A000";
 const DEFAULT_CONNECTION_TIMEOUT_MS = 2000;
@@ -135,7 +135,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   };
   const pool = new Pool({
     ...connection,
-    max: options.poolMax ?? DEFAULT_POOL_MAX,
+    max: options.poolMax ?? DEFAULT_DATABASE_POOL_SIZE,
     statement_timeout: options.statementTimeoutMs,
     query_timeout: options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
   });
