@@ -98,6 +98,8 @@ const database = await prepareDatabase();
 const profileDir = path.join(root, "bench", "profiles");
 if (profile) mkdirSync(profileDir, { recursive: true });
 const pairRows = [];
+/** With --profile: when each measurement ran, for bench/profile-summary.mjs --window. */
+const profileWindows = [];
 /** Set once tokens exist: mints afresh between measurements when they age. */
 let renewTokens;
 const mixRows = [];
@@ -132,6 +134,10 @@ try {
   await database.drop();
 }
 
+if (profile) {
+  writeFileSync(path.join(profileDir, "windows.json"), JSON.stringify(profileWindows, null, 2));
+  log(`profiles in ${path.relative(root, profileDir)}: node bench/profile-summary.mjs <file> --window "me cold"`);
+}
 const report = renderReport();
 process.stdout.write(`${report}\n`);
 if (writeDocs) writeResults(report);
@@ -314,12 +320,24 @@ async function pairs(name, a, b) {
   return results;
 }
 
-/** One load, with keyway's and PostgreSQL's CPU over it. */
-async function measured(pid, run) {
+/**
+ * One load, with keyway's and PostgreSQL's CPU over it. With --profile, the load's
+ * window is recorded under `name` for bench/profile-summary.mjs --window.
+ */
+async function measured(pid, run, name) {
   const postgresCpu = () => (database.url ? postgresCpuSeconds() : null);
   const cpuBefore = cpuSeconds(pid);
   const pgBefore = postgresCpu();
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
   const result = await run();
+  if (profile)
+    profileWindows.push({
+      pid,
+      name,
+      fromUs,
+      toUs: Number(process.hrtime.bigint() / 1000n),
+      completed: result.completed,
+    });
   const pgAfter = postgresCpu();
   return {
     ...result,
@@ -332,12 +350,14 @@ async function benchmarkMe(url, pid, tokens, users) {
   log("me: hot and cold, against bare Apollo and bare Apollo reading the user");
   const usersFile = path.join(dataDir, "bench-users.json");
   writeFileSync(usersFile, JSON.stringify(users));
-  const bare = await startProcess("bench/servers/bare-apollo.mjs", { ready: /bare apollo at (\S+)/ });
+  const nodeArgs = profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  const bare = await startProcess("bench/servers/bare-apollo.mjs", { ready: /bare apollo at (\S+)/, nodeArgs });
   const barePg = await startProcess("bench/servers/bare-apollo-pg.mjs", {
     env: database.url
       ? { DATABASE_URL: database.url, DATABASE_POOL_SIZE: String(POOL_SIZE) }
       : { PGLITE_USERS_FILE: usersFile },
     ready: /bare apollo with pg at (\S+)/,
+    nodeArgs,
   });
   try {
     const run = (target, headersFor, seconds = SECONDS) =>
@@ -346,8 +366,8 @@ async function benchmarkMe(url, pid, tokens, users) {
       await run(target, tokens.hot, WARM_SECONDS);
     const hot = await pairs(
       "me hot",
-      () => measured(pid, () => run(url, tokens.hot)),
-      () => run(`${bare.url}/graphql`, tokens.hot),
+      () => measured(pid, () => run(url, tokens.hot), "me hot"),
+      () => measured(bare.pid, () => run(`${bare.url}/graphql`, tokens.hot), "bare me hot"),
     );
     pairRows.push(
       pairRow(
@@ -362,8 +382,8 @@ async function benchmarkMe(url, pid, tokens, users) {
     );
     const cold = await pairs(
       "me cold",
-      () => measured(pid, () => run(url, tokens.cold("keyway"))),
-      () => run(`${barePg.url}/graphql`, tokens.cold("baseline")),
+      () => measured(pid, () => run(url, tokens.cold("keyway")), "me cold"),
+      () => measured(barePg.pid, () => run(`${barePg.url}/graphql`, tokens.cold("baseline")), "bare me cold"),
     );
     pairRows.push(
       pairRow(
@@ -387,7 +407,7 @@ async function benchmarkRefresh(url, pid, refreshes) {
   await run(WARM_SECONDS);
   const results = await pairs(
     "refreshToken",
-    () => measured(pid, () => run()),
+    () => measured(pid, () => run(), "refreshToken"),
     () => database.floor(POOL_SIZE, SECONDS),
   );
   pairRows.push(
@@ -418,34 +438,38 @@ async function benchmarkMix(url, pid, tokens, refreshes, users) {
   for (let round = 0; round < ROUNDS; round++) {
     tokens.renew();
     const rate = (share) => Math.max(1, Math.round(MIX_RATE * share));
-    const result = await measured(pid, async () => {
-      const [me, refresh, login] = await Promise.all([
-        load({
-          url,
-          connections: CONNECTIONS,
-          seconds: MIX_SECONDS,
-          body: ME,
-          headersFor: tokens.cold("keyway"),
-          overallRate: rate(MIX.me),
-        }),
-        refreshes.run({ url, connections: 8, seconds: MIX_SECONDS, overallRate: rate(MIX.refresh) }),
-        load({
-          url,
-          connections: 16,
-          seconds: MIX_SECONDS,
-          bodyFor: loginBody,
-          headersFor: (context) => ({ "x-forwarded-for": context.from }),
-          overallRate: rate(MIX.login),
-        }),
-      ]);
-      return {
-        me,
-        refresh,
-        login,
-        requestsPerSecond: 0,
-        completed: me.completed + refresh.completed + login.completed,
-      };
-    });
+    const result = await measured(
+      pid,
+      async () => {
+        const [me, refresh, login] = await Promise.all([
+          load({
+            url,
+            connections: CONNECTIONS,
+            seconds: MIX_SECONDS,
+            body: ME,
+            headersFor: tokens.cold("keyway"),
+            overallRate: rate(MIX.me),
+          }),
+          refreshes.run({ url, connections: 8, seconds: MIX_SECONDS, overallRate: rate(MIX.refresh) }),
+          load({
+            url,
+            connections: 16,
+            seconds: MIX_SECONDS,
+            bodyFor: loginBody,
+            headersFor: (context) => ({ "x-forwarded-for": context.from }),
+            overallRate: rate(MIX.login),
+          }),
+        ]);
+        return {
+          me,
+          refresh,
+          login,
+          requestsPerSecond: 0,
+          completed: me.completed + refresh.completed + login.completed,
+        };
+      },
+      "mix",
+    );
     log(
       `mix round ${round + 1}/${ROUNDS}: login p99 ${result.login.p99} ms, me p99 ${result.me.p99} ms, refresh p99 ${result.refresh.p99} ms`,
     );
@@ -498,8 +522,8 @@ async function benchmarkSubgraph(tokens) {
       await run(tokens.hot, WARM_SECONDS);
       const results = await pairs(
         "subgraph",
-        () => measured(keyway.pid, () => run(tokens.cold("subgraph"))),
-        () => measured(keyway.pid, () => run(tokens.hot)),
+        () => measured(keyway.pid, () => run(tokens.cold("subgraph")), "subgraph cold"),
+        () => measured(keyway.pid, () => run(tokens.hot), "subgraph hot"),
       );
       pairRows.push(
         pairRow(
@@ -566,8 +590,8 @@ async function compareBuilds(tokens, sessions) {
       if (!runs(name.includes("refresh") ? "refresh" : "me")) continue;
       const results = await pairs(
         name,
-        () => measured(mine.pid, () => run(url)),
-        () => measured(theirs.pid, () => run(otherUrl)),
+        () => measured(mine.pid, () => run(url), `${name} A`),
+        () => measured(theirs.pid, () => run(otherUrl), `${name} B`),
       );
       pairRows.push(pairRow(`${name}: ${keywayMain}`, results, versus, { target: "(A/B)", meets: () => true }));
       cpuNote(`${name}, ${keywayMain}`, results.a);

@@ -1,15 +1,47 @@
-// Summarises a .cpuprofile (from `npm run bench -- --profile`): self time by
-// package or source file, and the top functions. Usage: node bench/profile-summary.mjs <file> [top]
-import { readFileSync } from "node:fs";
+// Summarises a .cpuprofile (from `npm run bench -- --profile` or `npm run bench:mix --
+// --profile`): self time by package or source file, and the top functions.
+//
+// Usage: node bench/profile-summary.mjs <file> [top] [--window <name>]
+//   --window  only the samples taken while bench:mix measured <name> (a row's keyway
+//             side, e.g. "me cold"), from the windows.json it writes beside the
+//             profiles; times are then also given per request, in µs.
+//             Without a name, lists the windows recorded for this profile.
+// V8 stamps a profile with the same monotonic clock as process.hrtime, so a window
+// the benchmark recorded in its own process lines up with the server's samples.
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 
-const [file, top = "25"] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const windowAt = argv.indexOf("--window");
+const windowName = windowAt === -1 ? null : (argv[windowAt + 1] ?? "");
+const [file, top = "25"] = argv.filter((arg, i) => windowAt === -1 || (i !== windowAt && i !== windowAt + 1));
 const profile = JSON.parse(readFileSync(file, "utf8"));
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+
+let windows = null;
+if (windowName !== null) {
+  const pid = Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(path.basename(file))?.[1]);
+  const windowsFile = path.join(path.dirname(file), "windows.json");
+  const recorded = existsSync(windowsFile) ? JSON.parse(readFileSync(windowsFile, "utf8")) : [];
+  const mine = recorded.filter((window) => window.pid === pid);
+  if (!windowName) {
+    for (const name of new Set(mine.map((window) => window.name))) console.log(name);
+    process.exit(0);
+  }
+  windows = mine.filter((window) => window.name === windowName);
+  if (windows.length === 0) throw new Error(`no window "${windowName}" for pid ${pid} in ${windowsFile}`);
+}
+const inWindow = (atUs) => !windows || windows.some((window) => atUs >= window.fromUs && atUs < window.toUs);
+
 const self = new Map();
 const dt = profile.timeDeltas;
-for (let i = 0; i < profile.samples.length; i++)
-  self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+let at = profile.startTime;
+for (let i = 0; i < profile.samples.length; i++) {
+  at += dt[i] ?? 0;
+  if (inWindow(at)) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+}
 const total = [...self.values()].reduce((a, b) => a + b, 0);
+const requests = windows?.reduce((sum, window) => sum + window.completed, 0) ?? 0;
 
 const where = (url) => {
   if (!url) return "(native/vm)";
@@ -26,12 +58,21 @@ const group = (key) => {
   }
   return [...sums].sort((a, b) => b[1] - a[1]).slice(0, Number(top));
 };
-const pct = (time) => `${((100 * time) / total).toFixed(1).padStart(5)}%`;
-console.log(`total sampled ${(total / 1e6).toFixed(1)} s`);
+const show = (time) =>
+  `${((100 * time) / total).toFixed(1).padStart(5)}%${requests ? ` ${(time / requests).toFixed(1).padStart(7)} µs/req` : ""}`;
+console.log(
+  `total sampled ${(total / 1e6).toFixed(1)} s${
+    windows ? ` while measuring "${windowName}" (${windows.length} windows, ${requests} requests)` : ""
+  }`,
+);
+if (requests) {
+  const idle = group((node) => node.callFrame.functionName === "(idle)").find(([isIdle]) => isIdle)?.[1] ?? 0;
+  console.log(`main thread busy ${((total - idle) / requests).toFixed(1)} µs per request (idle excluded)`);
+}
 console.log("\n-- self time by package / file --");
-for (const [k, t] of group((node) => where(node.callFrame.url))) console.log(pct(t), k);
+for (const [k, t] of group((node) => where(node.callFrame.url))) console.log(show(t), k);
 console.log("\n-- self time by function --");
 for (const [k, t] of group(
   (node) => `${node.callFrame.functionName || "(anonymous)"} ${where(node.callFrame.url)}:${node.callFrame.lineNumber}`,
 ))
-  console.log(pct(t), k);
+  console.log(show(t), k);

@@ -1,16 +1,19 @@
-// `npm run soak`: a bounded mixed load against a keyway started from dist/ as an
-// operator would (PGlite in a temp DATA_DIR, or DATABASE_URL when set).
+// `npm run soak`: a bounded load shaped like production's, against a keyway started
+// from dist/ as an operator would (PGlite in a temp DATA_DIR, or DATABASE_URL when set).
 //
-// 64 virtual users, each a browser with its own cookie jar and address, sign up,
-// log in, call `me`, refresh (sometimes from two tabs at once), reload the page (a
-// silent refresh with no token in memory) and log out; a login refused as
-// RATE_LIMITED is tried again after its retryAfter, as clients do. The run fails
-// (exit 1) on any 5xx, a user who never got in, any session lost — a user who did
-// not log out but can no longer refresh — any other refusal, a heap that grew more
-// than 20% between the 10 s mark and the end, or a heap figure it cannot trust (a
-// sample that went unanswered, or a window with too few samples).
+// A population of browser-like users (each its own cookie jar and address) signs up
+// first, then requests arrive at a constant rate (open loop: a slow answer does not
+// slow the arrivals, and latency counts from when a request was due): 90 % `me`,
+// 8 % refreshes (a page reload's silent refresh, or two tabs refreshing at once),
+// 2 % a logout followed by a login. Each action goes to a random user who is not
+// waiting on an answer. The run fails (exit 1) on any 5xx, any session lost — a
+// user who did not log out but can no longer refresh or read `me` — any other
+// refusal, a login that cannot get back in, arrivals the population could not
+// take, a heap that grew more than 20% between the window after the sign-ups and
+// the end, or a heap figure it cannot trust (a sample that went unanswered, or a
+// window with too few samples).
 //
-// Usage: npm run soak [-- --duration 120 --users 64]
+// Usage: npm run soak [-- --duration 120 --rate 300 --users 400]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -22,7 +25,16 @@ const option = (name, fallback) => {
   return at === -1 ? fallback : Number(process.argv[at + 1]);
 };
 const DURATION_S = option("duration", 120);
-const USERS = option("users", 64);
+/** Requests a second offered once everyone has signed up. */
+const RATE = option("rate", 300);
+const USERS = option("users", 400);
+const SHARES = [
+  ["me", 90],
+  ["refresh", 8],
+  ["login", 2],
+];
+/** Sign-ups in flight at once before the clock starts: about what password hashing serves without a line. */
+const SIGN_UP_CONCURRENCY = 4;
 const WARM_UP_S = Math.min(10, DURATION_S / 3);
 const HEAP_WINDOW_S = Math.min(15, DURATION_S / 4);
 // Heap used is a sawtooth whose major collections V8 spaces out as the run goes on
@@ -57,7 +69,6 @@ const env = {
   PORT: "0",
   LOG_LEVEL: "info",
   DATA_DIR: dataDir,
-  ACCESS_TOKEN_TTL: "20s",
   AUTH_IP_LIMIT: "10000000/1m",
   // The soak stands where a load balancer would: each user is a person at an address
   // of their own (X-Forwarded-For), because keyway bounds password hashing per client
@@ -116,22 +127,27 @@ function lose(user, what, result) {
   user.jar.cookie = null;
 }
 
+/** Signs up or logs in; a refusal for overload is tried again after its retryAfter, as clients do. */
 async function authenticate(user, name) {
-  const result = await call(user, name, { variables: { input: { email: user.email, password: user.password } } });
-  const payload = result.body?.data?.[name];
-  if (!payload && result.error?.code === "RATE_LIMITED" && result.error.retryAfter > 0) {
-    // Password hashing is saturated (README, "Overload"): a client comes back after retryAfter.
-    overload.refusals++;
-    user.keptOutSince ??= Date.now();
-    return new Promise((resolve) => setTimeout(resolve, result.error.retryAfter * 1000));
+  for (;;) {
+    const result = await call(user, name, { variables: { input: { email: user.email, password: user.password } } });
+    const payload = result.body?.data?.[name];
+    if (!payload && result.error?.code === "RATE_LIMITED" && result.error.retryAfter > 0) {
+      // Password hashing is saturated (README, "Overload").
+      overload.refusals++;
+      user.keptOutSince ??= Date.now();
+      await new Promise((resolve) => setTimeout(resolve, result.error.retryAfter * 1000));
+      continue;
+    }
+    if (!payload) return failures.unexpected.push({ name, error: result.error ?? result.status });
+    if (user.keptOutSince !== undefined)
+      overload.longestKeptOutMs = Math.max(overload.longestKeptOutMs, Date.now() - user.keptOutSince);
+    user.keptOutSince = undefined;
+    user.accessToken = payload.accessToken;
+    user.expiresAt = Date.now() + payload.expiresIn * 1000;
+    user.registered = true;
+    return;
   }
-  if (!payload) return failures.unexpected.push({ name, error: result.error ?? result.status });
-  if (user.keptOutSince !== undefined)
-    overload.longestKeptOutMs = Math.max(overload.longestKeptOutMs, Date.now() - user.keptOutSince);
-  user.keptOutSince = undefined;
-  user.accessToken = payload.accessToken;
-  user.expiresAt = Date.now() + payload.expiresIn * 1000;
-  user.registered = true;
 }
 
 async function refresh(user, reason) {
@@ -151,67 +167,93 @@ async function refreshFromTwoTabs(user) {
   user.expiresAt = Date.now() + second.body.data.refreshToken.expiresIn * 1000;
 }
 
-async function step(user) {
-  if (!user.jar.cookie) return authenticate(user, user.registered ? "login" : "signUp");
+async function act(user, action) {
   // A client refreshes shortly before its access token expires, as the SDK does.
-  if (!user.accessToken || user.expiresAt - Date.now() < 2000) return refresh(user, "expiry");
-  switch (
-    pick([
-      ["me", 80],
-      ["reload", 8],
-      ["twoTabs", 4],
-      ["logout", 3],
-      ["idle", 5],
-    ])
-  ) {
+  if (action === "me" && user.expiresAt - Date.now() < 2000) return refresh(user, "expiry");
+  switch (action) {
     case "me": {
       const result = await call(user, "me");
       if (result.body?.data?.me?.email !== user.email) return lose(user, "me", result);
       return;
     }
-    case "reload":
-      user.accessToken = null; // the page forgot its token; the next step refreshes silently
-      return;
-    case "twoTabs":
-      return refreshFromTwoTabs(user);
-    case "logout": {
+    case "refresh":
+      // A reload: the page has no token in memory and refreshes silently; now and then two tabs at once.
+      return Math.random() < 0.25 ? refreshFromTwoTabs(user) : refresh(user, "reload");
+    default: {
       const result = await call(user, "logout");
       if (result.body?.data?.logout !== true)
         failures.unexpected.push({ name: "logout", error: result.error ?? result.status });
       user.accessToken = null;
       user.jar.cookie = null;
-      return;
+      return authenticate(user, "login");
     }
-    default:
-      await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-async function runUser(index, deadline) {
-  const user = {
-    email: `soak-${index}-${process.pid}@example.io`,
-    password: "correct horse battery staple",
-    address: `10.0.${Math.floor(index / 250)}.${(index % 250) + 1}`,
-    jar: { cookie: null },
-    accessToken: null,
-    expiresAt: 0,
-    registered: false,
-  };
+const users = Array.from({ length: USERS }, (_, index) => ({
+  email: `soak-${index}-${process.pid}@example.io`,
+  password: "correct horse battery staple",
+  address: `10.${Math.floor(index / 62500)}.${Math.floor(index / 250) % 250}.${(index % 250) + 1}`,
+  jar: { cookie: null },
+  accessToken: null,
+  expiresAt: 0,
+  registered: false,
+}));
+/** Users not waiting on an answer, by index; an action takes one at random and gives it back. */
+const idle = [];
+const arrivals = { offered: 0, noIdleUser: 0, late: 0 };
+
+/** Each user signs up, a few at a time; none of this is in the figures below. */
+async function signUpEveryone() {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: SIGN_UP_CONCURRENCY }, async () => {
+      while (next < users.length) {
+        const index = next++;
+        await authenticate(users[index], "signUp");
+        if (users[index].registered) idle.push(index);
+      }
+    }),
+  );
+  for (const entry of Object.values(stats)) entry.latencies.length = entry.count = 0;
+}
+
+/** Starts actions at RATE a second until the deadline, each on a random idle user; resolves when all have finished. */
+async function arrive(deadline) {
+  const inFlight = new Set();
+  const begun = Date.now();
   while (Date.now() < deadline && serverExit === null) {
-    try {
-      await step(user);
-    } catch (error) {
-      failures.unexpected.push({ name: "transport", error: String(error) });
+    const due = Math.floor(((Date.now() - begun) / 1000) * RATE);
+    // How far this generator fell behind its schedule (a stalled event loop here, not keyway).
+    arrivals.late = Math.max(arrivals.late, Date.now() - begun - (arrivals.offered / RATE) * 1000);
+    for (; arrivals.offered < due; arrivals.offered++) {
+      if (idle.length === 0) {
+        arrivals.noIdleUser++;
+        continue;
+      }
+      const at = Math.floor(Math.random() * idle.length);
+      const index = idle[at];
+      idle[at] = idle[idle.length - 1];
+      idle.pop();
+      const action = act(users[index], pick(SHARES))
+        .catch((error) => failures.unexpected.push({ name: "transport", error: String(error) }))
+        .finally(() => {
+          idle.push(index);
+          inFlight.delete(action);
+        });
+      inFlight.add(action);
     }
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  return user;
+  await Promise.all(inFlight);
 }
 
 // ---- the run ------------------------------------------------------------------
 
-const started = Date.now();
+/** The clock of the heap samples and the figures: restarted once everyone has signed up. */
+let started = Date.now();
 const seconds = () => (Date.now() - started) / 1000;
-const deadline = started + DURATION_S * 1000;
+let deadline = Infinity;
 // One question (SIGUSR2) at a time; the answer, "<heap used> <rss>", comes on the probe's own pipe.
 let awaitingAnswer = null;
 let partial = "";
@@ -254,12 +296,14 @@ async function sampleHeap() {
 }
 
 console.log(
-  `soak: ${USERS} users for ${DURATION_S} s against ${baseUrl} (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`,
+  `soak: ${USERS} users signing up, then ${RATE} requests/s for ${DURATION_S} s against ${baseUrl} (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`,
 );
-const [, ...users] = await Promise.all([
-  sampleHeap(),
-  ...Array.from({ length: USERS }, (_, index) => runUser(index, deadline)),
-]);
+const signUpStarted = Date.now();
+await signUpEveryone();
+console.log(`signed up ${idle.length} of ${USERS} users in ${((Date.now() - signUpStarted) / 1000).toFixed(1)} s`);
+started = Date.now();
+deadline = started + DURATION_S * 1000;
+await Promise.all([sampleHeap(), arrive(deadline)]);
 const neverIn = users.filter((user) => !user.registered).length;
 
 // ---- report -------------------------------------------------------------------
@@ -282,6 +326,7 @@ const elapsed = (Date.now() - started) / 1000;
 
 console.log("\noperation      calls    per s   p50 ms   p99 ms");
 for (const [name, { count, latencies }] of Object.entries(stats)) {
+  if (count === 0) continue;
   console.log(
     `${name.padEnd(12)} ${String(count).padStart(7)} ${(count / elapsed).toFixed(1).padStart(8)} ${quantile(latencies, 0.5).toFixed(1).padStart(8)} ${quantile(latencies, 0.99).toFixed(1).padStart(8)}`,
   );
@@ -298,6 +343,9 @@ for (const window of windows) {
   );
 }
 console.log(
+  `arrivals: ${arrivals.offered} actions offered at ${RATE}/s, ${arrivals.noIdleUser} found every user waiting on an answer; this generator fell at most ${Math.round(arrivals.late)} ms behind its schedule`,
+);
+console.log(
   `refused for overload and retried: ${overload.refusals}, longest a user was kept out: ${(overload.longestKeptOutMs / 1000).toFixed(1)} s, users who never got in: ${neverIn}`,
 );
 console.log(
@@ -311,6 +359,7 @@ const passed =
   failures.lostSessions.length === 0 &&
   failures.unexpected.length === 0 &&
   neverIn === 0 &&
+  arrivals.noIdleUser === 0 &&
   failures.heapSamples.length === 0 &&
   windows.every((window) => window.samples >= window.needed) &&
   serverExit === null &&
