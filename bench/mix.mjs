@@ -32,6 +32,7 @@ import path from "node:path";
 import pg from "pg";
 import { pgliteFloor, postgresFloor } from "./lib/floor.mjs";
 import { gql, load } from "./lib/load.mjs";
+import { openLoop, post } from "./lib/open-loop.mjs";
 import {
   cpuSeconds,
   freePort,
@@ -426,47 +427,31 @@ async function benchmarkMix(url, pid, tokens, refreshes, users) {
   // Each login is a user of their own from an address of their own, as a population of clients
   // would be: one address's logins wait in one line for the password hasher (src/auth/hashing-queue.ts).
   let nextUser = 0;
-  const loginBody = (context) => {
+  const login = () => {
     const user = nextUser++ % users.length;
-    context.from = `10.${(user >> 16) & 255}.${(user >> 8) & 255}.${user & 255}`;
-    return JSON.stringify({
+    const body = JSON.stringify({
       query: "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
       variables: { i: { email: users[user].email, password: PASSWORD } },
     });
+    return post(url, body, { "x-forwarded-for": `10.${(user >> 16) & 255}.${(user >> 8) & 255}.${user & 255}` });
   };
+  const coldMe = tokens.cold("keyway");
+  const kinds = {
+    me: { share: MIX.me, send: () => post(url, ME, coldMe()) },
+    refresh: { share: MIX.refresh, send: () => refreshes.once(url) },
+    login: { share: MIX.login, send: login },
+  };
+  // Warm-up, not recorded: the client's connections and keyway's first logins and refreshes.
+  await openLoop({ rate: MIX_RATE, seconds: WARM_SECONDS, kinds });
   const rounds = [];
   for (let round = 0; round < ROUNDS; round++) {
     tokens.renew();
-    const rate = (share) => Math.max(1, Math.round(MIX_RATE * share));
     const result = await measured(
       pid,
       async () => {
-        const [me, refresh, login] = await Promise.all([
-          load({
-            url,
-            connections: CONNECTIONS,
-            seconds: MIX_SECONDS,
-            body: ME,
-            headersFor: tokens.cold("keyway"),
-            overallRate: rate(MIX.me),
-          }),
-          refreshes.run({ url, connections: 8, seconds: MIX_SECONDS, overallRate: rate(MIX.refresh) }),
-          load({
-            url,
-            connections: 16,
-            seconds: MIX_SECONDS,
-            bodyFor: loginBody,
-            headersFor: (context) => ({ "x-forwarded-for": context.from }),
-            overallRate: rate(MIX.login),
-          }),
-        ]);
-        return {
-          me,
-          refresh,
-          login,
-          requestsPerSecond: 0,
-          completed: me.completed + refresh.completed + login.completed,
-        };
+        const answered = await openLoop({ rate: MIX_RATE, seconds: MIX_SECONDS, kinds });
+        const completed = Object.values(answered).reduce((sum, kind) => sum + kind.completed, 0);
+        return { ...answered, requestsPerSecond: 0, completed };
       },
       "mix",
     );
@@ -725,7 +710,7 @@ function renderReport() {
     `- Database: ${database.kind}; keyway's pool ${POOL_SIZE} connections`,
     `- Data: ${USERS} users, ${SESSIONS} live sessions with an access token each, signed by this run with keyway's key`,
     `- Pairs: ${ROUNDS} rounds of ${SECONDS} s per side after a ${WARM_SECONDS} s warm-up, alternating which side goes first; autocannon, ${CONNECTIONS} connections, in this process on the same cores`,
-    `- Mix: ${MIX_RATE} req/s offered (autocannon's overallRate per request kind: paced, so a request waits for a free connection and latency past saturation is understated), ${MIX_SECONDS} s × ${ROUNDS} rounds; cold tokens for \`me\`, seeded sessions in turn for refreshes, seeded users in turn for logins`,
+    `- Mix: ${MIX_RATE} req/s offered at a constant arrival rate (open loop, bench/lib/open-loop.mjs: a request starts when due whatever the answers before it, and its latency counts from then), ${MIX_SECONDS} s × ${ROUNDS} rounds; shares drawn at random per arrival; cold tokens for \`me\`, seeded sessions in turn for refreshes, seeded users in turn for logins, each from an address of its own`,
     "",
     "| row | keyway, median (min–max) | baseline, median (min–max) | ratio, median (min–max) | target | result |",
     "| --- | --- | --- | --- | --- | --- |",

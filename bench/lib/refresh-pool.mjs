@@ -6,6 +6,7 @@
 // presented once more right away, inside keyway's reuse grace window
 // (REFRESH_REUSE_GRACE, 10 s), which answers with the session's current token.
 import { load } from "./load.mjs";
+import { post } from "./open-loop.mjs";
 
 const BODY = JSON.stringify({ query: "mutation { refreshToken { accessToken } }" });
 
@@ -23,6 +24,20 @@ export function refreshPool(tokens, log = () => {}) {
   return {
     get size() {
       return idle.length - head;
+    },
+    /** One refresh (for bench/lib/open-loop.mjs): true when it rotated; the session stays in the pool either way. */
+    async once(url) {
+      const token = take();
+      if (token === undefined) return false;
+      let rotated = null;
+      try {
+        return await post(url, BODY, { "x-refresh-token": token }, (response) => {
+          rotated = response.headers.get("x-refresh-token");
+          return rotated !== null;
+        });
+      } finally {
+        idle.push(rotated ?? (await redeem(url, token).catch(() => null)) ?? token);
+      }
     },
     /** autocannon load of refreshToken; `options` as load()'s (url, connections, seconds, overallRate). */
     async run(options) {
