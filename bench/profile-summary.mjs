@@ -33,12 +33,25 @@ if (windowName !== null) {
 }
 const inWindow = (atUs) => !windows || windows.some((window) => atUs >= window.fromUs && atUs < window.toUs);
 
+const parentOf = new Map();
+for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
 const self = new Map();
+/** Time with a function of keyway's own (dist/ or src/) anywhere on the stack, by function. */
+const inclusive = new Map();
 const dt = profile.timeDeltas;
 let at = profile.startTime;
 for (let i = 0; i < profile.samples.length; i++) {
   at += dt[i] ?? 0;
-  if (inWindow(at)) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+  if (!inWindow(at)) continue;
+  const time = dt[i] ?? 0;
+  self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + time);
+  const seen = new Set();
+  for (let id = profile.samples[i]; id !== undefined; id = parentOf.get(id)) {
+    const { functionName, url, lineNumber } = byId.get(id).callFrame;
+    if (!/\/(dist|src)\//.test(url) || /node_modules/.test(url)) continue;
+    const key = `${functionName || "(anonymous)"} ${url.replace(/^.*\/(dist|src)\//, "$1/")}:${lineNumber}`;
+    if (!seen.has(key)) (seen.add(key), inclusive.set(key, (inclusive.get(key) ?? 0) + time));
+  }
 }
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 const requests = windows?.reduce((sum, window) => sum + window.completed, 0) ?? 0;
@@ -76,3 +89,5 @@ for (const [k, t] of group(
   (node) => `${node.callFrame.functionName || "(anonymous)"} ${where(node.callFrame.url)}:${node.callFrame.lineNumber}`,
 ))
   console.log(show(t), k);
+console.log("\n-- keyway's own functions, with everything they call (inclusive) --");
+for (const [k, t] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, Number(top))) console.log(show(t), k);
