@@ -6,6 +6,7 @@ import type { ExecutionRequest, ExecutionResult, Executor } from "@graphql-tools
 import { GraphQLError } from "graphql";
 import type { GraphQLContext } from "../graphql/context";
 import { ErrorCode, KeywayError, type ErrorCode as Code } from "../errors";
+import { createSubgraphFetch, type SubgraphFetch } from "./subgraph-fetch";
 
 /** The headers of one subgraph request, given the exact body it sends. */
 export type HeadersForBody = (body: string) => Record<string, string>;
@@ -37,7 +38,7 @@ export const subgraphUnavailable = (subgraph: string) =>
 export function createRemoteExecutor(subgraph: RemoteSubgraph, headersFor: HeadersFor, timeoutMs: number): Executor {
   const http = buildHTTPExecutor({
     endpoint: subgraph.url,
-    fetch: transportCheckedFetch(subgraph.name),
+    fetch: transportCheckedFetch(subgraph.name, createSubgraphFetch()),
     timeout: timeoutMs,
     // executor-http would send one request for identical ones in flight, keyed on
     // what it knows — not the headers our fetch adds — and so answer one caller
@@ -62,14 +63,14 @@ export function createRemoteExecutor(subgraph: RemoteSubgraph, headersFor: Heade
   return executor as Executor;
 }
 
-function transportCheckedFetch(subgraph: string) {
+function transportCheckedFetch(subgraph: string, send: SubgraphFetch) {
   return async (input: string, init: RequestInit | undefined, context: OutgoingContext): Promise<Response> => {
     let response: Response;
     try {
       // The body executor-http serialised is the one that leaves; a multipart upload never does.
       if (typeof init?.body !== "string") throw new Error("a subgraph request without a JSON body");
       const headers = { ...(init.headers as Record<string, string>), ...context.headersForBody(init.body) };
-      response = await fetch(input, { ...init, headers });
+      response = await send(input, { method: init.method, headers, body: init.body, signal: init.signal });
     } catch (error) {
       throw new SubgraphTransportError(`${subgraph}: ${(error as Error).message}`, { cause: error });
     }
