@@ -608,9 +608,25 @@ async function compareBuilds(tokens, sessions) {
           .map((pair) => pair.split("=")),
       )
     : null;
+  // With --only subgraph, both serve the notes subgraph (which verifies identities
+  // against the first one's keys: both sign with this run's key).
+  const withSubgraph = only?.has("subgraph") ?? false;
+  const minePort = await freePort();
+  const notes = withSubgraph
+    ? await startProcess("dist-examples/notes-subgraph/server.js", {
+        env: {
+          NOTES_PORT: String(await freePort()),
+          KEYWAY_JWKS_URL: `http://127.0.0.1:${minePort}/.well-known/jwks.json`,
+        },
+        ready: /notes subgraph at (\S+)/,
+      })
+    : null;
+  const subgraphEnv = notes
+    ? { SUBGRAPHS: `notes=${notes.url}`, AUTHZ_FILE: path.join(root, "examples", "authz.json") }
+    : {};
   const [mine, theirs] = [
-    await startKeyway(),
-    otherEnv ? await startKeyway(otherEnv) : await startKeyway({}, 0, versus),
+    await startKeyway(subgraphEnv, minePort),
+    otherEnv ? await startKeyway({ ...subgraphEnv, ...otherEnv }) : await startKeyway(subgraphEnv, 0, versus),
   ];
   try {
     const [url, otherUrl] = [mine, theirs].map((keyway) => `${keyway.url}/graphql`);
@@ -637,8 +653,28 @@ async function compareBuilds(tokens, sessions) {
         (target) => refreshes[target === url ? 0 : 1].run({ url: target, connections: CONNECTIONS, seconds: SECONDS }),
       ],
     ];
+    if (notes)
+      rows.push(
+        [
+          "subgraph query, hot",
+          (target) =>
+            load({ url: target, connections: CONNECTIONS, seconds: SECONDS, body: MY_NOTES, headersFor: tokens.hot }),
+        ],
+        [
+          "subgraph query, cold",
+          (target) =>
+            load({
+              url: target,
+              connections: CONNECTIONS,
+              seconds: SECONDS,
+              body: MY_NOTES,
+              headersFor: tokens.cold(`subgraph ${target}`),
+            }),
+        ],
+      );
     for (const [name, run] of rows) {
-      if (!runs(name.includes("refresh") ? "refresh" : "me")) continue;
+      const part = name.includes("refresh") ? "refresh" : name.includes("subgraph") ? "subgraph" : "me";
+      if (!runs(part)) continue;
       const results = await pairs(
         name,
         () => measured(mine.pid, () => run(url), `${name} A`),
@@ -651,6 +687,7 @@ async function compareBuilds(tokens, sessions) {
   } finally {
     await mine.stop();
     await theirs.stop();
+    await notes?.stop();
   }
 }
 
