@@ -5,6 +5,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { KEYWAY_LISTENING, startProcess } from "./lib/processes.mjs";
+import { assertLoopback } from "./lib/loopback.mjs";
 
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
@@ -19,6 +20,7 @@ const env = {
   DATA_DIR: mkdtempSync(path.join(tmpdir(), "keyway-bench-")),
   AUTH_IP_LIMIT: "1000000/1m",
 };
+if (process.env.DATABASE_URL) assertLoopback(process.env.DATABASE_URL, "this benchmark");
 if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
 const keyway = await startProcess("dist/main.js", {
   env: { ...env, LOG_LEVEL: "info" },

@@ -17,6 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { KEYWAY_LISTENING, killChildren, root, startProcess } from "./lib/processes.mjs";
+import { assertLoopback } from "./lib/loopback.mjs";
 
 const argv = process.argv.slice(2);
 const option = (name, fallback) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : fallback);
@@ -31,6 +32,7 @@ const PASSWORD = "correct horse battery staple";
 const log = (message) => process.stderr.write(`[flood] ${message}\n`);
 process.on("SIGINT", () => (killChildren(), process.exit(130)));
 
+if (process.env.DATABASE_URL) assertLoopback(process.env.DATABASE_URL, "this benchmark");
 const keyway = await startProcess(path.relative(root, MAIN), {
   env: {
     PORT: "0",

@@ -21,6 +21,7 @@ import path from "node:path";
 import pg from "pg";
 import { pgliteFloor, postgresFloor } from "./lib/floor.mjs";
 import { gql, load } from "./lib/load.mjs";
+import { assertLoopback } from "./lib/loopback.mjs";
 import { refreshPool } from "./lib/refresh-pool.mjs";
 import { cpuSeconds, freePort, KEYWAY_LISTENING, killChildren, root, startProcess } from "./lib/processes.mjs";
 
@@ -110,9 +111,8 @@ async function prepareDatabase() {
       floor: (n, s) => pgliteFloor(mkdtempSync(path.join(os.tmpdir(), "keyway-floor-")), n, s),
       close: async () => {},
     };
+  assertLoopback(adminUrl, "npm run bench");
   const url = new URL(adminUrl);
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname))
-    throw new Error(`benchmarks run against 127.0.0.1 only, not ${url.hostname}`);
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [BENCH_DATABASE]);

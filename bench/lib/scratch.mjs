@@ -3,15 +3,14 @@
 import { randomUUID } from "node:crypto";
 import Redis from "ioredis";
 import pg from "pg";
+import { assertLoopback } from "./loopback.mjs";
 
 /** BENCH_DATABASE_URL, TEST_DATABASE_URL or the local server: where scratch databases are made. */
 export const adminUrl =
   process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
 export const redisUrl = process.env.REDIS_URL || "redis://127.0.0.1:6379";
-for (const url of [adminUrl, redisUrl]) {
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname))
-    throw new Error(`only 127.0.0.1 is benchmarked, not ${url}`);
-}
+assertLoopback(adminUrl, "a benchmark's database");
+assertLoopback(redisUrl, "a benchmark's Redis");
 
 /** Runs one statement as the admin connection (CREATE/DROP DATABASE). */
 export async function admin(sql) {

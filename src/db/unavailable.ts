@@ -21,6 +21,10 @@ const MESSAGE_HINTS = [
   /Query read timeout/i,
 ];
 
+/**
+ * SQLSTATE classes 08 (connection exception) and 57P0x (the server shutting down or
+ * starting), and 53300: the server (or the role) has no connection left for us.
+ */
 export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (!error || typeof error !== "object" || depth > 4) return false;
   const { name, code, message, cause, meta } = error as {
@@ -33,7 +37,7 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (name === "PrismaClientInitializationError") return true;
   if (
     typeof code === "string" &&
-    (PRISMA_CONNECTION_CODES.has(code) || NODE_CONNECTION_CODES.has(code) || /^(08|57P0)/.test(code))
+    (PRISMA_CONNECTION_CODES.has(code) || NODE_CONNECTION_CODES.has(code) || /^(08|57P0|53300$)/.test(code))
   )
     return true;
   if (typeof message === "string" && MESSAGE_HINTS.some((hint) => hint.test(message))) return true;

@@ -1,17 +1,19 @@
 // `npm run soak`: a bounded load shaped like production's, against a keyway started
-// from dist/ as an operator would (PGlite in a temp DATA_DIR, or DATABASE_URL when set).
+// from dist/ as an operator would: PGlite in a temp DATA_DIR, or, with DATABASE_URL
+// (a PostgreSQL server on 127.0.0.1), a scratch database on that server, dropped after.
 //
 // A population of browser-like users (each its own cookie jar and address) signs up
 // first, then requests arrive at a constant rate (open loop: a slow answer does not
 // slow the arrivals, and latency counts from when a request was due): 90 % `me`,
 // 8 % refreshes (a page reload's silent refresh, or two tabs refreshing at once),
-// 2 % a logout followed by a login. Each action goes to a random user who is not
+// 2 % a logout followed by a login; and, as the SDK does, a refresh when a user's
+// token (60 s here) is about to expire. Each action goes to a random user who is not
 // waiting on an answer. The run fails (exit 1) on any 5xx, any session lost — a
 // user who did not log out but can no longer refresh or read `me` — any other
-// refusal, a login that cannot get back in, arrivals the population could not
-// take, a heap that grew more than 20% between the window after the sign-ups and
-// the end, or a heap figure it cannot trust (a sample that went unanswered, or a
-// window with too few samples).
+// refusal, a user kept out by overload refusals for over 30 s, arrivals the
+// population could not take, a heap that grew more than 20% between the window
+// after the sign-ups and the end, or a heap figure it cannot trust (a sample that
+// went unanswered, or a window with too few samples).
 //
 // Usage: npm run soak [-- --duration 120 --rate 300 --users 400]
 import { mkdtempSync, rmSync } from "node:fs";
@@ -33,6 +35,8 @@ const SHARES = [
   ["refresh", 8],
   ["login", 2],
 ];
+/** A user refused for overload this long (retrying after each retryAfter) fails the run: logins must recover. */
+const KEPT_OUT_LIMIT_MS = 30_000;
 /** Sign-ups in flight at once before the clock starts: about what password hashing serves without a line. */
 const SIGN_UP_CONCURRENCY = 4;
 const WARM_UP_S = Math.min(10, DURATION_S / 3);
@@ -64,17 +68,27 @@ const OPERATIONS = {
 // ---- the server under load -------------------------------------------------
 
 const dataDir = mkdtempSync(path.join(tmpdir(), "keyway-soak-"));
+// Its users share a published password: they go in a database of the run's own, never one that stays.
+let database = null;
+if (process.env.DATABASE_URL) {
+  process.env.BENCH_DATABASE_URL = process.env.DATABASE_URL;
+  const { scratch } = await import("../../bench/lib/scratch.mjs");
+  database = scratch();
+  await database.create();
+}
 const env = {
   PATH: process.env.PATH,
   PORT: "0",
   LOG_LEVEL: "info",
   DATA_DIR: dataDir,
   AUTH_IP_LIMIT: "10000000/1m",
+  // Short enough that every user's client refreshes before expiry (as the SDK does) a few times a run.
+  ACCESS_TOKEN_TTL: "60s",
   // The soak stands where a load balancer would: each user is a person at an address
   // of their own (X-Forwarded-For), because keyway bounds password hashing per client
   // address and 64 people are not one client.
   TRUST_PROXY: "127.0.0.1",
-  ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+  ...(database ? { DATABASE_URL: database.url } : {}),
 };
 // Its access log goes to a file, never through this process (test/helpers/node-process.cjs).
 const keyway = startNode("dist/main.js", { env, heapProbe: true, stdout: "file", stderr: "inherit" });
@@ -136,6 +150,8 @@ async function authenticate(user, name) {
       // Password hashing is saturated (README, "Overload").
       overload.refusals++;
       user.keptOutSince ??= Date.now();
+      if (Date.now() - user.keptOutSince > KEPT_OUT_LIMIT_MS)
+        return failures.unexpected.push({ name, error: `kept out for over ${KEPT_OUT_LIMIT_MS / 1000} s` });
       await new Promise((resolve) => setTimeout(resolve, result.error.retryAfter * 1000));
       continue;
     }
@@ -367,5 +383,6 @@ const passed =
   heapGrowth <= 0.2;
 await keyway.stop({ forceAfterMs: null });
 rmSync(dataDir, { recursive: true, force: true });
+await database?.drop();
 console.log(passed ? "\nsoak passed" : "\nsoak FAILED");
 process.exit(passed ? 0 : 1);

@@ -4,6 +4,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { Client } from "pg";
 import type { NewSession, SessionRecord } from "../../src/session/session.store";
+import { createPrismaSessionStore } from "../../src/session/session.prisma-store";
 import { STORE_DATABASES, useStores } from "./stores";
 
 const HOUR = 3600_000;
@@ -144,6 +145,15 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
         createdAt,
         updatedAt,
       });
+      // The same statement through Prisma (prismaRunner: a store bound to a transaction) rotates alike.
+      const throughPrisma = createPrismaSessionStore(fixture().database.prisma);
+      const other = await sessions().create(newSession());
+      const otherNext = rotation(other);
+      const rotatedThroughPrisma = await throughPrisma.rotateCurrent(otherNext);
+      expect(rotatedThroughPrisma?.session).toEqual(await sessions().findById(other.id));
+      expect(rotatedThroughPrisma?.session).toMatchObject({ generation: 1, tokenHash: otherNext.tokenHash });
+      expect(rotatedThroughPrisma?.user).toEqual(rotated?.user);
+      expect(await throughPrisma.rotateCurrent(otherNext)).toBeNull(); // the presented hash is no longer current
     });
 
     it("keeps the session's authTime and amr, and reads the owner's roles as they are at the rotation", async () => {

@@ -1,6 +1,7 @@
 // What every UserStore promises, on PGlite and on PostgreSQL.
 import { randomUUID } from "node:crypto";
 import { Client } from "pg";
+import { createPrismaUserStore } from "../../src/users/user.prisma-store";
 import { openStores, STORE_DATABASES, useStores } from "./stores";
 
 const email = () => `user-${randomUUID()}@example.io`;
@@ -38,6 +39,8 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
     expect(read).toEqual(viaPrisma);
     expect(read?.createdAt).toBeInstanceOf(Date);
     expect(read?.roles).toEqual(["staff"]);
+    // The same statement through Prisma (prismaRunner: a store bound to a transaction) reads the same.
+    expect(await createPrismaUserStore(fixture().database.prisma).findById(created!.id)).toEqual(read);
   });
 
   it("answers null, not an error, for an unknown id or email", async () => {

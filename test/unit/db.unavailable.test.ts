@@ -24,6 +24,25 @@ describe("isDatabaseUnavailable", () => {
     expect(isDatabaseUnavailable(new Error("Connection terminated unexpectedly"))).toBe(true);
   });
 
+  test("a server with no connection left (53300), from the driver or through Prisma, is an outage", () => {
+    // pg's DatabaseError for "sorry, too many clients already" (or a role's CONNECTION LIMIT).
+    const fromDriver = Object.assign(new Error("sorry, too many clients already"), {
+      severity: "FATAL",
+      code: "53300",
+    });
+    expect(isDatabaseUnavailable(fromDriver)).toBe(true);
+    const throughPrisma = Object.assign(new Error("Database error."), {
+      code: "P2039",
+      meta: {
+        driverAdapterError: { cause: { kind: "postgres", code: "53300", message: "too many connections for role" } },
+      },
+    });
+    expect(isDatabaseUnavailable(throughPrisma)).toBe(true);
+    // Other resource errors of class 53 (disk full, out of memory) are not a missing connection.
+    expect(isDatabaseUnavailable(Object.assign(new Error("could not extend file"), { code: "53100" }))).toBe(false);
+    expect(isDatabaseUnavailable(Object.assign(new Error("x"), { code: "533001" }))).toBe(false);
+  });
+
   test("query errors are not outages", () => {
     const uniqueViolation = Object.assign(new Error("Unique constraint failed"), {
       code: "P2002",
