@@ -89,5 +89,7 @@ for (const [k, t] of group(
   (node) => `${node.callFrame.functionName || "(anonymous)"} ${where(node.callFrame.url)}:${node.callFrame.lineNumber}`,
 ))
   console.log(show(t), k);
-console.log("\n-- keyway's own functions, with everything they call (inclusive) --");
+// Synchronous: work resumed after an await (a driver parsing the reply) runs from the
+// event loop's frames, not under the function that awaited it.
+console.log("\n-- keyway's own functions, with everything they call synchronously (inclusive) --");
 for (const [k, t] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, Number(top))) console.log(show(t), k);

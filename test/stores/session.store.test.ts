@@ -131,11 +131,11 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
       });
       // The statement runs on the driver, not Prisma: its rows must be the records Prisma reads,
       // field for field and type for type (dates as Date, arrays as arrays, nothing extra).
-      expect(rotated?.session).toEqual(await sessions().findById(session.id));
+      expect(rotated?.session).toStrictEqual(await sessions().findById(session.id));
       expect(rotated?.session.rotatedAt).toBeInstanceOf(Date);
       const { passwordHash, disabledAt, roles, emailVerifiedAt, createdAt, updatedAt, email } =
         await fixture().database.prisma.user.findUniqueOrThrow({ where: { id: userId } });
-      expect(rotated?.user).toEqual({
+      expect(rotated?.user).toStrictEqual({
         id: userId,
         email,
         passwordHash,
@@ -150,9 +150,9 @@ describe.each(STORE_DATABASES)("SessionStore on %s", (kind) => {
       const other = await sessions().create(newSession());
       const otherNext = rotation(other);
       const rotatedThroughPrisma = await throughPrisma.rotateCurrent(otherNext);
-      expect(rotatedThroughPrisma?.session).toEqual(await sessions().findById(other.id));
+      expect(rotatedThroughPrisma?.session).toStrictEqual(await sessions().findById(other.id));
       expect(rotatedThroughPrisma?.session).toMatchObject({ generation: 1, tokenHash: otherNext.tokenHash });
-      expect(rotatedThroughPrisma?.user).toEqual(rotated?.user);
+      expect(rotatedThroughPrisma?.user).toStrictEqual(rotated?.user);
       expect(await throughPrisma.rotateCurrent(otherNext)).toBeNull(); // the presented hash is no longer current
     });
 

@@ -36,11 +36,11 @@ describe.each(STORE_DATABASES)("UserStore on %s", (kind) => {
       changedTxid: _changedTxid,
       ...viaPrisma
     } = await fixture().database.prisma.user.findUniqueOrThrow({ where: { id: created!.id } });
-    expect(read).toEqual(viaPrisma);
+    expect(read).toStrictEqual(viaPrisma);
     expect(read?.createdAt).toBeInstanceOf(Date);
     expect(read?.roles).toEqual(["staff"]);
     // The same statement through Prisma (prismaRunner: a store bound to a transaction) reads the same.
-    expect(await createPrismaUserStore(fixture().database.prisma).findById(created!.id)).toEqual(read);
+    expect(await createPrismaUserStore(fixture().database.prisma).findById(created!.id)).toStrictEqual(read);
   });
 
   it("answers null, not an error, for an unknown id or email", async () => {
