@@ -38,8 +38,9 @@ export const subgraphUnavailable = (subgraph: string) =>
 export function createRemoteExecutor(subgraph: RemoteSubgraph, headersFor: HeadersFor, timeoutMs: number): Executor {
   const http = buildHTTPExecutor({
     endpoint: subgraph.url,
-    fetch: transportCheckedFetch(subgraph.name, createSubgraphFetch()),
-    timeout: timeoutMs,
+    // The timeout is the fetch's own timer: given to executor-http, it would make an
+    // AbortSignal.timeout and combine signals for every request (~0.1 ms of CPU each).
+    fetch: transportCheckedFetch(subgraph.name, createSubgraphFetch({ timeoutMs })),
     // executor-http would send one request for identical ones in flight, keyed on
     // what it knows — not the headers our fetch adds — and so answer one caller
     // with another's identity.

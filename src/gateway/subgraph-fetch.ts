@@ -27,7 +27,12 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 export type SubgraphFetch = (url: string, init: SubgraphRequestInit) => Promise<Response>;
 
-export function createSubgraphFetch(): SubgraphFetch {
+export interface SubgraphFetchOptions {
+  /** A request not answered in full within this is given up (TimeoutError). */
+  timeoutMs: number;
+}
+
+export function createSubgraphFetch(options: SubgraphFetchOptions): SubgraphFetch {
   const agents = {
     "http:": new http.Agent({ keepAlive: true, timeout: IDLE_CONNECTION_MS }),
     "https:": new https.Agent({ keepAlive: true, timeout: IDLE_CONNECTION_MS }),
@@ -41,6 +46,15 @@ export function createSubgraphFetch(): SubgraphFetch {
       if (!agent) return reject(new Error(`unsupported protocol ${target.protocol}`));
       const send = target.protocol === "https:" ? https.request : http.request;
       const onAbort = () => request.destroy(signal ? abortReason(signal) : undefined);
+      // One timer, not an AbortSignal: a signal and its listeners cost more than the request's own work.
+      const timer = setTimeout(
+        () => request.destroy(new DOMException(`no answer within ${options.timeoutMs} ms`, "TimeoutError")),
+        options.timeoutMs,
+      );
+      const settled = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
       const request = send(
         target,
         {
@@ -54,10 +68,11 @@ export function createSubgraphFetch(): SubgraphFetch {
           response.on("error", reject);
           // Cut off (the connection reset, or the request destroyed on abort) before the end.
           response.on("close", () => {
-            if (!response.complete) reject(signal?.aborted ? abortReason(signal) : new Error("the answer was cut off"));
+            settled();
+            if (!response.complete) reject(request.errored ?? new Error("the answer was cut off"));
           });
           response.on("end", () => {
-            signal?.removeEventListener("abort", onAbort);
+            settled();
             try {
               resolve(answer(response, chunks));
             } catch (error) {
@@ -68,7 +83,7 @@ export function createSubgraphFetch(): SubgraphFetch {
         },
       );
       request.on("error", (error) => {
-        signal?.removeEventListener("abort", onAbort);
+        settled();
         reject(error);
       });
       signal?.addEventListener("abort", onAbort, { once: true });

@@ -50,7 +50,7 @@ const json =
 
 it("sends the body and headers it is given, and answers with status, headers and body", async () => {
   handle = json(200, { data: { ok: true } }, { "x-one": ["a", "b"] });
-  const send = createSubgraphFetch();
+  const send = createSubgraphFetch({ timeoutMs: 10_000 });
   const body = JSON.stringify({ query: "{ ok }" });
   const response = await send(url, { method: "POST", headers: { "keyway-identity": "token-1" }, body });
   expect(response.status).toBe(200);
@@ -66,7 +66,7 @@ it("sends the body and headers it is given, and answers with status, headers and
 
 it("keeps the connection for the next request", async () => {
   handle = json(200, { data: {} });
-  const send = createSubgraphFetch();
+  const send = createSubgraphFetch({ timeoutMs: 10_000 });
   for (let i = 0; i < 3; i++) await (await send(url, { headers: {}, body: "{}" })).text();
   expect(seen).toHaveLength(3);
   expect(new Set(seen.map((request) => request.socket)).size).toBe(1);
@@ -74,7 +74,7 @@ it("keeps the connection for the next request", async () => {
 
 it("answers a bodiless status without a body, and a GraphQL error status as it came", async () => {
   handle = (_request, response) => response.writeHead(204).end();
-  const send = createSubgraphFetch();
+  const send = createSubgraphFetch({ timeoutMs: 10_000 });
   const empty = await send(url, { headers: {}, body: "{}" });
   expect(empty.status).toBe(204);
   expect(empty.body).toBeNull();
@@ -90,7 +90,10 @@ it("follows no redirect: the identity stays with the subgraph it was minted for"
     if (request.url === "/elsewhere") return json(200, { data: { moved: true } })(request, response);
     response.writeHead(307, { location: "/elsewhere" }).end();
   };
-  const response = await createSubgraphFetch()(url, { headers: { "keyway-identity": "token-2" }, body: "{}" });
+  const response = await createSubgraphFetch({ timeoutMs: 10_000 })(url, {
+    headers: { "keyway-identity": "token-2" },
+    body: "{}",
+  });
   expect(response.status).toBe(307);
   expect(seen.map((request) => request.headers["keyway-identity"])).toEqual(["token-2"]);
   expect(seen).toHaveLength(1);
@@ -98,7 +101,7 @@ it("follows no redirect: the identity stays with the subgraph it was minted for"
 
 it("gives up when its signal aborts, with the signal's reason", async () => {
   handle = () => undefined; // never answers
-  const send = createSubgraphFetch();
+  const send = createSubgraphFetch({ timeoutMs: 10_000 });
   const started = Date.now();
   const error = await send(url, { headers: {}, body: "{}", signal: AbortSignal.timeout(200) }).catch((e: unknown) => e);
   expect((error as Error).name).toBe("TimeoutError");
@@ -114,7 +117,7 @@ it("fails on an answer cut off half-way and on a refused connection", async () =
     response.write('{"data":');
     setTimeout(() => response.socket?.destroy(), 20);
   };
-  const send = createSubgraphFetch();
+  const send = createSubgraphFetch({ timeoutMs: 10_000 });
   await expect(send(url, { headers: {}, body: "{}" })).rejects.toThrow();
   const closed = http.createServer();
   await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
@@ -126,16 +129,34 @@ it("fails on an answer cut off half-way and on a refused connection", async () =
 it("waits for a subgraph slower than the idle limit: that limit is for connections at rest", async () => {
   handle = (request, response) =>
     setTimeout(() => json(200, { data: { slow: true } })(request, response), IDLE_CONNECTION_MS + 500);
-  const response = await createSubgraphFetch()(url, { headers: {}, body: "{}" });
+  const response = await createSubgraphFetch({ timeoutMs: 10_000 })(url, { headers: {}, body: "{}" });
   expect(await response.json()).toEqual({ data: { slow: true } });
 }, 15_000);
 
 it("closes a connection left idle for the idle limit, before a Node subgraph's own 5 s would", async () => {
   handle = json(200, { data: {} });
-  const send = createSubgraphFetch();
+  const send = createSubgraphFetch({ timeoutMs: 10_000 });
   await (await send(url, { headers: {}, body: "{}" })).text();
   await new Promise((resolve) => setTimeout(resolve, IDLE_CONNECTION_MS + 300));
   await (await send(url, { headers: {}, body: "{}" })).text();
   expect(seen).toHaveLength(2);
   expect(seen[1].socket).not.toBe(seen[0].socket);
 }, 15_000);
+
+it("gives up on its own timeout, also half-way through an answer", async () => {
+  const send = createSubgraphFetch({ timeoutMs: 300 });
+  handle = () => undefined; // never answers
+  const silent = await send(url, { headers: {}, body: "{}" }).catch((e: unknown) => e);
+  expect((silent as Error).name).toBe("TimeoutError");
+  handle = (_request, response) => {
+    response.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+    response.write('{"data":'); // and nothing more
+  };
+  const started = Date.now();
+  const stalled = await send(url, { headers: {}, body: "{}" }).catch((e: unknown) => e);
+  expect((stalled as Error).name).toBe("TimeoutError");
+  expect(Date.now() - started).toBeLessThan(5_000);
+  // The same client answers the next request that comes in time.
+  handle = json(200, { data: { fine: true } });
+  expect(await (await send(url, { headers: {}, body: "{}" })).json()).toEqual({ data: { fine: true } });
+});
