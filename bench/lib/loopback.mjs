@@ -8,8 +8,7 @@ const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
 /** Throws unless `url` (postgres:// or redis://) connects to this machine. */
 export function assertLoopback(url, what) {
-  const host = url.startsWith("redis") ? new URL(url).hostname : parse(url).host;
-  const hostaddr = url.startsWith("redis") ? undefined : parse(url).hostaddr;
+  const { host, hostaddr } = url.startsWith("redis") ? { host: new URL(url).hostname } : parse(url);
   if (!LOOPBACK.has(host ?? "") || (hostaddr !== undefined && !LOOPBACK.has(hostaddr)))
     throw new Error(`${what} runs against 127.0.0.1 only, not ${hostaddr ?? (host || "(no host)")}`);
 }
